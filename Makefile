@@ -1,0 +1,27 @@
+# The two quick-start commands: `make demo` and `make test`.
+# Each creates .venv and installs the project into it when needed (idempotent).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench bench-quick clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/quickstart.py
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests examples
+	$(VENV)/bin/mypy --strict src
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,149 @@
+"""The one exception hierarchy of eventledger.
+
+Every error the library raises on purpose derives from :class:`EventLedgerError`, so an
+application can catch the whole family at its boundary. Each error keeps the facts that
+explain it as attributes (stream, expected and actual version, type name, position) and
+puts them in its message, so a log line alone says what went wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EventLedgerError(Exception):
+    """Root of every error raised by eventledger."""
+
+
+def describe_expected(expected: object) -> str:
+    """Render an expected version the way people say it (``no stream`` rather than ``0``)."""
+    if expected == 0 and isinstance(expected, int):
+        return "no stream (0)"
+    name = getattr(expected, "name", None)
+    if isinstance(name, str):
+        return name.lower().replace("_", " ")
+    return str(expected)
+
+
+class ConcurrencyError(EventLedgerError):
+    """An append's expected version did not match the stream's actual version.
+
+    Nothing of the batch was written. Reload the stream and decide again.
+
+    >>> str(ConcurrencyError("order-1", 3, 4))
+    "stream 'order-1': expected version 3, actual version 4"
+    """
+
+    def __init__(self, stream_id: str, expected: object, actual: int) -> None:
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"stream {stream_id!r}: expected version {describe_expected(expected)}, actual version {actual}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.stream_id, self.expected, self.actual))
+
+
+class InvalidExpectedVersion(EventLedgerError, ValueError):
+    """The expected version is not an int >= 0, ``ANY``, ``NO_STREAM`` or ``STREAM_EXISTS``."""
+
+    def __init__(self, stream_id: str, expected: object) -> None:
+        self.stream_id = stream_id
+        self.expected = expected
+        super().__init__(
+            f"stream {stream_id!r}: invalid expected version {expected!r}; use an int >= 0 "
+            "(0 means the stream must not exist), ANY, NO_STREAM or STREAM_EXISTS"
+        )
+
+
+class DuplicateEventType(EventLedgerError, TypeError):
+    """Two event classes claim the same type name."""
+
+    def __init__(self, type_name: str, existing: str, new: str) -> None:
+        self.type_name = type_name
+        super().__init__(
+            f"event type name {type_name!r} is already registered by {existing}; "
+            f"{new} must choose another (class {new.rsplit('.', 1)[-1]}(Event, "
+            f"type_name='...'))"
+        )
+
+
+class UnknownEventType(EventLedgerError):
+    """A stored event's type name has no registered class (or rename, or retirement)."""
+
+    def __init__(self, type_name: str, stream_id: str, position: int) -> None:
+        self.type_name = type_name
+        self.stream_id = stream_id
+        self.position = position
+        super().__init__(
+            f"unknown event type {type_name!r} at position {position} in stream {stream_id!r}; "
+            "import the module that defines it, or declare it renamed or retired"
+        )
+
+
+class EventDecodeError(EventLedgerError):
+    """Stored data does not fit the current class of its event type."""
+
+    def __init__(self, type_name: str, stream_id: str, position: int, reason: str) -> None:
+        self.type_name = type_name
+        self.stream_id = stream_id
+        self.position = position
+        self.reason = reason
+        super().__init__(
+            f"cannot decode event {type_name!r} at position {position} in stream {stream_id!r}: {reason}"
+        )
+
+
+class SerializationError(EventLedgerError):
+    """An event or its metadata cannot be encoded; raised before anything is written."""
+
+    def __init__(self, stream_id: str, what: str, reason: str) -> None:
+        self.stream_id = stream_id
+        self.what = what
+        self.reason = reason
+        super().__init__(f"stream {stream_id!r}: cannot serialise {what}: {reason}; nothing was written")
+
+
+class InvalidStoreURL(EventLedgerError, ValueError):
+    """A store URL is malformed or names a scheme eventledger does not support."""
+
+    def __init__(self, url: str, reason: str, supported: tuple[str, ...]) -> None:
+        self.url = url
+        self.reason = reason
+        self.supported = supported
+        super().__init__(f"invalid store URL {url!r}: {reason}; supported: {', '.join(supported)}")
+
+
+class StoreClosed(EventLedgerError):
+    """The store was used after :meth:`EventStore.close`."""
+
+
+class StoreUnavailable(EventLedgerError):
+    """The store's database cannot be reached or refused the connection.
+
+    The message names the host and database, never the password.
+    """
+
+
+class DomainError(EventLedgerError):
+    """A command broke a business rule; nothing was recorded.
+
+    >>> raise DomainError("Cannot confirm")
+    Traceback (most recent call last):
+    ...
+    eventledger.errors.DomainError: Cannot confirm
+    """
+
+
+class AggregateNotFound(EventLedgerError):
+    """An aggregate was loaded from a stream that has no events."""
+
+    def __init__(self, stream_id: str, aggregate_type: str = "aggregate") -> None:
+        self.stream_id = stream_id
+        self.aggregate_type = aggregate_type
+        super().__init__(f"{aggregate_type} {stream_id!r} not found: its stream has no events")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.stream_id, self.aggregate_type))

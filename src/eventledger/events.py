@@ -1,0 +1,204 @@
+"""Domain events, the envelope the store hands back, and the registry of event type names.
+
+An event is a frozen pydantic model. Its *type name* is what the store records, so renaming the
+Python class never orphans stored events: the name is the class name unless the class statement
+says otherwise, and two classes may never claim one name.
+
+>>> class OrderConfirmed(Event):
+...     order_id: str
+>>> OrderConfirmed.__event_type__, OrderConfirmed.__schema_version__
+('OrderConfirmed', 1)
+>>> class OrderShipped(Event, type_name="order.shipped", schema_version=2):
+...     order_id: str
+>>> event_types.resolve("order.shipped") is OrderShipped
+True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+import pydantic
+import pydantic_core
+
+from eventledger.errors import DuplicateEventType, SerializationError
+
+
+class Event(pydantic.BaseModel):
+    """Base class of every domain event: an immutable pydantic model.
+
+    Class keywords:
+
+    - ``type_name``: the stable name stored with each event (default: the class name).
+    - ``schema_version``: the version of this event's data shape (default 1); raise it when the
+      fields change and register an upcaster for stored events of the older shape.
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    __event_type__: ClassVar[str] = "Event"
+    __schema_version__: ClassVar[int] = 1
+
+    def __init_subclass__(
+        cls,
+        *,
+        type_name: str | None = None,
+        schema_version: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        name = type_name if type_name is not None else cls.__name__
+        if not name or not isinstance(name, str):
+            raise TypeError(f"{cls.__qualname__}: type_name must be a non-empty string")
+        if not isinstance(schema_version, int) or schema_version < 1:
+            raise TypeError(f"{cls.__qualname__}: schema_version must be an int >= 1")
+        cls.__event_type__ = name
+        cls.__schema_version__ = schema_version
+        event_types.register(cls)
+
+
+def _origin(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class EventTypeRegistry:
+    """Maps stored type names to event classes.
+
+    Every :class:`Event` subclass registers itself in :data:`event_types` when its class
+    statement runs. Re-running the same class statement (a module reload, or a class defined in
+    a function that runs again) replaces the earlier class; a *different* class taking a name
+    that is already registered raises :class:`DuplicateEventType`.
+    """
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, type[Event]] = {}
+
+    def register(self, cls: type[Event]) -> None:
+        """Register ``cls`` under its type name."""
+        name = cls.__event_type__
+        existing = self._by_name.get(name)
+        if existing is not None and existing is not cls and _origin(existing) != _origin(cls):
+            raise DuplicateEventType(name, _origin(existing), _origin(cls))
+        self._by_name[name] = cls
+
+    def resolve(self, type_name: str) -> type[Event] | None:
+        """The class registered under ``type_name``, or None."""
+        return self._by_name.get(type_name)
+
+    def names(self) -> list[str]:
+        """Every registered type name, sorted."""
+        return sorted(self._by_name)
+
+    def __contains__(self, type_name: object) -> bool:
+        return type_name in self._by_name
+
+
+event_types = EventTypeRegistry()
+"""The process-wide registry every :class:`Event` subclass joins."""
+
+
+Metadata = dict[str, Any]
+"""Event metadata: ``correlation_id``, ``causation_id`` and any JSON-serialisable user keys."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as the store recorded it: the decoded event plus where and when it was stored.
+
+    - ``event_id``: unique id given at append.
+    - ``stream_id`` and ``version``: the stream and the event's 1-based place in it.
+    - ``position``: the event's place in the global log (increasing, unique; may have gaps).
+    - ``type``: the stored type name; ``event``: the decoded :class:`Event` instance.
+    - ``metadata``: ``correlation_id``, ``causation_id`` and user keys.
+    - ``recorded_at``: when the store recorded it (UTC).
+    """
+
+    event_id: UUID
+    stream_id: str
+    version: int
+    position: int
+    type: str
+    event: Event
+    metadata: Metadata = field(default_factory=dict)
+    recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def correlation_id(self) -> str | None:
+        """The correlation id from the metadata, if any."""
+        value = self.metadata.get("correlation_id")
+        return None if value is None else str(value)
+
+    @property
+    def causation_id(self) -> str | None:
+        """The causation id from the metadata, if any."""
+        value = self.metadata.get("causation_id")
+        return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedEvent:
+    """An event turned into what a backend stores: type name, schema version and JSON text."""
+
+    type: str
+    schema_version: int
+    data: str
+
+
+def encode_event(stream_id: str, event: object) -> EncodedEvent:
+    """Encode one event for storage, or raise :class:`SerializationError`.
+
+    The event must be an instance of a registered :class:`Event` subclass.
+    """
+    if not isinstance(event, Event):
+        raise SerializationError(
+            stream_id, f"{type(event).__name__} object", "events must be eventledger.Event instances"
+        )
+    cls = type(event)
+    if cls is Event:
+        raise SerializationError(stream_id, "Event", "use a subclass of Event, not Event itself")
+    try:
+        data = event.model_dump_json()
+    except (pydantic_core.PydanticSerializationError, ValueError, TypeError) as error:
+        raise SerializationError(stream_id, f"event {cls.__event_type__!r}", str(error)) from error
+    return EncodedEvent(cls.__event_type__, cls.__schema_version__, data)
+
+
+def encode_events(stream_id: str, events: Iterable[object]) -> list[EncodedEvent]:
+    """Encode a batch; the first event that cannot be encoded aborts the whole batch."""
+    return [encode_event(stream_id, event) for event in events]
+
+
+def encode_metadata(stream_id: str, metadata: Mapping[str, Any] | None) -> str | None:
+    """Encode metadata as JSON text (None when empty), or raise :class:`SerializationError`."""
+    if not metadata:
+        return None
+    if not isinstance(metadata, Mapping):
+        raise SerializationError(stream_id, "metadata", "metadata must be a mapping of str keys")
+    try:
+        return json.dumps(dict(metadata), separators=(",", ":"), allow_nan=False, default=_json_default)
+    except (TypeError, ValueError) as error:
+        raise SerializationError(stream_id, "metadata", str(error)) from error
+
+
+def _json_default(value: object) -> str:
+    # Ids and times are the usual non-JSON values in metadata; anything else is a mistake.
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"value {value!r} of type {type(value).__name__} is not JSON serialisable")
+
+
+def decode_metadata(text: str | bytes | Mapping[str, Any] | None) -> Metadata:
+    """Decode stored metadata (JSON text, or a mapping a driver already decoded)."""
+    if not text:
+        return {}
+    if isinstance(text, Mapping):
+        return dict(text)
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}

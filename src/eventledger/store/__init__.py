@@ -1,0 +1,28 @@
+"""The event store: the :class:`EventStore` contract, its backends and :func:`open_store`."""
+
+from eventledger.store.base import (
+    ANY,
+    NO_STREAM,
+    STREAM_EXISTS,
+    AppendResult,
+    EventStore,
+    ExpectedVersion,
+    Snapshot,
+    StreamInfo,
+    StreamState,
+)
+from eventledger.store.url import StoreOpener, open_store
+
+__all__ = [
+    "ANY",
+    "NO_STREAM",
+    "STREAM_EXISTS",
+    "AppendResult",
+    "EventStore",
+    "ExpectedVersion",
+    "Snapshot",
+    "StoreOpener",
+    "StreamInfo",
+    "StreamState",
+    "open_store",
+]

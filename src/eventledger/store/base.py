@@ -1,0 +1,386 @@
+"""The event store contract every backend fulfils, and the behaviour they share.
+
+A backend implements a handful of primitives (``_append``, ``_read_stream_page``,
+``_read_all_page``, ...). Everything users call (argument checks, encoding before any write,
+paging, the catch-up-then-live subscription) lives here once, so the backends cannot drift
+apart in behaviour; the conformance suite in ``tests/conformance`` holds them to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Final, Self
+
+from eventledger.errors import InvalidExpectedVersion, StoreClosed
+from eventledger.events import (
+    EncodedEvent,
+    Event,
+    RecordedEvent,
+    encode_events,
+    encode_metadata,
+)
+
+
+class StreamState(enum.Enum):
+    """Expected-version forms that are not an exact version."""
+
+    ANY = "any"
+    """Append whatever the stream's version is (no concurrency check)."""
+    STREAM_EXISTS = "stream_exists"
+    """Append only to a stream that has at least one event."""
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+ANY: Final = StreamState.ANY
+"""Expected version: no check."""
+STREAM_EXISTS: Final = StreamState.STREAM_EXISTS
+"""Expected version: the stream must already exist."""
+NO_STREAM: Final[int] = 0
+"""Expected version: the stream must not exist yet (the same as the exact version 0)."""
+
+ExpectedVersion = int | StreamState
+"""An exact version (``0`` == :data:`NO_STREAM`), :data:`ANY` or :data:`STREAM_EXISTS`."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append wrote: the stream, its new version and each event's global position."""
+
+    stream_id: str
+    version: int
+    positions: tuple[int, ...]
+
+    @property
+    def last_position(self) -> int | None:
+        """Global position of the last event appended (None for an empty append)."""
+        return self.positions[-1] if self.positions else None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """A stream as listed by :meth:`EventStore.list_streams`."""
+
+    stream_id: str
+    version: int
+    last_recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An aggregate's state at a version, stored beside the events to shorten loads.
+
+    ``state`` is JSON-compatible data; ``schema_version`` is the aggregate's snapshot schema
+    version when it was taken (a snapshot of another version is ignored on load).
+    """
+
+    stream_id: str
+    version: int
+    aggregate_type: str
+    schema_version: int
+    state: dict[str, Any]
+    recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+TypeFilter = Collection[type[Event] | str] | None
+"""Event classes or stored type names to read; None reads every type."""
+
+
+def check_expected_version(stream_id: str, expected: object) -> ExpectedVersion:
+    """Validate an expected version, or raise :class:`InvalidExpectedVersion`."""
+    if isinstance(expected, StreamState):
+        return expected
+    if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
+        raise InvalidExpectedVersion(stream_id, expected)
+    return expected
+
+
+def expected_version_matches(expected: ExpectedVersion, actual: int) -> bool:
+    """Does a stream at version ``actual`` satisfy ``expected``?"""
+    if expected is ANY:
+        return True
+    if expected is STREAM_EXISTS:
+        return actual > 0
+    return expected == actual
+
+
+def type_names(types: TypeFilter) -> tuple[str, ...] | None:
+    """Normalise a type filter to stored type names."""
+    if types is None:
+        return None
+    names = []
+    for item in types:
+        if isinstance(item, str):
+            names.append(item)
+        elif isinstance(item, type) and issubclass(item, Event):
+            names.append(item.__event_type__)
+        else:
+            raise TypeError(f"type filter items must be Event classes or type names, not {item!r}")
+    return tuple(names)
+
+
+def check_stream_id(stream_id: object) -> str:
+    """A stream id is a non-empty string."""
+    if not isinstance(stream_id, str) or not stream_id:
+        raise ValueError(f"stream id must be a non-empty string, not {stream_id!r}")
+    return stream_id
+
+
+class EventStore(ABC):
+    """An append-only event store with optimistic concurrency.
+
+    Open one with :func:`eventledger.open_store`. Stores are async context managers:
+
+    >>> async def example() -> None:
+    ...     async with open_store("memory://") as store:
+    ...         await store.append("order-1", [OrderCreated(order_id="1")], expected_version=NO_STREAM)
+    ...         async for recorded in store.read_stream("order-1"):
+    ...             print(recorded.version, recorded.type)
+    """
+
+    #: How many rows one page of a read fetches; reads never hold more than one page.
+    page_size: int = 1000
+    #: Seconds between checks for events appended by other processes while subscribed.
+    poll_interval: float = 0.05
+
+    def __init__(self) -> None:
+        self._closed = False
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Release the store's connections. Idempotent; later calls raise :class:`StoreClosed`."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake_subscribers()
+        await self._close()
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosed(f"{self!r} is closed")
+
+    # ----------------------------------------------------------------- writing
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[Event],
+        *,
+        expected_version: ExpectedVersion,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> AppendResult:
+        """Append ``events`` to ``stream_id`` as one atomic batch.
+
+        ``expected_version`` is the stream's version the caller decided on: an exact int
+        (``0`` / :data:`NO_STREAM` for a new stream), :data:`ANY` or :data:`STREAM_EXISTS`.
+        A mismatch raises :class:`ConcurrencyError` and writes nothing. Every event is encoded
+        before anything is written, so an unserialisable event raises
+        :class:`SerializationError` and writes nothing either. ``metadata`` (correlation and
+        causation ids, user keys) is stored with every event of the batch.
+        """
+        self._check_open()
+        check_stream_id(stream_id)
+        expected = check_expected_version(stream_id, expected_version)
+        encoded = encode_events(stream_id, events)
+        encoded_metadata = encode_metadata(stream_id, metadata)
+        result = await self._append(stream_id, encoded, expected, encoded_metadata)
+        if result.positions:
+            self._wake_subscribers()
+        return result
+
+    @abstractmethod
+    async def _append(
+        self,
+        stream_id: str,
+        events: list[EncodedEvent],
+        expected: ExpectedVersion,
+        metadata: str | None,
+    ) -> AppendResult:
+        """Write the batch atomically or raise ConcurrencyError having written nothing."""
+
+    # ----------------------------------------------------------------- reading
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        limit: int | None = None,
+        backwards: bool = False,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Yield a stream's events in version order (or reverse order with ``backwards``).
+
+        ``from_version`` is where to start, inclusive: by default version 1 going forwards,
+        the last version going backwards. A stream with no events yields nothing.
+        """
+        self._check_open()
+        check_stream_id(stream_id)
+        _check_limit(limit)
+        if from_version is not None and (
+            isinstance(from_version, bool) or not isinstance(from_version, int) or from_version < 0
+        ):
+            raise ValueError(f"from_version must be an int >= 0, not {from_version!r}")
+        remaining = limit
+        if backwards:
+            cursor = from_version if from_version is not None else None
+        else:
+            cursor = max(from_version or 1, 1)
+        while remaining is None or remaining > 0:
+            size = self.page_size if remaining is None else min(self.page_size, remaining)
+            page = await self._read_stream_page(stream_id, cursor, size, backwards)
+            for recorded in page:
+                yield recorded
+            if len(page) < size:
+                return
+            if remaining is not None:
+                remaining -= len(page)
+            cursor = page[-1].version - 1 if backwards else page[-1].version + 1
+            if backwards and cursor < 1:
+                return
+
+    @abstractmethod
+    async def _read_stream_page(
+        self, stream_id: str, start: int | None, limit: int, backwards: bool
+    ) -> list[RecordedEvent]:
+        """Up to ``limit`` events from version ``start`` inclusive (None = the last version)."""
+
+    async def read_all(
+        self,
+        *,
+        after: int = 0,
+        limit: int | None = None,
+        types: TypeFilter = None,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Yield the global log after position ``after``, each committed event exactly once.
+
+        ``after`` is the position of the last event a reader has seen (0 for the start);
+        ``types`` keeps only the given event classes or type names.
+        """
+        self._check_open()
+        _check_limit(limit)
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise ValueError(f"after must be a position >= 0, not {after!r}")
+        names = type_names(types)
+        remaining = limit
+        cursor = after
+        while remaining is None or remaining > 0:
+            size = self.page_size if remaining is None else min(self.page_size, remaining)
+            page = await self._read_all_page(cursor, size, names)
+            for recorded in page:
+                yield recorded
+            if len(page) < size:
+                return
+            if remaining is not None:
+                remaining -= len(page)
+            cursor = page[-1].position
+
+    @abstractmethod
+    async def _read_all_page(
+        self, after: int, limit: int, types: tuple[str, ...] | None
+    ) -> list[RecordedEvent]:
+        """Up to ``limit`` events after ``after`` in global order."""
+
+    @abstractmethod
+    async def stream_version(self, stream_id: str) -> int:
+        """The stream's current version: 0 when it has no events."""
+
+    @abstractmethod
+    async def head_position(self) -> int:
+        """The position of the last event a reader can see (0 for an empty store)."""
+
+    @abstractmethod
+    async def list_streams(self, *, after: str | None = None, limit: int = 100) -> list[StreamInfo]:
+        """Streams ordered by id, starting after the id ``after`` (for paging)."""
+
+    # ----------------------------------------------------------------- following
+
+    async def subscribe(self, *, after: int = 0, types: TypeFilter = None) -> AsyncIterator[RecordedEvent]:
+        """Catch up on the global log after ``after``, then follow new events live.
+
+        Runs until the consumer stops iterating or the task is cancelled. Appends in this
+        process wake the subscriber at once; appends by other processes are noticed within
+        :attr:`poll_interval` seconds.
+        """
+        position = after
+        while True:
+            self._check_open()
+            waiter = self._new_waiter()
+            try:
+                delivered = False
+                async for recorded in self.read_all(after=position, types=types):
+                    position = recorded.position
+                    delivered = True
+                    yield recorded
+                if not delivered:
+                    await self._wait_for_events(waiter)
+            finally:
+                self._waiters.discard(waiter)
+                if not waiter.done():
+                    waiter.cancel()
+
+    def _new_waiter(self) -> asyncio.Future[None]:
+        # Registered before reading, so an append between the read and the wait still wakes us.
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
+        return waiter
+
+    async def _wait_for_events(self, waiter: asyncio.Future[None]) -> None:
+        """Sleep until an append in this process, or at most :attr:`poll_interval`."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(waiter), self.poll_interval)
+
+    def _wake_subscribers(self) -> None:
+        waiters, self._waiters = self._waiters, set()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
+
+    # ----------------------------------------------------------------- snapshots
+
+    @abstractmethod
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Store ``snapshot`` as the latest for its stream (an older one never replaces a newer)."""
+
+    @abstractmethod
+    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        """The latest snapshot of ``stream_id``, or None."""
+
+    @abstractmethod
+    async def _close(self) -> None:
+        """Release backend resources."""
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be an int >= 0 or None, not {limit!r}")

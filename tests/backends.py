@@ -1,0 +1,111 @@
+"""Test backends: how the conformance suite opens each kind of store and reaches its raw rows.
+
+Each backend gives the suite a way to open stores on one fresh database (several stores are
+several real connections), to insert a row the way an older release would have written it, and
+to attempt a raw UPDATE or DELETE behind the store's back (which the database must refuse).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from eventledger import EventStore, open_store
+from eventledger.store.memory import MemoryEventStore, StoredEvent
+
+
+@dataclass
+class Backend:
+    """One database under test, fresh for each test."""
+
+    name: str
+    url: str
+    #: Opens another store (another connection) on the same database.
+    open: Callable[[], Awaitable[EventStore]]
+    #: Inserts a raw row (stream, version, type, schema version, JSON data) like an old release.
+    insert_raw: Callable[[str, int, str, int, str], Awaitable[None]]
+    #: Runs a raw statement against the events table; returns the error the database raised.
+    tamper: Callable[[str], Awaitable[Exception | None]]
+    #: The events table's name, for tamper statements.
+    events_table: str = "events"
+    stores: list[EventStore] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for store in self.stores:
+            await store.close()
+
+
+def memory_backend(tmp_path: Path) -> Backend:
+    shared = MemoryEventStore()
+
+    async def open_shared() -> EventStore:
+        # One process-local store: every "connection" sees the same events.
+        return shared
+
+    async def insert_raw(stream_id: str, version: int, type_name: str, schema: int, data: str) -> None:
+        position = (shared.stored_events()[-1].position if shared.stored_events() else 0) + 1
+        shared.insert_stored_event(
+            StoredEvent(
+                position,
+                stream_id,
+                version,
+                uuid.uuid4(),
+                type_name,
+                schema,
+                data,
+                None,
+                datetime.now(UTC),
+            )
+        )
+
+    async def tamper(statement: str) -> Exception | None:
+        rows = shared.stored_events()
+        try:
+            if statement.upper().startswith("UPDATE"):
+                rows[0].type = "Tampered"  # type: ignore[misc]
+            else:
+                del rows[0]  # type: ignore[attr-defined]
+        except Exception as error:
+            return error
+        return None
+
+    return Backend("memory", "memory://", open_shared, insert_raw, tamper)
+
+
+def sqlite_backend(tmp_path: Path) -> Backend:
+    path = tmp_path / "events.db"
+    url = f"sqlite:///{path}"
+
+    async def open_new() -> EventStore:
+        return await open_store(url)
+
+    async def insert_raw(stream_id: str, version: int, type_name: str, schema: int, data: str) -> None:
+        with sqlite3.connect(path) as db:
+            db.execute(
+                "INSERT INTO events (stream_id, version, event_id, type, schema_version, data, "
+                "metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, NULL, 0)",
+                (stream_id, version, str(uuid.uuid4()), type_name, schema, data),
+            )
+
+    async def tamper(statement: str) -> Exception | None:
+        db = sqlite3.connect(path)
+        try:
+            db.execute(statement)
+            db.commit()
+        except sqlite3.Error as error:
+            return error
+        finally:
+            db.close()
+        return None
+
+    return Backend("sqlite", url, open_new, insert_raw, tamper)
+
+
+BACKENDS: dict[str, Callable[[Path], Backend]] = {
+    "memory": memory_backend,
+    "sqlite": sqlite_backend,
+}

@@ -1,0 +1,73 @@
+"""Subscriptions: catch up on the past, then follow live appends, in global order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import eventledger as el
+from backends import Backend
+from events import OrderCreated, created, noted
+
+
+async def take(subscription: object, count: int) -> list[el.RecordedEvent]:
+    got: list[el.RecordedEvent] = []
+    async for recorded in subscription:  # type: ignore[attr-defined]
+        got.append(recorded)
+        if len(got) == count:
+            break
+    return got
+
+
+async def test_subscribe_catches_up_then_receives_live_appends(store: el.EventStore) -> None:
+    await store.append("s", [noted("old-1"), noted("old-2")], expected_version=0)
+    reader = asyncio.create_task(asyncio.wait_for(take(store.subscribe(), 5), 10))
+    await asyncio.sleep(0.1)
+    await store.append("s", [noted("new-1")], expected_version=2)
+    await store.append("t", [noted("new-2"), noted("new-3")], expected_version=0)
+    got = await reader
+    assert [r.event.note for r in got] == ["old-1", "old-2", "new-1", "new-2", "new-3"]  # type: ignore[attr-defined]
+    assert [r.position for r in got] == sorted(r.position for r in got)
+
+
+async def test_subscribe_after_a_position_starts_after_it(store: el.EventStore) -> None:
+    result = await store.append("s", [noted("a"), noted("b"), noted("c")], expected_version=0)
+    got = await asyncio.wait_for(take(store.subscribe(after=result.positions[0]), 2), 10)
+    assert [r.event.note for r in got] == ["b", "c"]  # type: ignore[attr-defined]
+
+
+async def test_subscribe_with_a_type_filter_delivers_only_those_types(store: el.EventStore) -> None:
+    await store.append("s", [noted("a"), created("o1")], expected_version=0)
+    reader = asyncio.create_task(asyncio.wait_for(take(store.subscribe(types=[OrderCreated]), 2), 10))
+    await asyncio.sleep(0.05)
+    await store.append("s", [noted("b"), created("o2")], expected_version=2)
+    got = await reader
+    assert [r.event.order_id for r in got] == ["o1", "o2"]  # type: ignore[attr-defined]
+
+
+async def test_subscriber_sees_appends_from_another_connection(backend: Backend) -> None:
+    reader_store = await backend.open()
+    writer_store = await backend.open()
+    try:
+        reader = asyncio.create_task(asyncio.wait_for(take(reader_store.subscribe(), 3), 10))
+        await asyncio.sleep(0.1)
+        for index in range(3):
+            await writer_store.append("s", [noted(str(index))], expected_version=index)
+            await asyncio.sleep(0.02)
+        got = await reader
+        assert [r.version for r in got] == [1, 2, 3]
+    finally:
+        await reader_store.close()
+        await writer_store.close()
+
+
+async def test_closing_the_store_ends_a_waiting_subscription_with_store_closed(
+    backend: Backend,
+) -> None:
+    store = await backend.open()
+    reader = asyncio.create_task(take(store.subscribe(), 1))
+    await asyncio.sleep(0.05)
+    await store.close()
+    with pytest.raises(el.StoreClosed):
+        await asyncio.wait_for(reader, 5)
