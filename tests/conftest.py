@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from backends import BACKENDS, Backend
+
 from eventledger import EventStore
 
 
