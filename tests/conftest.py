@@ -4,8 +4,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from backends import BACKENDS, Backend
 
+from backends import BACKENDS, Backend
 from eventledger import EventStore
 
 
