@@ -10,6 +10,13 @@
 ...             print(recorded.version, recorded.type, recorded.event)
 """
 
+from eventledger.compatibility import (
+    CompatibilityReport,
+    IncompatibleEvent,
+    IncompatibleGroup,
+    StoredVersion,
+    check_store,
+)
 from eventledger.errors import (
     AggregateNotFound,
     ConcurrencyError,
@@ -19,10 +26,14 @@ from eventledger.errors import (
     EventLedgerError,
     InvalidExpectedVersion,
     InvalidStoreURL,
+    MissingUpcaster,
+    SchemaEvolutionError,
     SerializationError,
     StoreClosed,
+    StoredVersionTooNew,
     StoreUnavailable,
     UnknownEventType,
+    UpcastError,
 )
 from eventledger.events import Event, EventTypeRegistry, Metadata, RecordedEvent, event_types
 from eventledger.store import (
@@ -37,6 +48,16 @@ from eventledger.store import (
     StreamState,
     open_store,
 )
+from eventledger.store.base import RawEvent
+from eventledger.versioning import (
+    RetiredEvent,
+    Upcaster,
+    UpcasterRegistry,
+    active_upcasters,
+    upcaster,
+    upcasters,
+    use_upcasters,
+)
 
 __all__ = [
     "ANY",
@@ -44,6 +65,7 @@ __all__ = [
     "STREAM_EXISTS",
     "AggregateNotFound",
     "AppendResult",
+    "CompatibilityReport",
     "ConcurrencyError",
     "DomainError",
     "DuplicateEventType",
@@ -53,17 +75,33 @@ __all__ = [
     "EventStore",
     "EventTypeRegistry",
     "ExpectedVersion",
+    "IncompatibleEvent",
+    "IncompatibleGroup",
     "InvalidExpectedVersion",
     "InvalidStoreURL",
     "Metadata",
+    "MissingUpcaster",
+    "RawEvent",
     "RecordedEvent",
+    "RetiredEvent",
+    "SchemaEvolutionError",
     "SerializationError",
     "Snapshot",
     "StoreClosed",
     "StoreUnavailable",
+    "StoredVersion",
+    "StoredVersionTooNew",
     "StreamInfo",
     "StreamState",
     "UnknownEventType",
+    "UpcastError",
+    "Upcaster",
+    "UpcasterRegistry",
+    "active_upcasters",
+    "check_store",
     "event_types",
     "open_store",
+    "upcaster",
+    "upcasters",
+    "use_upcasters",
 ]

@@ -96,6 +96,122 @@ class EventDecodeError(EventLedgerError):
         )
 
 
+def _where(stream_id: str | None, position: int | None) -> str:
+    if position is None:
+        return ""
+    return f" at position {position} in stream {stream_id!r}"
+
+
+class UpcastError(EventLedgerError):
+    """A stored event's data could not be brought up to its current class's schema version.
+
+    ``stream_id`` and ``position`` are None when the problem was found before reading any
+    event (by ``UpcasterRegistry.check_chains``).
+    """
+
+    def __init__(
+        self,
+        type_name: str,
+        stored_version: int,
+        current_version: int,
+        reason: str,
+        stream_id: str | None = None,
+        position: int | None = None,
+    ) -> None:
+        self.type_name = type_name
+        self.stored_version = stored_version
+        self.current_version = current_version
+        self.reason = reason
+        self.stream_id = stream_id
+        self.position = position
+        super().__init__(
+            f"cannot upcast event {type_name!r}{_where(stream_id, position)} from schema version "
+            f"{stored_version} to {current_version}: {reason}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            UpcastError,
+            (
+                self.type_name,
+                self.stored_version,
+                self.current_version,
+                self.reason,
+                self.stream_id,
+                self.position,
+            ),
+        )
+
+
+class MissingUpcaster(UpcastError):
+    """A chain of upcasters has a gap: no upcaster from ``missing_from`` to ``missing_from + 1``."""
+
+    def __init__(
+        self,
+        type_name: str,
+        stored_version: int,
+        current_version: int,
+        missing_from: int,
+        stream_id: str | None = None,
+        position: int | None = None,
+    ) -> None:
+        self.missing_from = missing_from
+        super().__init__(
+            type_name,
+            stored_version,
+            current_version,
+            f"no upcaster from version {missing_from} to {missing_from + 1} is registered "
+            f"(register one with @upcaster({type_name!r}, from_version={missing_from}))",
+            stream_id,
+            position,
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            MissingUpcaster,
+            (
+                self.type_name,
+                self.stored_version,
+                self.current_version,
+                self.missing_from,
+                self.stream_id,
+                self.position,
+            ),
+        )
+
+
+class StoredVersionTooNew(UpcastError):
+    """A stored event has a schema version newer than its class: older code reads newer events."""
+
+    def __init__(
+        self,
+        type_name: str,
+        stored_version: int,
+        current_version: int,
+        stream_id: str | None = None,
+        position: int | None = None,
+    ) -> None:
+        super().__init__(
+            type_name,
+            stored_version,
+            current_version,
+            "the stored version is newer than the class; this code is older than the code that "
+            "wrote the event, so deploy the newer event class (upcasters only go forwards)",
+            stream_id,
+            position,
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            StoredVersionTooNew,
+            (self.type_name, self.stored_version, self.current_version, self.stream_id, self.position),
+        )
+
+
+class SchemaEvolutionError(EventLedgerError, ValueError):
+    """An upcaster, rename or retirement contradicts what is already declared, or cannot be used."""
+
+
 class SerializationError(EventLedgerError):
     """An event or its metadata cannot be encoded; raised before anything is written."""
 

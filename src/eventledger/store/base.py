@@ -27,6 +27,7 @@ from eventledger.events import (
     encode_events,
     encode_metadata,
 )
+from eventledger.versioning import active_upcasters
 
 
 class StreamState(enum.Enum):
@@ -95,6 +96,21 @@ AppendObserver = Callable[[int, float, bool], None]
 """Told of each append: ``(events written, seconds in the store, refused by a ConcurrencyError)``."""
 
 
+@dataclass(frozen=True, slots=True)
+class RawEvent:
+    """A stored event as its row holds it, not decoded: for checks that must see bad rows too.
+
+    ``data`` is JSON text, or a mapping where the driver decodes JSON itself.
+    """
+
+    position: int
+    stream_id: str
+    version: int
+    type: str
+    schema_version: int
+    data: str | Mapping[str, Any]
+
+
 TypeFilter = Collection[type[Event] | str] | None
 """Event classes or stored type names to read; None reads every type."""
 
@@ -129,7 +145,9 @@ def type_names(types: TypeFilter) -> tuple[str, ...] | None:
             names.append(item.__event_type__)
         else:
             raise TypeError(f"type filter items must be Event classes or type names, not {item!r}")
-    return tuple(names)
+    # Events stored under a renamed type's old names decode to the class, so a filter matches them.
+    upcasters = active_upcasters()
+    return tuple(dict.fromkeys(alias for name in names for alias in (name, *upcasters.renamed_from(name))))
 
 
 def check_stream_id(stream_id: object) -> str:
@@ -317,6 +335,30 @@ class EventStore(ABC):
         self, after: int, limit: int, types: tuple[str, ...] | None
     ) -> list[RecordedEvent]:
         """Up to ``limit`` events after ``after`` in global order."""
+
+    async def read_all_raw(self, *, after: int = 0, limit: int | None = None) -> AsyncIterator[RawEvent]:
+        """Yield the global log's rows undecoded, so a check can see every row without raising.
+
+        Used by :func:`eventledger.check_store`; applications read with :meth:`read_all`.
+        """
+        self._check_open()
+        _check_limit(limit)
+        remaining = limit
+        cursor = after
+        while remaining is None or remaining > 0:
+            size = self.page_size if remaining is None else min(self.page_size, remaining)
+            page = await self._read_all_raw_page(cursor, size)
+            for row in page:
+                yield row
+            if len(page) < size:
+                return
+            if remaining is not None:
+                remaining -= len(page)
+            cursor = page[-1].position
+
+    async def _read_all_raw_page(self, after: int, limit: int) -> list[RawEvent]:
+        """Up to ``limit`` undecoded rows after ``after`` in global order."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read raw rows")
 
     @abstractmethod
     async def stream_version(self, stream_id: str) -> int:

@@ -18,6 +18,7 @@ from eventledger.store.base import (
     AppendResult,
     EventStore,
     ExpectedVersion,
+    RawEvent,
     Snapshot,
     StreamInfo,
     expected_version_matches,
@@ -113,6 +114,14 @@ class MemoryEventStore(EventStore):
             if len(page) >= limit:
                 break
         return page
+
+    async def _read_all_raw_page(self, after: int, limit: int) -> list[RawEvent]:
+        self._check_open()
+        index = bisect.bisect_right(self._log, after, key=lambda row: row.position)
+        return [
+            RawEvent(row.position, row.stream_id, row.version, row.type, row.schema_version, row.data)
+            for row in self._log[index : index + limit]
+        ]
 
     async def stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 when it has no events)."""

@@ -37,6 +37,7 @@ from eventledger.store.base import (
     AppendResult,
     EventStore,
     ExpectedVersion,
+    RawEvent,
     Snapshot,
     StreamInfo,
     expected_version_matches,
@@ -356,6 +357,15 @@ class SQLiteEventStore(EventStore):
         parameters += (limit,)
         rows = await self._with_lock_retry(lambda: self._db.execute(query, parameters).fetchall())
         return [_decode_row(row) for row in rows]
+
+    async def _read_all_raw_page(self, after: int, limit: int) -> list[RawEvent]:
+        self._check_open()
+        query = (
+            f"SELECT position, stream_id, version, type, schema_version, data FROM {self.events_table} "
+            "WHERE position > ? ORDER BY position LIMIT ?"
+        )
+        rows = await self._with_lock_retry(lambda: self._db.execute(query, (after, limit)).fetchall())
+        return [RawEvent(*row) for row in rows]
 
     async def stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 when it has no events)."""
