@@ -263,3 +263,26 @@ class AggregateNotFound(EventLedgerError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.stream_id, self.aggregate_type))
+
+
+class UnhandledEvent(EventLedgerError):
+    """An aggregate met an event type it has no apply handler for.
+
+    Raised while recording or replaying, so state never silently skips an event. An aggregate
+    that really means to ignore event types it does not handle says so in its class statement
+    (``class Order(Aggregate, ignore_unhandled_events=True)``).
+    """
+
+    def __init__(self, aggregate_type: str, aggregate_id: str, event_type: str, version: int) -> None:
+        self.aggregate_type = aggregate_type
+        self.aggregate_id = aggregate_id
+        self.event_type = event_type
+        self.version = version
+        super().__init__(
+            f"{aggregate_type} {aggregate_id!r} has no handler for event type {event_type!r} "
+            f"(version {version}); add a method decorated with @applies that takes it, or declare "
+            f"class {aggregate_type}(Aggregate, ignore_unhandled_events=True)"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.aggregate_type, self.aggregate_id, self.event_type, self.version))

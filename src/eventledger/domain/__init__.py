@@ -1,0 +1,20 @@
+"""The write side: aggregates and deciders, the repository, command handling and snapshots."""
+
+from eventledger.domain.aggregate import Aggregate, applies
+from eventledger.domain.commands import Command, CommandHandler, CommandResult
+from eventledger.domain.decider import Decider
+from eventledger.domain.repository import Repository, RepositoryStatistics
+from eventledger.domain.retry import NO_RETRY, RetryPolicy
+
+__all__ = [
+    "NO_RETRY",
+    "Aggregate",
+    "Command",
+    "CommandHandler",
+    "CommandResult",
+    "Decider",
+    "Repository",
+    "RepositoryStatistics",
+    "RetryPolicy",
+    "applies",
+]

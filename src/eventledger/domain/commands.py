@@ -1,0 +1,145 @@
+"""Commands and the handler that runs a decider against a stream.
+
+A command is an intent with ids that trace it. Handling one is always the same four steps:
+read the stream, fold its events into the state, decide, append the new events with the
+stream's version as the expected version. When another writer appended in between, the
+append raises :class:`~eventledger.ConcurrencyError` and the whole command runs again on the
+fresh state, as the :class:`~eventledger.RetryPolicy` allows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import pydantic
+
+from eventledger.domain.decider import Decider
+from eventledger.domain.retry import RetryPolicy
+from eventledger.events import Event, Metadata
+from eventledger.store.base import AppendResult, EventStore
+
+CommandType = TypeVar("CommandType")
+State = TypeVar("State")
+
+
+class Command(pydantic.BaseModel):
+    """Base class of commands: an immutable, validated intent.
+
+    - ``command_id``: unique per command (generated when not given).
+    - ``correlation_id``: ties together everything one user action caused.
+    - ``causation_id``: the id of the message that caused this command, if any.
+
+    The events a command produces carry these ids in their metadata
+    (see :meth:`event_metadata`).
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    command_id: str = pydantic.Field(default_factory=lambda: str(uuid.uuid4()), min_length=1)
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+    def event_metadata(self) -> Metadata:
+        """Metadata for the events this command produces.
+
+        ``correlation_id`` and ``causation_id`` are the command's own; when it was not given one,
+        the command starts the chain, so its ``command_id`` stands in. ``command_id`` and
+        ``command_type`` are recorded too.
+        """
+        return {
+            "correlation_id": self.correlation_id or self.command_id,
+            "causation_id": self.causation_id or self.command_id,
+            "command_id": self.command_id,
+            "command_type": type(self).__name__,
+        }
+
+
+def merge_metadata(command: object, metadata: Mapping[str, Any] | None) -> Metadata:
+    """A command's event metadata (when it is a :class:`Command`) overlaid with ``metadata``."""
+    merged: Metadata = command.event_metadata() if isinstance(command, Command) else {}
+    if metadata:
+        merged.update(metadata)
+    return merged
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult(Generic[State]):
+    """What handling one command did.
+
+    ``events`` is empty when the decision was to do nothing (then nothing was appended and
+    ``positions`` is empty); ``version`` is the stream's version and ``state`` the state after
+    the new events.
+    """
+
+    stream_id: str
+    events: tuple[Event, ...]
+    version: int
+    state: State
+    positions: tuple[int, ...]
+
+
+class CommandHandler(Generic[CommandType, State]):
+    """Runs a :class:`Decider` against streams of a store.
+
+    >>> async def example(store: EventStore) -> None:
+    ...     handler = CommandHandler(store, order_decider)
+    ...     result = await handler.handle("order-1", ConfirmOrder(order_id="order-1"))
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        decider: Decider[CommandType, State],
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.store = store
+        self.decider = decider
+        self.retry = retry if retry is not None else RetryPolicy()
+        #: ConcurrencyErrors met so far (each one led to a retry or, on the last attempt, an error).
+        self.conflicts = 0
+
+    async def handle(
+        self,
+        stream_id: str,
+        command: CommandType,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> CommandResult[State]:
+        """Load ``stream_id``, decide ``command`` on its state, append the events.
+
+        The append's expected version is the version the state was folded from (``NO_STREAM``
+        for an empty stream). ``metadata`` is stored with the events, on top of the command's
+        own ids when it is a :class:`Command`. Business rule violations raised by ``decide``
+        propagate unchanged; conflicts are retried per the handler's :class:`RetryPolicy`.
+        """
+        event_metadata = merge_metadata(command, metadata)
+
+        async def attempt() -> CommandResult[State]:
+            state, version = await self.load(stream_id)
+            events = tuple(self.decider.decide(command, state))
+            if not events:
+                return CommandResult(stream_id, (), version, state, ())
+            result: AppendResult = await self.store.append(
+                stream_id, events, expected_version=version, metadata=event_metadata
+            )
+            return CommandResult(
+                stream_id, events, result.version, self.decider.fold(events, state), result.positions
+            )
+
+        return await self.retry.run(attempt, on_conflict=self._count_conflict)
+
+    async def load(self, stream_id: str) -> tuple[State, int]:
+        """The stream's current state and the version it was folded from (0 for no events)."""
+        state = self.decider.initial_state()
+        version = 0
+        async for recorded in self.store.read_stream(stream_id):
+            state = self.decider.evolve(state, recorded.event)
+            version = recorded.version
+        return state, version
+
+    def _count_conflict(self, _: Exception) -> None:
+        self.conflicts += 1

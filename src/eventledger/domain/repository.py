@@ -1,0 +1,184 @@
+"""Loading and saving aggregates: the bridge between an Aggregate class and the event store.
+
+The expected version of every save is the version the aggregate was loaded at, so a save made
+on stale state fails with :class:`~eventledger.ConcurrencyError` instead of overwriting what
+another writer decided. :meth:`Repository.update` turns that into the usual command loop:
+load, decide, save, and on a conflict start again from a fresh load.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from eventledger.domain import snapshots
+from eventledger.domain.aggregate import Aggregate
+from eventledger.domain.retry import RetryPolicy
+from eventledger.errors import AggregateNotFound
+from eventledger.store.base import AppendResult, EventStore
+
+logger = logging.getLogger(__name__)
+
+AggregateType = TypeVar("AggregateType", bound=Aggregate)
+
+
+@dataclass(slots=True)
+class RepositoryStatistics:
+    """Counters of what a repository has done, for tests and monitoring."""
+
+    loads: int = 0
+    #: Events read from the store while loading (snapshots make this small).
+    events_read: int = 0
+    snapshots_used: int = 0
+    snapshots_ignored: int = 0
+    snapshots_saved: int = 0
+    snapshot_failures: int = 0
+    saves: int = 0
+    #: ConcurrencyErrors met by :meth:`Repository.update` (each retried unless it was the last).
+    conflicts: int = 0
+
+
+class Repository(Generic[AggregateType]):
+    """Loads and saves aggregates of one class in an event store.
+
+    ``snapshot_every``: when set, a snapshot is saved each time a save carries the stream past
+    a multiple of it, and whenever a load had to replay at least that many events; loads start
+    from the latest snapshot. ``retry`` is the policy of :meth:`update`.
+
+    >>> async def example(store: EventStore) -> None:
+    ...     orders = Repository(store, Order, snapshot_every=100)
+    ...     order = await orders.load("order-1")
+    ...     order.confirm()
+    ...     await orders.save(order)
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        aggregate_class: type[AggregateType],
+        *,
+        snapshot_every: int | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if not (isinstance(aggregate_class, type) and issubclass(aggregate_class, Aggregate)):
+            raise TypeError(f"Repository needs an Aggregate subclass, not {aggregate_class!r}")
+        if snapshot_every is not None and (
+            isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) or snapshot_every < 1
+        ):
+            raise ValueError(f"snapshot_every must be an int >= 1 or None, not {snapshot_every!r}")
+        self.store = store
+        self.aggregate_class = aggregate_class
+        self.snapshot_every = snapshot_every
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.statistics = RepositoryStatistics()
+
+    async def load(self, aggregate_id: str) -> AggregateType:
+        """The aggregate as its stored events make it.
+
+        Raises :class:`~eventledger.AggregateNotFound` when its stream has no events.
+        """
+        aggregate = await self._from_snapshot(aggregate_id)
+        if aggregate is None:
+            aggregate = self.aggregate_class.new(aggregate_id)
+        replayed = 0
+        async for recorded in self.store.read_stream(aggregate_id, from_version=aggregate.version + 1):
+            aggregate._replay(recorded)
+            replayed += 1
+        self.statistics.loads += 1
+        self.statistics.events_read += replayed
+        if aggregate.version == 0:
+            raise AggregateNotFound(aggregate_id, self.aggregate_class.__aggregate_type__)
+        if self.snapshot_every is not None and replayed >= self.snapshot_every:
+            await self._take_snapshot(aggregate)
+        return aggregate
+
+    async def save(
+        self, aggregate: AggregateType, *, metadata: Mapping[str, Any] | None = None
+    ) -> AppendResult:
+        """Append the aggregate's uncommitted events, expecting the version it was loaded at.
+
+        A new aggregate expects no stream. Raises :class:`~eventledger.ConcurrencyError` (and
+        keeps the uncommitted events) when the stream moved on; on success the uncommitted
+        events are cleared. ``metadata`` (correlation and causation ids, user keys) is stored
+        with each event. Saving an aggregate with nothing uncommitted touches nothing.
+        """
+        if not isinstance(aggregate, self.aggregate_class):
+            raise TypeError(
+                f"this repository saves {self.aggregate_class.__qualname__}, "
+                f"not {type(aggregate).__qualname__}"
+            )
+        events = aggregate.uncommitted_events
+        if not events:
+            return AppendResult(aggregate.id, aggregate.version, ())
+        expected = aggregate.committed_version
+        result = await self.store.append(aggregate.id, events, expected_version=expected, metadata=metadata)
+        aggregate._mark_committed()
+        self.statistics.saves += 1
+        if self.snapshot_every is not None and result.version // self.snapshot_every > (
+            expected // self.snapshot_every
+        ):
+            await self._take_snapshot(aggregate)
+        return result
+
+    async def update(
+        self,
+        aggregate_id: str,
+        decision: Callable[[AggregateType], object],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> AggregateType:
+        """Load the aggregate, run ``decision`` on it (a command method), save; retry on conflicts.
+
+        ``decision`` may be async. On :class:`~eventledger.ConcurrencyError` the aggregate is
+        loaded afresh and ``decision`` runs again, as the repository's :class:`RetryPolicy`
+        allows; the last conflict propagates. Other errors (a broken rule, a missing aggregate)
+        propagate at once. Returns the saved aggregate.
+        """
+
+        async def attempt() -> AggregateType:
+            aggregate = await self.load(aggregate_id)
+            outcome = decision(aggregate)
+            if inspect.isawaitable(outcome):
+                await outcome
+            await self.save(aggregate, metadata=metadata)
+            return aggregate
+
+        return await self.retry.run(attempt, on_conflict=self._count_conflict)
+
+    async def take_snapshot(self, aggregate: AggregateType) -> bool:
+        """Save a snapshot of a saved aggregate now; False (logged) when the store refused it."""
+        return await self._take_snapshot(aggregate)
+
+    async def _from_snapshot(self, aggregate_id: str) -> AggregateType | None:
+        if self.snapshot_every is None:
+            return None
+        try:
+            snapshot = await self.store.load_snapshot(aggregate_id)
+        except Exception:
+            # A snapshot is an optimisation; if it cannot be read, the events still can.
+            logger.warning(
+                "could not read the snapshot of %r; loading from events", aggregate_id, exc_info=True
+            )
+            return None
+        if snapshot is None:
+            return None
+        aggregate = snapshots.restore(self.aggregate_class, snapshot)
+        if aggregate is None:
+            self.statistics.snapshots_ignored += 1
+        else:
+            self.statistics.snapshots_used += 1
+        return aggregate
+
+    async def _take_snapshot(self, aggregate: AggregateType) -> bool:
+        saved = await snapshots.take(self.store, aggregate)
+        if saved:
+            self.statistics.snapshots_saved += 1
+        else:
+            self.statistics.snapshot_failures += 1
+        return saved
+
+    def _count_conflict(self, _: Exception) -> None:
+        self.statistics.conflicts += 1

@@ -1,0 +1,82 @@
+"""How command handling retries after a concurrency conflict.
+
+Two handlers that load the same stream and both append lose one append to a
+:class:`~eventledger.ConcurrencyError`. The loser's decision was made on stale state, so the
+only correct retry is the whole command again: reload, decide, append. The back-off is
+exponential with jitter so that handlers that collided once do not collide again in lockstep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from eventledger.errors import ConcurrencyError
+
+logger = logging.getLogger(__name__)
+
+Outcome = TypeVar("Outcome")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded retries with jittered exponential back-off, only for :class:`ConcurrencyError`.
+
+    - ``attempts``: how many times the command runs at most (1 means never retry).
+    - ``first_delay`` and ``max_delay``: seconds; the n-th retry waits a random time between
+      half and all of ``min(max_delay, first_delay * 2 ** (n - 1))``.
+
+    Any other error (a broken business rule, a missing aggregate) ends the command at once.
+    When every attempt conflicted, the last :class:`ConcurrencyError` propagates, naming the
+    stream, with a note saying how many attempts were made.
+    """
+
+    attempts: int = 5
+    first_delay: float = 0.005
+    max_delay: float = 0.2
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
+            raise ValueError(f"RetryPolicy.attempts must be an int >= 1, not {self.attempts!r}")
+        if self.first_delay < 0 or self.max_delay < 0:
+            raise ValueError(
+                f"RetryPolicy delays must be >= 0, not first_delay={self.first_delay!r}, "
+                f"max_delay={self.max_delay!r}"
+            )
+
+    def delay_before_retry(self, retry: int) -> float:
+        """Seconds to wait before the ``retry``-th retry (1-based), jittered."""
+        ceiling = min(self.max_delay, self.first_delay * 2 ** (retry - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def run(
+        self,
+        operation: Callable[[], Awaitable[Outcome]],
+        *,
+        on_conflict: Callable[[ConcurrencyError], None] | None = None,
+    ) -> Outcome:
+        """Run ``operation`` until it succeeds, retrying it on :class:`ConcurrencyError`.
+
+        ``on_conflict`` is told of each conflict (for statistics) before the back-off.
+        """
+        attempt = 1
+        while True:
+            try:
+                return await operation()
+            except ConcurrencyError as error:
+                if on_conflict is not None:
+                    on_conflict(error)
+                if attempt >= self.attempts:
+                    error.add_note(f"gave up after {attempt} attempt(s) on stream {error.stream_id!r}")
+                    raise
+                logger.debug("retrying after %s (attempt %d of %d)", error, attempt, self.attempts)
+                await asyncio.sleep(self.delay_before_retry(attempt))
+                attempt += 1
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+"""Run a command once; a conflict propagates at once."""

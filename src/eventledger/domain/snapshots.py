@@ -1,0 +1,83 @@
+"""Taking and restoring aggregate snapshots, where a snapshot is only ever an optimisation.
+
+A snapshot is trusted only when it names the same aggregate type and the same state schema
+version as the class loading it, and when its state validates against the class. Anything else
+is ignored (and logged), and the aggregate is rebuilt from its events. Writing a snapshot
+never fails a command: the events are already stored, so a failure is logged and the next
+load replays a few more events.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TypeVar
+
+from eventledger.domain.aggregate import Aggregate
+from eventledger.store.base import EventStore, Snapshot
+
+logger = logging.getLogger(__name__)
+
+AggregateType = TypeVar("AggregateType", bound=Aggregate)
+
+
+def restore(aggregate_class: type[AggregateType], snapshot: Snapshot) -> AggregateType | None:
+    """The aggregate ``snapshot`` holds, or None when the snapshot cannot be trusted."""
+    expected = (aggregate_class.__aggregate_type__, aggregate_class.__schema_version__)
+    found = (snapshot.aggregate_type, snapshot.schema_version)
+    if found != expected:
+        logger.info(
+            "ignoring snapshot of stream %r at version %d: it holds %s schema version %d, "
+            "the loader is %s schema version %d; rebuilding from events",
+            snapshot.stream_id,
+            snapshot.version,
+            found[0],
+            found[1],
+            expected[0],
+            expected[1],
+        )
+        return None
+    try:
+        return aggregate_class.from_snapshot(snapshot.stream_id, snapshot.version, snapshot.state)
+    except Exception:
+        # A state that no longer fits the fields means the schema version was not raised when
+        # the fields changed; the events are the truth, so rebuild from them.
+        logger.warning(
+            "ignoring snapshot of %s %r at version %d: its state does not restore; rebuilding from events",
+            snapshot.aggregate_type,
+            snapshot.stream_id,
+            snapshot.version,
+            exc_info=True,
+        )
+        return None
+
+
+async def take(store: EventStore, aggregate: Aggregate) -> bool:
+    """Store a snapshot of ``aggregate`` at its version; False (and a log line) if that failed.
+
+    The aggregate must have no uncommitted events: a snapshot holds stored history only.
+    """
+    if aggregate.uncommitted_events:
+        raise ValueError(
+            f"{type(aggregate).__name__} {aggregate.id!r} has uncommitted events; save it before "
+            "taking a snapshot"
+        )
+    try:
+        snapshot = Snapshot(
+            stream_id=aggregate.id,
+            version=aggregate.version,
+            aggregate_type=aggregate.__aggregate_type__,
+            schema_version=aggregate.__schema_version__,
+            state=aggregate.snapshot_state(),
+        )
+        await store.save_snapshot(snapshot)
+    except Exception:
+        # The events are stored already; a missing snapshot only makes the next load longer.
+        logger.warning(
+            "could not save a snapshot of %s %r at version %d; the command succeeded regardless",
+            aggregate.__aggregate_type__,
+            aggregate.id,
+            aggregate.version,
+            exc_info=True,
+        )
+        return False
+    return True
