@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
+
 from eventledger import EventStore, open_store
 from eventledger.store.memory import MemoryEventStore, StoredEvent
 
@@ -105,7 +107,58 @@ def sqlite_backend(tmp_path: Path) -> Backend:
     return Backend("sqlite", url, open_new, insert_raw, tamper)
 
 
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+"""The test server (trust auth); each PostgreSQL backend works in a schema of its own in it."""
+
+
+@dataclass
+class PostgresBackend(Backend):
+    """A fresh schema in the test database, dropped (with everything in it) on close."""
+
+    schema: str = ""
+
+    async def close(self) -> None:
+        await super().close()
+        async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as connection:
+            await connection.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'.encode())
+
+
+def postgres_backend(tmp_path: Path) -> Backend:
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    url = f"{POSTGRES_URL}?schema={schema}"
+    stores: list[EventStore] = []
+
+    async def open_new() -> EventStore:
+        opened = await open_store(url)
+        stores.append(opened)
+        return opened
+
+    async def insert_raw(
+        stream_id: str, version: int, type_name: str, version_of_schema: int, data: str
+    ) -> None:
+        # Like an older release: a plain INSERT whose transaction id comes from the column default.
+        async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as connection:
+            await connection.execute(
+                f'INSERT INTO "{schema}".events (stream_id, version, event_id, type, schema_version, data) '
+                "VALUES (%s, %s, %s, %s, %s, %s::jsonb)".encode(),
+                (stream_id, version, uuid.uuid4(), type_name, version_of_schema, data),
+            )
+
+    async def tamper(statement: str) -> Exception | None:
+        async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as connection:
+            try:
+                await connection.execute(statement.encode())
+            except psycopg.Error as error:
+                return error
+        return None
+
+    return PostgresBackend(
+        "postgres", url, open_new, insert_raw, tamper, f"{schema}.events", stores, schema=schema
+    )
+
+
 BACKENDS: dict[str, Callable[[Path], Backend]] = {
     "memory": memory_backend,
     "sqlite": sqlite_backend,
+    "postgres": postgres_backend,
 }

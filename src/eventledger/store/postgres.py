@@ -1,0 +1,514 @@
+"""The production event store: PostgreSQL through psycopg 3 (async) and a connection pool.
+
+``open_store("postgresql://user@host:port/dbname?schema=NAME")`` opens it; the tables live in
+their own schema (default ``eventledger``) and are created or migrated on open.
+
+How the global log never skips (invariant 3), and what it costs
+--------------------------------------------------------------
+
+Positions come from an identity column, handed out at *insert*; rows become visible at
+*commit*, which can happen in the other order. A reader that trusted ``position > last`` would
+step past a position whose transaction had not committed yet and never come back for it.
+
+Each event therefore also stores its writing transaction's id (``pg_current_xact_id()``, a
+64-bit ``xid8``). The global order is ``(transaction_id, position)``, and readers take only rows
+whose transaction id is below ``pg_snapshot_xmin(pg_current_snapshot())``: the id of the oldest
+transaction still running anywhere on the server. Every transaction below that id has finished,
+so nothing can ever appear below the barrier again, and a reader that has passed a point in
+the order never finds a committed event behind it. Writers are never serialised: they insert
+and commit concurrently; only what readers may see waits. A reader's cursor stays a plain
+position: ``read_all(after=p)`` looks up the transaction id of the event at ``p`` and continues
+exactly after it in the global order.
+
+The cost: one 8-byte column and one index per event, a little work per read, and visibility
+that waits for the oldest *writing* transaction on the whole server (not just this database,
+not just event writers). **The hazard**: a transaction that has written anything and stays
+open (an idle-in-transaction session, a long batch job, a forgotten prepared transaction)
+holds back every reader of every store on that server until it ends; appends still succeed.
+It is visible: :meth:`PostgresEventStore.head_position` returns the last *visible* position,
+and :meth:`PostgresEventStore.visibility_status` returns the newest written position, the
+newest visible one, how many committed events are held back, and which transaction holds them
+(its pid, database, state and age). Set ``idle_in_transaction_session_timeout`` on the server
+to bound the damage. Never wait for a subscription to deliver an event while your own
+transaction on the same server, one that has written something, is still open: it holds
+back that very event.
+
+Subscriptions wake on LISTEN/NOTIFY (appends notify in the same statement) and also poll, so
+a lost notification costs at most :attr:`poll_interval`; a dropped connection is retried and
+the subscription resumes from the last event it delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+from typing import Any, Final, Self
+
+import psycopg
+import psycopg.errors
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
+
+from eventledger.errors import ConcurrencyError, StoreClosed, StoreUnavailable
+from eventledger.events import EncodedEvent, RecordedEvent, decode_metadata
+from eventledger.store.base import (
+    ANY,
+    STREAM_EXISTS,
+    AppendResult,
+    EventStore,
+    ExpectedVersion,
+    Snapshot,
+    StreamInfo,
+    TypeFilter,
+    expected_version_matches,
+    type_names,
+)
+from eventledger.store.postgres_connection import ConnectionSettings, parse_postgres_url, unavailable
+from eventledger.store.postgres_notifications import NotificationListener
+from eventledger.store.postgres_schema import SCHEMA_VERSION, migrate, sql_text
+from eventledger.store.postgres_statements import Statements
+from eventledger.versioning import decode_event
+
+logger: Final = logging.getLogger("eventledger.postgres")
+
+Connection = psycopg.AsyncConnection[TupleRow]
+
+_STREAM_VERSION_CONSTRAINT: Final = "events_stream_version"
+# ANY and STREAM_EXISTS stay satisfied when another appender wins the race for a version, so
+# the append simply runs again; this bounds the retries under pathological contention.
+_UNCHECKED_APPEND_ATTEMPTS: Final = 50
+_RESUBSCRIBE_DELAYS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+_OLDEST_TRANSACTION: Final = sql_text(
+    "SELECT pid, datname, now() - xact_start, state, age(backend_xid) AS xid_age FROM pg_stat_activity "
+    "WHERE backend_xid IS NOT NULL "
+    "UNION ALL SELECT NULL, database, now() - prepared, 'prepared transaction ' || gid, age(transaction) "
+    "FROM pg_prepared_xacts ORDER BY xid_age DESC NULLS LAST LIMIT 1"
+)
+
+
+class _ConnectionLost(StoreUnavailable):
+    """The server went away mid-operation or cannot be reached now; worth trying again."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTransaction:
+    """A transaction holding back the readers of the global log (see :class:`VisibilityStatus`)."""
+
+    pid: int | None
+    """Backend process id (None for a prepared transaction); ``pg_terminate_backend(pid)`` ends it."""
+    database: str | None
+    """The database it runs in: any database on the server holds back every store."""
+    state: str
+    """``active``, ``idle in transaction``, ... or ``prepared transaction <gid>``."""
+    age: timedelta
+    """How long the transaction has been open."""
+
+
+@dataclass(frozen=True, slots=True)
+class VisibilityStatus:
+    """How far readers of the global log lag behind writers, and why.
+
+    ``held_back_events > 0`` for long means a long-open writing transaction is holding the
+    visibility barrier; ``oldest_open_transaction`` names it.
+    """
+
+    written_position: int
+    """The highest position of any committed event (0 for an empty store)."""
+    visible_position: int
+    """The last position a reader of the global log can see now (:meth:`head_position`)."""
+    held_back_events: int
+    """Committed events readers cannot see yet because an older transaction is still open."""
+    oldest_open_transaction: OpenTransaction | None
+    """The oldest transaction on the server that has written something and not yet ended."""
+
+
+class PostgresEventStore(EventStore):
+    """The ``postgresql://`` store. Open it with :func:`eventledger.open_store`.
+
+    URL query options (or keyword arguments to ``open_store``): ``schema`` (default
+    ``eventledger``), ``pool_min_size`` (1), ``pool_max_size`` (10), ``poll_interval`` (seconds
+    between a subscriber's re-reads when no notification arrives, 0.05) and ``notify``
+    (``true``: appends send a NOTIFY that wakes subscribers in other processes at once).
+    Other query parameters (``sslmode``, ``application_name``, ...) go to libpq.
+    """
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.schema = settings.schema
+        self.poll_interval = settings.poll_interval
+        self.events_table = f"{settings.schema}.events"
+        channel = f"eventledger.{settings.schema}"
+        self._statements = Statements.for_schema(
+            settings.schema, notify_channel=channel if settings.notify else None
+        )
+        self._pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+            settings.conninfo,
+            connection_class=psycopg.AsyncConnection,
+            kwargs={"autocommit": True},
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            open=False,
+            name=f"eventledger:{settings.schema}",
+        )
+        self._listener = NotificationListener(settings, channel, self._wake_subscribers)
+
+    def __repr__(self) -> str:
+        return f"PostgresEventStore({self.settings.describe()}, schema={self.schema!r})"
+
+    # ----------------------------------------------------------------- opening
+
+    async def open(self) -> Self:
+        """Connect, create or migrate the schema, and fill the pool.
+
+        An unreachable server, wrong credentials or a missing database raise
+        :class:`StoreUnavailable` naming host, port, database and user (never the password).
+        """
+        try:
+            connection = await psycopg.AsyncConnection.connect(self.settings.conninfo, autocommit=True)
+        except psycopg.Error as error:
+            raise unavailable(self.settings, "cannot connect", error) from None
+        try:
+            async with connection:
+                await migrate(connection, self.schema, self.settings.describe())
+        except psycopg.Error as error:
+            raise unavailable(self.settings, f"cannot create schema {self.schema!r}", error) from None
+        try:
+            await self._pool.open(wait=True, timeout=30.0)
+        except PoolTimeout as error:
+            raise unavailable(self.settings, "cannot fill the connection pool", error) from None
+        return self
+
+    async def schema_version(self) -> int:
+        """The store schema version recorded in the database."""
+        rows = await self._fetch(
+            sql_text(f"SELECT version FROM \"{self.schema}\".eventledger_schema WHERE component = 'store'"),
+            (),
+            "read the schema version",
+        )
+        return int(rows[0][0]) if rows else 0
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, doing: str) -> AsyncIterator[Connection]:
+        """A pooled connection; driver errors become eventledger errors naming the server."""
+        self._check_open()
+        try:
+            async with self._pool.connection() as connection:
+                yield connection
+        except psycopg.IntegrityError:
+            raise
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as error:
+            if self._closed:
+                raise StoreClosed(f"{self!r} is closed") from None
+            raise _ConnectionLost(
+                f"{self.settings.describe()}: {doing}: connection lost or unavailable: "
+                f"{self.settings.scrub(' '.join(str(error).split()))}"
+            ) from None
+        except PoolClosed:
+            raise StoreClosed(f"{self!r} is closed") from None
+        except psycopg.Error as error:
+            raise unavailable(self.settings, doing, error) from None
+
+    async def _fetch(self, statement: bytes, parameters: Any, doing: str) -> list[TupleRow]:
+        """Run a read; a lost connection is retried once on a checked pool (reads are idempotent)."""
+        for attempt in (1, 2):
+            try:
+                async with self._connection(doing) as connection:
+                    cursor = await connection.execute(statement, parameters, prepare=True)
+                    return await cursor.fetchall()
+            except _ConnectionLost:
+                if attempt == 2:
+                    raise
+                # After a server restart every idle pooled connection is dead; drop them all.
+                await self._check_pool()
+        raise AssertionError("unreachable")
+
+    async def _check_pool(self) -> None:
+        with contextlib.suppress(psycopg.Error, PoolClosed, PoolTimeout):
+            await self._pool.check()
+
+    # ----------------------------------------------------------------- writing
+
+    async def _append(
+        self,
+        stream_id: str,
+        events: list[EncodedEvent],
+        expected: ExpectedVersion,
+        metadata: str | None,
+    ) -> AppendResult:
+        if not events:
+            actual = await self.stream_version(stream_id)
+            if not expected_version_matches(expected, actual):
+                raise ConcurrencyError(stream_id, expected, actual)
+            return AppendResult(stream_id, actual, ())
+        statement, parameters = self._append_statement(stream_id, events, expected, metadata)
+        for _attempt in range(_UNCHECKED_APPEND_ATTEMPTS):
+            try:
+                row = await self._run_append(statement, parameters)
+            except psycopg.errors.UniqueViolation as error:
+                if error.diag.constraint_name != _STREAM_VERSION_CONSTRAINT:
+                    raise unavailable(self.settings, f"append to stream {stream_id!r}", error) from None
+                # Another appender took the version this statement computed; it committed first.
+                if expected is ANY or expected is STREAM_EXISTS:
+                    continue
+                raise ConcurrencyError(stream_id, expected, await self.stream_version(stream_id)) from None
+            except _ConnectionLost as error:
+                return await self._recover_append(stream_id, parameters, len(events), error)
+            found, positions = int(row[0]), row[1]
+            if positions is None:
+                raise ConcurrencyError(stream_id, expected, found)
+            return AppendResult(stream_id, found + len(events), tuple(positions))
+        raise ConcurrencyError(stream_id, expected, await self.stream_version(stream_id))
+
+    def _append_statement(
+        self,
+        stream_id: str,
+        events: list[EncodedEvent],
+        expected: ExpectedVersion,
+        metadata: str | None,
+    ) -> tuple[bytes, dict[str, Any]]:
+        statements = self._statements
+        parameters: dict[str, Any] = {"stream": stream_id, "metadata": metadata}
+        if len(events) == 1:
+            event = events[0]
+            parameters.update(
+                event_id=uuid.uuid4(), type=event.type, schema_version=event.schema_version, data=event.data
+            )
+            forms = (statements.append_one_exact, statements.append_one_any, statements.append_one_existing)
+        else:
+            parameters.update(
+                event_ids=[uuid.uuid4() for _ in events],
+                types=[event.type for event in events],
+                schema_versions=[event.schema_version for event in events],
+                datas=[event.data for event in events],
+            )
+            forms = (
+                statements.append_many_exact,
+                statements.append_many_any,
+                statements.append_many_existing,
+            )
+        if expected is ANY:
+            return forms[1], parameters
+        if expected is STREAM_EXISTS:
+            return forms[2], parameters
+        parameters["expected"] = expected
+        return forms[0], parameters
+
+    async def _run_append(self, statement: bytes, parameters: dict[str, Any]) -> TupleRow:
+        async with self._connection(f"append to stream {parameters['stream']!r}") as connection:
+            cursor = await connection.execute(statement, parameters, prepare=True)
+            row = await cursor.fetchone()
+        if row is None:
+            raise AssertionError("an append statement always returns one row")
+        return row
+
+    async def _recover_append(
+        self, stream_id: str, parameters: dict[str, Any], count: int, lost: _ConnectionLost
+    ) -> AppendResult:
+        """The connection dropped during an append: find out whether the batch was stored.
+
+        One statement wrote the batch, so it is stored entirely or not at all; its first event
+        id tells which. If it was stored, the append succeeded and its result is returned.
+        """
+        first_id = parameters.get("event_id") or parameters["event_ids"][0]
+        await self._check_pool()
+        try:
+            rows = await self._fetch(self._statements.find_event, (first_id,), "look for an appended event")
+        except StoreUnavailable:
+            raise StoreUnavailable(
+                f"{lost}; whether the batch for stream {stream_id!r} was stored is unknown (it is "
+                f"all or nothing): look for event id {first_id} before appending again"
+            ) from None
+        if not rows:
+            raise StoreUnavailable(
+                f"{lost}; nothing of the batch for stream {stream_id!r} is stored (a batch is all or "
+                "nothing): append again"
+            ) from None
+        first_version = int(rows[0][1])
+        logger.info("eventledger: append to %r was stored before the connection dropped", stream_id)
+        # Concurrent inserts may interleave positions, so read the batch's positions back.
+        rows = await self._fetch(
+            self._statements.read_stream_forwards, (stream_id, first_version, count), "read an appended batch"
+        )
+        return AppendResult(stream_id, first_version + count - 1, tuple(int(row[0]) for row in rows))
+
+    # ----------------------------------------------------------------- reading
+
+    async def _read_stream_page(
+        self, stream_id: str, start: int | None, limit: int, backwards: bool
+    ) -> list[RecordedEvent]:
+        if backwards:
+            bound = start if start is not None else 2**62
+            statement, parameters = self._statements.read_stream_backwards, (stream_id, bound, limit)
+        else:
+            statement, parameters = self._statements.read_stream_forwards, (stream_id, start or 1, limit)
+        rows = await self._fetch(statement, parameters, f"read stream {stream_id!r}")
+        return [_recorded(row) for row in rows]
+
+    async def _read_all_page(
+        self, after: int, limit: int, types: tuple[str, ...] | None
+    ) -> list[RecordedEvent]:
+        if types is not None and not types:
+            return []
+        parameters: dict[str, Any] = {"after": after, "limit": limit}
+        statement = self._statements.read_all
+        if types is not None:
+            statement = self._statements.read_all_of_types
+            parameters["types"] = list(types)
+        rows = await self._fetch(statement, parameters, f"read the global log after position {after}")
+        return [_recorded(row) for row in rows]
+
+    async def stream_version(self, stream_id: str) -> int:
+        """The stream's current version (0 when it has no events)."""
+        rows = await self._fetch(self._statements.stream_version, (stream_id,), f"read stream {stream_id!r}")
+        return int(rows[0][0])
+
+    async def head_position(self) -> int:
+        """The position of the last event a reader of the global log can see (0 if none).
+
+        Events committed behind a still-open older transaction are not counted yet; compare
+        with :meth:`visibility_status` to see whether readers are held back.
+        """
+        rows = await self._fetch(self._statements.head_position, (), "read the head position")
+        return int(rows[0][0]) if rows else 0
+
+    async def visibility_status(self) -> VisibilityStatus:
+        """How far readers of the global log lag behind writers, and which transaction holds them.
+
+        >>> async def watch(store: PostgresEventStore) -> None:
+        ...     status = await store.visibility_status()
+        ...     if status.held_back_events and status.oldest_open_transaction:
+        ...         print("readers wait for", status.oldest_open_transaction)
+        """
+        rows = await self._fetch(self._statements.visibility, (), "read the visibility status")
+        written, visible, held_back = (int(value) for value in rows[0])
+        oldest = await self._fetch(_OLDEST_TRANSACTION, (), "find the oldest open transaction")
+        transaction = None
+        if oldest:
+            pid, database, age, state, _ = oldest[0]
+            transaction = OpenTransaction(
+                pid=None if pid is None else int(pid),
+                database=database,
+                state=str(state or "unknown"),
+                age=age if isinstance(age, timedelta) else timedelta(0),
+            )
+        return VisibilityStatus(written, visible, held_back, transaction)
+
+    async def list_streams(self, *, after: str | None = None, limit: int = 100) -> list[StreamInfo]:
+        """Streams ordered by id, starting after ``after``."""
+        rows = await self._fetch(self._statements.list_streams, (after or "", limit), "list streams")
+        return [StreamInfo(row[0], int(row[1]), row[2].astimezone(UTC)) for row in rows]
+
+    # ----------------------------------------------------------------- following
+
+    async def subscribe(self, *, after: int = 0, types: TypeFilter = None) -> AsyncIterator[RecordedEvent]:
+        """Catch up on the global log after ``after``, then follow new events live.
+
+        Wakes on appends in this process and on NOTIFY from other processes, and re-reads at
+        least every :attr:`poll_interval` seconds. A lost connection does not end the
+        subscription: it reconnects (pausing longer each time the server stays away) and
+        resumes after the last event it delivered.
+        """
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise ValueError(f"after must be a position >= 0, not {after!r}")
+        names = type_names(types)
+        position = after
+        failures = 0
+        while True:
+            self._check_open()
+            waiter = self._new_waiter()
+            try:
+                try:
+                    page = await self._read_all_page(position, self.page_size, names)
+                except _ConnectionLost as error:
+                    delay = _RESUBSCRIBE_DELAYS[min(failures, len(_RESUBSCRIBE_DELAYS) - 1)]
+                    failures += 1
+                    logger.warning("eventledger: subscriber retrying in %ss: %s", delay, error)
+                    await asyncio.sleep(delay)
+                    continue
+                failures = 0
+                for recorded in page:
+                    position = recorded.position
+                    yield recorded
+                if len(page) < self.page_size:
+                    await self._wait_for_events(waiter)
+            finally:
+                self._waiters.discard(waiter)
+                if not waiter.done():
+                    waiter.cancel()
+
+    async def _wait_for_events(self, waiter: asyncio.Future[None]) -> None:
+        self._listener.start()
+        await super()._wait_for_events(waiter)
+
+    # ----------------------------------------------------------------- snapshots
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` unless a newer one of the stream is already stored."""
+        state = json.dumps(snapshot.state, separators=(",", ":"))
+        parameters = (
+            snapshot.stream_id,
+            snapshot.version,
+            snapshot.aggregate_type,
+            snapshot.schema_version,
+            state,
+            snapshot.recorded_at,
+        )
+        async with self._connection(f"save a snapshot of stream {snapshot.stream_id!r}") as connection:
+            await connection.execute(self._statements.save_snapshot, parameters, prepare=True)
+
+    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        """The latest snapshot of ``stream_id``, or None."""
+        rows = await self._fetch(
+            self._statements.load_snapshot, (stream_id,), f"load a snapshot of {stream_id!r}"
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return Snapshot(row[0], int(row[1]), row[2], int(row[3]), json.loads(row[4]), row[5].astimezone(UTC))
+
+    async def _close(self) -> None:
+        await self._listener.stop()
+        await self._pool.close()
+
+
+def _recorded(row: TupleRow) -> RecordedEvent:
+    position, stream_id, version, event_id, type_name, schema_version, data, metadata, recorded_at = row
+    return RecordedEvent(
+        event_id=event_id,
+        stream_id=stream_id,
+        version=version,
+        position=position,
+        type=type_name,
+        event=decode_event(type_name, schema_version, data, stream_id=stream_id, position=position),
+        metadata=decode_metadata(metadata) if metadata else {},
+        recorded_at=recorded_at.astimezone(UTC),
+    )
+
+
+async def open_postgres_store(url: str, **options: Any) -> PostgresEventStore:
+    """Open the PostgreSQL store ``url`` names (``open_store`` calls this for postgresql:// URLs).
+
+    Keyword ``options`` override the URL's query options; see :class:`PostgresEventStore`.
+    """
+    store = PostgresEventStore(parse_postgres_url(url, options))
+    try:
+        return await store.open()
+    except BaseException:
+        await store.close()
+        raise
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "OpenTransaction",
+    "PostgresEventStore",
+    "VisibilityStatus",
+    "open_postgres_store",
+]

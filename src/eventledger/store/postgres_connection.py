@@ -1,0 +1,169 @@
+"""Where a PostgreSQL store connects: its URL parsed into settings, and connection errors explained.
+
+A ``postgresql://user:password@host:port/dbname?schema=NAME`` URL carries two kinds of query
+options: eventledger's own (``schema``, pool sizes, ``poll_interval``, ``notify``) and libpq's
+(``sslmode``, ``application_name``, ...). Ours are taken out here; the rest go to libpq
+untouched, and libpq itself rejects what it does not know.
+
+Errors name the host, port, database and user so a log line says which server refused, and
+never the password: it is scrubbed from every message this module builds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from eventledger.errors import InvalidStoreURL, StoreUnavailable
+
+SUPPORTED_FORM: Final = ("postgresql://user:password@host:port/dbname?schema=NAME",)
+DEFAULT_SCHEMA: Final = "eventledger"
+DEFAULT_CONNECT_TIMEOUT: Final = 10
+# Short enough that the LISTEN channel name ("eventledger." + schema) stays a legal identifier.
+_SCHEMA_PATTERN: Final = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off"})
+
+
+def validate_schema_name(schema: str) -> str:
+    """Schema names are checked, never trusted: they end up inside SQL text."""
+    if not isinstance(schema, str) or not _SCHEMA_PATTERN.match(schema):
+        raise ValueError(
+            f"schema {schema!r} must match {_SCHEMA_PATTERN.pattern} (lower-case letters, digits and "
+            "underscores, starting with a letter or underscore, at most 48 characters)"
+        )
+    return schema
+
+
+def _to_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"expected true or false, not {value!r}")
+
+
+def _to_positive_int(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected an int >= 1, not {value!r}")
+    number = value if isinstance(value, int) else int(str(value))
+    if number < 1:
+        raise ValueError(f"expected an int >= 1, not {value!r}")
+    return number
+
+
+def _to_positive_float(value: object) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number > 0, not {value!r}")
+    number = float(value) if isinstance(value, int | float) else float(str(value))
+    if not number > 0:
+        raise ValueError(f"expected a number > 0, not {value!r}")
+    return number
+
+
+_OPTIONS: Final[dict[str, Callable[[object], object]]] = {
+    "schema": lambda value: validate_schema_name(str(value)),
+    "pool_min_size": _to_positive_int,
+    "pool_max_size": _to_positive_int,
+    "poll_interval": _to_positive_float,
+    "notify": _to_bool,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """A parsed PostgreSQL store URL: libpq's connection string plus eventledger's options."""
+
+    conninfo: str
+    host: str
+    port: str
+    database: str
+    user: str
+    password: str
+    schema: str = DEFAULT_SCHEMA
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    poll_interval: float = 0.05
+    notify: bool = True
+
+    def describe(self) -> str:
+        """Which server and database, for messages (never the password)."""
+        return f"PostgreSQL database {self.database!r} on {self.host}:{self.port} as user {self.user!r}"
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the password taken out, wherever a driver message might have echoed it."""
+        if self.password:
+            text = text.replace(self.password, "***")
+        return text
+
+
+def parse_postgres_url(url: str, options: Mapping[str, Any]) -> ConnectionSettings:
+    """Parse ``url`` and keyword ``options`` (which override query options).
+
+    Raises :class:`InvalidStoreURL` for an unknown eventledger option, a bad option value or
+    a URL libpq cannot read; the message never contains the password.
+    """
+    parts = urlsplit(url)
+    password = parts.password or ""
+    shown = _hide_password(url, password)
+    ours: dict[str, object] = {}
+    theirs: list[tuple[str, str]] = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in _OPTIONS:
+            ours[key] = value
+        else:
+            theirs.append((key, value))
+    for key, value in options.items():
+        if key not in _OPTIONS:
+            raise InvalidStoreURL(
+                shown, f"unknown option {key!r} (known: {', '.join(_OPTIONS)})", SUPPORTED_FORM
+            )
+        ours[key] = value
+    settings: dict[str, Any] = {}
+    for key, given in ours.items():
+        try:
+            settings[key] = _OPTIONS[key](given)
+        except ValueError as error:
+            raise InvalidStoreURL(shown, f"option {key}={given!r}: {error}", SUPPORTED_FORM) from error
+    libpq_url = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(theirs), ""))
+    try:
+        params = conninfo_to_dict(libpq_url)
+    except psycopg.Error as error:
+        reason = str(error).replace(password, "***") if password else str(error)
+        raise InvalidStoreURL(shown, reason, SUPPORTED_FORM) from error
+    params.setdefault("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+    parsed = ConnectionSettings(
+        conninfo=make_conninfo("", **params),
+        host=str(params.get("host") or "(default host)"),
+        port=str(params.get("port") or "5432"),
+        database=str(params.get("dbname") or params.get("user") or "(default database)"),
+        user=str(params.get("user") or "(default user)"),
+        password=str(params.get("password") or ""),
+        **settings,
+    )
+    if parsed.pool_min_size > parsed.pool_max_size:
+        raise InvalidStoreURL(
+            shown,
+            f"pool_min_size {parsed.pool_min_size} is larger than pool_max_size {parsed.pool_max_size}",
+            SUPPORTED_FORM,
+        )
+    return parsed
+
+
+def _hide_password(url: str, password: str) -> str:
+    return url.replace(f":{password}@", ":***@", 1) if password else url
+
+
+def unavailable(settings: ConnectionSettings, doing: str, error: BaseException) -> StoreUnavailable:
+    """A :class:`StoreUnavailable` for ``error`` naming server and database, never the password."""
+    reason = " ".join(str(error).split()) or type(error).__name__
+    return StoreUnavailable(f"{settings.describe()}: {doing}: {settings.scrub(reason)}")

@@ -1,0 +1,164 @@
+"""The SQL the PostgreSQL store runs, built once per store around its validated schema name.
+
+Two ideas carry the design; the reasons are written next to each statement.
+
+- **An append is one statement.** It reads the stream's current version, checks the expected
+  version and inserts the whole batch, then reports the version it found and the positions it
+  wrote, so a success or a conflict costs one round trip. Its ``WHERE`` carries the expected
+  version; the unique ``(stream_id, version)`` constraint settles a race between two
+  appenders that both saw the same version (the loser waits for the winner's commit and then
+  fails on the constraint), so there is no lost update between "read version" and "insert".
+- **The global log is read through a visibility barrier.** See ``READ_ALL`` below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eventledger.store.postgres_schema import sql_text
+
+SELECTED = (
+    "event.position, event.stream_id, event.version, event.event_id, event.type, "
+    "event.schema_version, event.data::text, event.metadata::text, event.recorded_at"
+)
+"""Columns of a read; JSON comes back as text so pydantic can parse it in one pass."""
+
+# The barrier: every transaction id below the oldest one still running belongs to a
+# transaction that has finished, so no row can ever appear below it again. Rows at or above
+# it may still be joined by rows of transactions that commit later, so readers wait for them.
+# A scalar subquery makes PostgreSQL evaluate it once per statement, not once per row.
+BARRIER = "(SELECT pg_snapshot_xmin(pg_current_snapshot()))"
+
+# The reader's cursor is a position; its place in the global order is that event's
+# (transaction id, position). For a number that is no event's position, the nearest event at
+# or below it stands in (0 before the first event).
+CURSOR_TRANSACTION = (
+    "coalesce((SELECT cursor.transaction_id FROM {events} AS cursor "
+    "WHERE cursor.position <= %(after)s ORDER BY cursor.position DESC LIMIT 1), '0'::xid8)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Statements:
+    """Every statement of one store, as bytes ready for psycopg (prepared on first use)."""
+
+    append_one_exact: bytes
+    append_one_any: bytes
+    append_one_existing: bytes
+    append_many_exact: bytes
+    append_many_any: bytes
+    append_many_existing: bytes
+    stream_version: bytes
+    read_stream_forwards: bytes
+    read_stream_backwards: bytes
+    read_all: bytes
+    read_all_of_types: bytes
+    head_position: bytes
+    list_streams: bytes
+    save_snapshot: bytes
+    load_snapshot: bytes
+    find_event: bytes
+    visibility: bytes
+
+    @classmethod
+    def for_schema(cls, schema: str, *, notify_channel: str | None) -> Statements:
+        """Build the statements for ``schema`` (validated); ``notify_channel`` wakes listeners."""
+        events = f'"{schema}".events'
+        snapshots = f'"{schema}".snapshots'
+        appends = {
+            f"append_{size}_{form}": sql_text(_append(events, size, condition, notify_channel))
+            for size in ("one", "many")
+            for form, condition in (
+                ("exact", "current.version = %(expected)s"),
+                ("any", "true"),
+                ("existing", "current.version > 0"),
+            )
+        }
+        cursor = CURSOR_TRANSACTION.format(events=events)
+        read_all = (
+            f"SELECT {SELECTED} FROM {events} AS event "
+            f"WHERE (event.transaction_id, event.position) > ({cursor}, %(after)s) "
+            f"AND event.transaction_id < {BARRIER} "
+        )
+        order = "ORDER BY event.transaction_id, event.position LIMIT %(limit)s"
+        return cls(
+            **appends,
+            stream_version=sql_text(f"SELECT coalesce(max(version), 0) FROM {events} WHERE stream_id = %s"),
+            read_stream_forwards=sql_text(
+                f"SELECT {SELECTED} FROM {events} AS event WHERE event.stream_id = %s "
+                "AND event.version >= %s ORDER BY event.version LIMIT %s"
+            ),
+            read_stream_backwards=sql_text(
+                f"SELECT {SELECTED} FROM {events} AS event WHERE event.stream_id = %s "
+                "AND event.version <= %s ORDER BY event.version DESC LIMIT %s"
+            ),
+            read_all=sql_text(read_all + order),
+            read_all_of_types=sql_text(read_all + "AND event.type = ANY(%(types)s) " + order),
+            head_position=sql_text(
+                f"SELECT position FROM {events} WHERE transaction_id < {BARRIER} "
+                "ORDER BY transaction_id DESC, position DESC LIMIT 1"
+            ),
+            list_streams=sql_text(
+                f"SELECT stream_id, max(version), max(recorded_at) FROM {events} "
+                "WHERE stream_id > %s GROUP BY stream_id ORDER BY stream_id LIMIT %s"
+            ),
+            save_snapshot=sql_text(
+                f"INSERT INTO {snapshots} AS snapshot "
+                "(stream_id, version, aggregate_type, schema_version, state, recorded_at) "
+                "VALUES (%s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (stream_id) DO UPDATE SET "
+                "version = excluded.version, aggregate_type = excluded.aggregate_type, "
+                "schema_version = excluded.schema_version, state = excluded.state, "
+                "recorded_at = excluded.recorded_at WHERE excluded.version >= snapshot.version"
+            ),
+            load_snapshot=sql_text(
+                "SELECT stream_id, version, aggregate_type, schema_version, state::text, recorded_at "
+                f"FROM {snapshots} WHERE stream_id = %s"
+            ),
+            find_event=sql_text(f"SELECT position, version FROM {events} WHERE event_id = %s"),
+            visibility=sql_text(
+                "WITH barrier AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) "
+                f"SELECT (SELECT coalesce(max(position), 0) FROM {events}), "
+                f"coalesce((SELECT position FROM {events}, barrier WHERE transaction_id < barrier.xmin "
+                "ORDER BY transaction_id DESC, position DESC LIMIT 1), 0), "
+                f"(SELECT count(*) FROM {events}, barrier WHERE transaction_id >= barrier.xmin)"
+            ),
+        )
+
+
+def _append(events: str, size: str, condition: str, notify_channel: str | None) -> str:
+    """One append statement: check the expected version and insert the batch, all at once.
+
+    Returns one row: the stream's version as the statement found it, and the positions written
+    (NULL when the expected version did not match and nothing was inserted). The batch form
+    takes arrays and numbers its rows, so positions rise with versions.
+    """
+    if size == "one":
+        rows = (
+            "SELECT %(stream)s, current.version + 1, %(event_id)s, %(type)s, %(schema_version)s, "
+            "%(data)s::jsonb, %(metadata)s::jsonb FROM current "
+            f"WHERE {condition}"
+        )
+    else:
+        rows = (
+            "SELECT %(stream)s, current.version + batch.number, batch.event_id, batch.type, "
+            "batch.schema_version, batch.data::jsonb, %(metadata)s::jsonb FROM current, "
+            "unnest(%(event_ids)s::uuid[], %(types)s::text[], %(schema_versions)s::int[], "
+            "%(datas)s::text[]) WITH ORDINALITY AS batch(event_id, type, schema_version, data, number) "
+            f"WHERE {condition} ORDER BY batch.number"
+        )
+    # The wake-up rides in the same statement, and only when something was written; it is
+    # delivered at commit, and listeners treat it as a hint to re-read, never as data.
+    notify = (
+        f", (SELECT pg_notify('{notify_channel}', '')::text WHERE EXISTS (SELECT FROM inserted))"
+        if notify_channel
+        else ""
+    )
+    return (
+        "WITH current AS ("
+        f"SELECT coalesce(max(version), 0) AS version FROM {events} WHERE stream_id = %(stream)s"
+        "), inserted AS ("
+        f"INSERT INTO {events} (stream_id, version, event_id, type, schema_version, data, metadata) "
+        f"{rows} RETURNING position) "
+        f"SELECT current.version, (SELECT array_agg(position ORDER BY position) FROM inserted){notify} "
+        "FROM current"
+    )
