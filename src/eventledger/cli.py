@@ -1,0 +1,429 @@
+"""The ``eventledger`` command: inspect and operate any event store from a terminal.
+
+.. code-block:: sh
+
+    eventledger --url sqlite:///orders.db streams            # stream ids, versions, last event time
+    eventledger --url sqlite:///orders.db show order-1       # one stream's events
+    eventledger --url sqlite:///orders.db tail               # follow the global log live
+    eventledger --url sqlite:///orders.db check              # does every stored event still decode?
+    eventledger --url sqlite:///orders.db migrate            # create or upgrade the schema
+    eventledger --url sqlite:///orders.db projections --app myapp.projections:build
+    eventledger --url sqlite:///orders.db run --app myapp.projections:build --metrics-port 9100
+
+The URL comes from ``--url`` or ``EVENTLEDGER_URL``. Stored events decode into the classes that
+define them, so commands that show events import the application's event modules first
+(``--import myapp.events``, repeatable, or ``EVENTLEDGER_IMPORT=myapp.events,other.events``).
+Every failure prints one line naming what went wrong and exits non-zero; ``--traceback`` shows
+the traceback of an unexpected error for a bug report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from eventledger.errors import EventLedgerError, UnknownEventType
+from eventledger.events import RecordedEvent
+from eventledger.store import EventStore, open_store
+
+_T = TypeVar("_T")
+
+EXIT_FAILURE = 1
+"""Exit code of a command that could not do its job (a clear message was printed)."""
+EXIT_INCOMPATIBLE = 2
+"""Exit code of ``check`` when some stored events do not decode."""
+
+app = typer.Typer(
+    name="eventledger",
+    help="Inspect and operate an eventledger event store.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class CommandFailed(Exception):
+    """A command stops with a one-line message for the user (raised inside commands)."""
+
+
+@dataclass
+class Settings:
+    """What the global options chose, handed to every command."""
+
+    url: str | None
+    imports: list[str] = field(default_factory=list)
+    traceback: bool = False
+
+
+def _console() -> Console:
+    # Built per call so it writes to whatever sys.stdout is now (the test runner swaps it).
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _error_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str) -> NoReturn:
+    """Stop the command with a one-line error."""
+    raise CommandFailed(message)
+
+
+@app.callback()
+def global_options(
+    context: typer.Context,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="EVENTLEDGER_URL",
+            help="Store URL: sqlite:///file.db, postgresql://user@host/db, memory://",
+            show_envvar=True,
+        ),
+    ] = None,
+    imports: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--import",
+            "-i",
+            help="Module defining event classes or upcasters, imported first (repeatable).",
+        ),
+    ] = None,
+    traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show the traceback of an unexpected error.")
+    ] = False,
+) -> None:
+    """Inspect and operate an eventledger event store."""
+    modules = list(imports or [])
+    modules += [name.strip() for name in os.environ.get("EVENTLEDGER_IMPORT", "").split(",") if name.strip()]
+    context.obj = Settings(url=url, imports=modules, traceback=traceback)
+
+
+def _settings(context: typer.Context) -> Settings:
+    settings = context.find_object(Settings)
+    return settings if settings is not None else Settings(url=os.environ.get("EVENTLEDGER_URL"))
+
+
+def _execute(context: typer.Context, operation: Callable[[Settings], Coroutine[Any, Any, _T]]) -> _T:
+    """Run an async command body; turn every failure into one line on stderr and an exit code."""
+    settings = _settings(context)
+    try:
+        for module in settings.imports:
+            import_module(module)
+        return asyncio.run(operation(settings))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except typer.Exit:
+        raise
+    except (CommandFailed, EventLedgerError) as error:
+        _error_console().print(f"[bold red]error:[/] {escape(_hint(error))}", markup=True, highlight=False)
+        raise typer.Exit(EXIT_FAILURE) from None
+    except Exception as error:
+        if settings.traceback:
+            raise
+        _error_console().print(
+            f"[bold red]error:[/] unexpected {type(error).__name__}: {escape(str(error))} "
+            "(--traceback shows where)",
+            markup=True,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_FAILURE) from None
+
+
+def _hint(error: Exception) -> str:
+    message = str(error)
+    if isinstance(error, UnknownEventType):
+        return f"{message} (pass --import MODULE to load the module that defines it)"
+    return message
+
+
+def import_module(name: str) -> Any:
+    """Import ``name`` (from the working directory too, as ``python -m`` would) or fail in one line."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        fail(f"cannot import module {name!r}: {error}")
+    except Exception as error:
+        fail(f"importing module {name!r} raised {type(error).__name__}: {error}")
+
+
+def load_attribute(reference: str) -> Any:
+    """Resolve ``module:attribute`` (``attribute`` may be dotted) or fail with a one-line reason."""
+    module_name, separator, attribute = reference.partition(":")
+    if not separator or not module_name or not attribute:
+        fail(f"--app {reference!r} must look like module:attribute (for example myapp.projections:build)")
+    value = import_module(module_name)
+    for part in attribute.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            fail(f"module {module_name!r} has no attribute {attribute!r}")
+    return value
+
+
+@contextlib.asynccontextmanager
+async def opened_store(settings: Settings) -> AsyncIterator[EventStore]:
+    """The store the URL names, closed afterwards; a missing URL is a clear error."""
+    if not settings.url:
+        fail("no store URL: pass --url URL or set EVENTLEDGER_URL")
+    async with open_store(settings.url) as store:
+        yield store
+
+
+def _time(moment: datetime, *, seconds_only: bool = False) -> str:
+    text = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return text[:-7] if seconds_only else text[:-3] + "Z"
+
+
+def event_data(recorded: RecordedEvent) -> str:
+    """The event's fields as compact JSON."""
+    return recorded.event.model_dump_json()
+
+
+# --------------------------------------------------------------------------- streams
+
+
+@app.command()
+def streams(
+    context: typer.Context,
+    after: Annotated[str | None, typer.Option(help="Start after this stream id (the next page).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Streams per page.")] = 50,
+    all_pages: Annotated[bool, typer.Option("--all", help="Every stream, page after page.")] = False,
+) -> None:
+    """List streams by id: version and time of the last event, one page at a time."""
+
+    async def body(settings: Settings) -> None:
+        console = _console()
+        async with opened_store(settings) as store:
+            cursor = after
+            shown = 0
+            while True:
+                page = await store.list_streams(after=cursor, limit=limit)
+                if not page and shown == 0:
+                    console.print("no streams" + (f" after {after!r}" if after else ""))
+                    return
+                table = Table("stream", "version", "last event (UTC)", box=None, pad_edge=False)
+                for info in page:
+                    table.add_row(escape(info.stream_id), str(info.version), _time(info.last_recorded_at))
+                if page:
+                    console.print(table)
+                shown += len(page)
+                if len(page) < limit:
+                    return
+                cursor = page[-1].stream_id
+                if not all_pages:
+                    console.print(f"more: eventledger streams --after {cursor!r} (or --all)")
+                    return
+
+    _execute(context, body)
+
+
+# --------------------------------------------------------------------------- show
+
+
+@app.command()
+def show(
+    context: typer.Context,
+    stream: Annotated[str, typer.Argument(help="The stream id.")],
+    from_version: Annotated[int | None, typer.Option(min=1, help="First version to show.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many events.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Show one stream's events: version, position, type, time, data and metadata."""
+
+    async def body(settings: Settings) -> None:
+        async with opened_store(settings) as store:
+            if await store.stream_version(stream) == 0:
+                fail(f"stream {stream!r} not found: it has no events")
+            events = [
+                recorded
+                async for recorded in store.read_stream(stream, from_version=from_version, limit=limit)
+            ]
+        if as_json:
+            for recorded in events:
+                typer.echo(json.dumps(recorded_as_json(recorded), separators=(",", ":")))
+            return
+        table = Table(title=f"stream {stream}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        for heading in ("ver", "pos", "type", "recorded (UTC)"):
+            table.add_column(heading, no_wrap=True)
+        table.add_column("data and metadata", overflow="fold", ratio=1)
+        for recorded in events:
+            details = escape(event_data(recorded))
+            if recorded.metadata:
+                details += "\n[dim]" + escape(json.dumps(recorded.metadata, default=str)) + "[/]"
+            table.add_row(
+                str(recorded.version),
+                str(recorded.position),
+                escape(recorded.type),
+                _time(recorded.recorded_at, seconds_only=True),
+                details,
+            )
+        _console().print(table)
+
+    _execute(context, body)
+
+
+def recorded_as_json(recorded: RecordedEvent) -> dict[str, Any]:
+    """A recorded event as plain JSON-compatible data."""
+    return {
+        "position": recorded.position,
+        "stream_id": recorded.stream_id,
+        "version": recorded.version,
+        "type": recorded.type,
+        "event_id": str(recorded.event_id),
+        "recorded_at": recorded.recorded_at.isoformat(),
+        "data": recorded.event.model_dump(mode="json"),
+        "metadata": recorded.metadata,
+    }
+
+
+# --------------------------------------------------------------------------- tail
+
+
+@app.command()
+def tail(
+    context: typer.Context,
+    after: Annotated[
+        int | None, typer.Option(min=0, help="Start after this position (default: the current head).")
+    ] = None,
+    from_start: Annotated[bool, typer.Option("--from-start", help="Start at the beginning.")] = False,
+    count: Annotated[int | None, typer.Option(min=1, help="Stop after this many events.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=0, help="Stop after this many seconds (for scripts).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Follow the global log live (Ctrl-C stops), from the head unless told otherwise."""
+
+    async def body(settings: Settings) -> None:
+        async with opened_store(settings) as store:
+            start = 0 if from_start else after if after is not None else await store.head_position()
+            console = _console()
+            if not as_json:
+                console.print(f"following the log after position {start} (Ctrl-C stops)", style="dim")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await follow(store, start, console)
+
+    async def follow(store: EventStore, start: int, console: Console) -> None:
+        seen = 0
+        async for recorded in store.subscribe(after=start):
+            if as_json:
+                typer.echo(json.dumps(recorded_as_json(recorded), separators=(",", ":")))
+            else:
+                console.print(
+                    f"{recorded.position:>8}  {_time(recorded.recorded_at)}  "
+                    f"{escape(recorded.stream_id)}@{recorded.version}  [bold]{escape(recorded.type)}[/]  "
+                    f"{escape(event_data(recorded))}",
+                    markup=True,
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            seen += 1
+            if count is not None and seen >= count:
+                return
+
+    _execute(context, body)
+
+
+# --------------------------------------------------------------------------- check
+
+
+@app.command()
+def check(
+    context: typer.Context,
+    examples: Annotated[int, typer.Option(min=1, help="Failures shown per type and version.")] = 5,
+) -> None:
+    """Check that every stored event still decodes with today's classes and upcasters.
+
+    Reads only. Exits 0 when all decode, 2 when some do not (with each failure's position).
+    """
+    from eventledger.compatibility import check_store
+
+    async def body(settings: Settings) -> bool:
+        async with opened_store(settings) as store:
+            report = await check_store(store, examples=examples)
+        console = _console()
+        table = Table("type", "schema version", "stored", "incompatible", "note", box=None, pad_edge=False)
+        for stored in report.stored:
+            table.add_row(
+                escape(stored.type),
+                str(stored.schema_version),
+                str(stored.count),
+                f"[red]{stored.incompatible}[/]" if stored.incompatible else "0",
+                "retired" if stored.retired else "",
+            )
+        if report.stored:
+            console.print(table)
+        for group in report.incompatible:
+            heading = f"{escape(group.type)} v{group.schema_version}"
+            console.print(f"[red]{heading}[/]: {group.count} do not decode")
+            for example in group.examples:
+                console.print(f"  {example.error}: {example.message}", markup=False)
+            if group.count > len(group.examples):
+                console.print(f"  ... and {group.count - len(group.examples)} more")
+        if report.ok:
+            console.print(
+                f"[green]ok[/]: all {report.events_checked} events decode with today's classes "
+                f"(up to position {report.last_position})"
+            )
+        else:
+            console.print(
+                f"[red]incompatible[/]: {report.incompatible_count} of {report.events_checked} events "
+                "do not decode (did you --import the modules defining the events and upcasters?)"
+            )
+        return report.ok
+
+    if not _execute(context, body):
+        raise typer.Exit(EXIT_INCOMPATIBLE)
+
+
+# --------------------------------------------------------------------------- migrate
+
+
+@app.command()
+def migrate(context: typer.Context) -> None:
+    """Create the store's tables, or upgrade them to this release's schema (idempotent)."""
+
+    async def body(settings: Settings) -> None:
+        # Opening a store runs its migrations (under a lock, so concurrent runs are safe).
+        async with opened_store(settings) as store:
+            version = await _schema_version(store)
+            head = await store.head_position()
+        described = f"schema version {version}" if version is not None else "schema up to date"
+        _console().print(f"[green]migrated[/]: {store!r} at {described}; {head} events in the log")
+
+    _execute(context, body)
+
+
+async def _schema_version(store: EventStore) -> int | None:
+    reader = getattr(store, "schema_version", None)
+    if reader is None or not callable(reader):
+        return None
+    version = await reader()
+    return int(version)
+
+
+def main(arguments: list[str] | None = None) -> None:
+    """Entry point of the ``eventledger`` console script."""
+    app(args=arguments if arguments is not None else sys.argv[1:], prog_name="eventledger")
+
+
+if __name__ == "__main__":
+    main()
