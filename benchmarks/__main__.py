@@ -1,0 +1,102 @@
+"""``python -m benchmarks [--quick] [--backends sqlite,postgres] [--workloads W1,R2,...]``.
+
+Prints the results table, writes benchmarks/results/<time>.json (and latest.json) and, for a full
+run of every workload on both backends, regenerates docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.machine import machine_facts
+from benchmarks.places import Backend, PostgresBackend, SQLiteBackend
+from benchmarks.report import markdown_document, text_table, write_json
+from benchmarks.results import Result
+from benchmarks.suite import FULL, QUICK, WORKLOADS, Suite, sizes_dict
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+RESULTS = REPOSITORY / "benchmarks" / "results"
+DOCUMENT = REPOSITORY / "docs" / "benchmarks.md"
+
+
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes and 3 repeats (under 2 minutes)")
+    parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated workload ids")
+    parser.add_argument("--repeats", type=int, help="override the number of repeats")
+    parser.add_argument("--postgres", help="PostgreSQL URL of the benchmark database")
+    parser.add_argument(
+        "--docs", choices=("auto", "always", "never"), default="auto",
+        help="regenerate docs/benchmarks.md (auto: only for a full run of everything)",
+    )
+    return parser.parse_args(argv)
+
+
+def _backend(name: str, postgres_url: str | None) -> Backend | None:
+    if name == "sqlite":
+        return SQLiteBackend()
+    if name == "postgres":
+        try:
+            return PostgresBackend(postgres_url)
+        except Exception as error:  # the server may simply not be running
+            print(f"skipping PostgreSQL: {error}", file=sys.stderr)
+            return None
+    raise SystemExit(f"unknown backend {name!r} (use sqlite, postgres)")
+
+
+def main(argv: list[str]) -> int:
+    """Run the suite and report."""
+    arguments = _arguments(argv)
+    sizes = QUICK if arguments.quick else FULL
+    if arguments.repeats:
+        sizes = replace(sizes, repeats=arguments.repeats, concurrent_repeats=arguments.repeats)
+    workloads = tuple(item.strip().upper() for item in arguments.workloads.split(",") if item.strip())
+    unknown = set(workloads) - set(WORKLOADS)
+    if unknown:
+        raise SystemExit(f"unknown workloads {sorted(unknown)} (known: {', '.join(WORKLOADS)})")
+    backend_names = [item.strip() for item in arguments.backends.split(",") if item.strip()]
+
+    started = time.perf_counter()
+    results: list[Result] = []
+    postgres_version: str | None = None
+    for name in backend_names:
+        backend = _backend(name, arguments.postgres)
+        if backend is None:
+            continue
+        if isinstance(backend, PostgresBackend):
+            postgres_version = backend.server_version
+        print(f"{name}: running {', '.join(workloads)}", file=sys.stderr, flush=True)
+        try:
+            results.extend(Suite(backend, sizes, workloads).run())
+        finally:
+            backend.close()
+    elapsed = time.perf_counter() - started
+
+    facts = machine_facts(postgres_version)
+    settings = {**sizes_dict(sizes), "quick": arguments.quick, "workloads": list(workloads),
+                "backends": backend_names, "seconds": round(elapsed, 1)}
+    print(text_table(results))
+    print(f"\n{len(results)} results in {elapsed:.0f}s")
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for path in (RESULTS / f"{stamp}.json", RESULTS / "latest.json"):
+        write_json(path, results, facts, settings)
+    print(f"wrote {RESULTS / (stamp + '.json')}")
+
+    complete = not arguments.quick and set(workloads) == set(WORKLOADS) and postgres_version is not None
+    if arguments.docs == "always" or (arguments.docs == "auto" and complete):
+        command = "make bench" if not arguments.quick else "make bench-quick"
+        DOCUMENT.parent.mkdir(parents=True, exist_ok=True)
+        DOCUMENT.write_text(markdown_document(results, facts, settings, command))
+        print(f"wrote {DOCUMENT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,62 @@
+"""What every contender does: the workloads' primitive operations, each timed by the contender.
+
+A contender times only the work a user would wait for (encoding, writing, reading, decoding);
+building the input events and seeding the data happen before the clock starts. Stream names are
+``{prefix}-{index}``; a contender that keys streams differently (``eventsourcing`` uses UUIDs)
+maps the names itself, outside the timed part.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+SEED_BATCH = 100
+"""Events per append when seeding streams through a contender's own API."""
+
+
+def stream_names(prefix: str, count: int, first: int = 0) -> list[str]:
+    """The names of ``count`` streams under ``prefix``, numbered from ``first``."""
+    return [f"{prefix}-{index}" for index in range(first, first + count)]
+
+
+class Contender(Protocol):
+    """One library (or the raw driver) on one place."""
+
+    name: str
+
+    def new_streams(self, count: int, first: int = 0) -> float:
+        """W1: ``count`` new streams (numbered from ``first``) of one event each, one transaction
+        each; seconds taken."""
+        ...
+
+    def seed(self, prefix: str, streams: int, events_each: int, batch: int = SEED_BATCH) -> None:
+        """Create ``streams`` streams of ``events_each`` events (untimed), ``batch`` per append."""
+        ...
+
+    def append_exact(self, prefix: str, streams: int, count: int, current_version: int) -> float:
+        """W2: ``count`` single-event appends with an exact expected version, round robin over
+        the ``streams`` seeded streams that are all at ``current_version``; seconds taken."""
+        ...
+
+    def append_batches(self, count: int, size: int, first: int = 0) -> float:
+        """W3: ``count`` appends of ``size`` events, each to a new stream (numbered from
+        ``first``); seconds taken."""
+        ...
+
+    def load_stream(self, name: str) -> tuple[float, int]:
+        """R1: load one whole stream into decoded events; (seconds, events loaded)."""
+        ...
+
+    def read_log(self) -> tuple[float, int]:
+        """R2 and M1: read the whole global log from the start, decoded, without keeping it;
+        (seconds, events read)."""
+        ...
+
+    def append_until(self, deadline: float, prefix: str, streams: int) -> int:
+        """C1: single-event appends to this writer's own streams until ``time.time()`` reaches
+        ``deadline``; the number of events appended."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

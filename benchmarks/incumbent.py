@@ -1,0 +1,197 @@
+"""The incumbent, the `eventsourcing` library, as a contender, used the way its documentation shows.
+
+We give it the most favourable fair usage we found:
+
+- Its ``Application`` is configured by environment settings (``PERSISTENCE_MODULE``,
+  ``SQLITE_DBNAME``, ``POSTGRES_*``), and the benchmark then talks to the application's
+  **event store** (``app.events.put`` / ``app.events.get``, its documented persistence layer), not
+  to aggregates through ``app.save`` and ``app.repository``: the event store is the layer that
+  matches eventledger's ``append`` / ``read_stream``, and it skips the aggregate bookkeeping.
+- The global log is read with its recorder's ``select_notifications`` in pages of 1,000 (the
+  application's ``notification_log`` caps pages at 10) and each notification is decoded by the
+  application's mapper, as its notification log readers do.
+- Stream ids are UUIDs, its default and fastest id type.
+- On SQLite its connections get ``synchronous = NORMAL``, like eventledger's default and the raw
+  driver: the library leaves SQLite's default (FULL, an fsync per commit), which would make the
+  comparison one of durability settings rather than of code. The setting is applied by a small
+  subclass of its own ``SQLiteFactory``, named in ``PERSISTENCE_MODULE`` the way the library
+  resolves factories.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.domain import DomainEvent
+from eventsourcing.sqlite import SQLiteConnection, SQLiteFactory
+
+from benchmarks.contender import SEED_BATCH, stream_names
+from benchmarks.payload import fields
+from benchmarks.places import Place
+
+_NAMESPACE = uuid.UUID("6f1c1d0e-8a9b-4c3d-9e2f-5a6b7c8d9e0f")
+
+
+class ItemAdded(DomainEvent):
+    """The benchmark event as an `eventsourcing` domain event (a frozen dataclass)."""
+
+    order_id: str
+    sku: str
+    quantity: int
+    unit_price: str
+    note: str
+
+
+class BenchApplication(Application):
+    """A plain application: the benchmark uses its event store, mapper and recorder."""
+
+
+class SynchronousNormalSQLiteFactory(SQLiteFactory):
+    """The library's SQLite factory, with ``synchronous = NORMAL`` on every connection."""
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        pool = self.datastore.pool
+        create: Callable[[], SQLiteConnection] = pool._create_connection
+
+        def create_with_normal_sync() -> SQLiteConnection:
+            connection = create()
+            connection._sqlite_conn.execute("PRAGMA synchronous = NORMAL")
+            return connection
+
+        pool._create_connection = create_with_normal_sync  # type: ignore[method-assign]
+
+
+def environment(place: Place) -> dict[str, str]:
+    """The application's environment settings for a place."""
+    if place.backend == "sqlite":
+        return {
+            "PERSISTENCE_MODULE": f"{__name__}:SynchronousNormalSQLiteFactory",
+            "SQLITE_DBNAME": place.path,
+        }
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": place.dbname,
+        "POSTGRES_HOST": place.host,
+        "POSTGRES_PORT": str(place.port),
+        "POSTGRES_USER": place.user,
+        "POSTGRES_PASSWORD": place.password,
+        "POSTGRES_SCHEMA": place.schema,
+    }
+
+
+def stream_id(name: str) -> uuid.UUID:
+    """The UUID standing for a stream name."""
+    return uuid.uuid5(_NAMESPACE, name)
+
+
+def _event(originator: uuid.UUID, version: int, index: int, now: datetime) -> ItemAdded:
+    return ItemAdded(originator_id=originator, originator_version=version, timestamp=now, **fields(index))
+
+
+class IncumbentContender:
+    """`eventsourcing` on one place."""
+
+    name = "eventsourcing"
+
+    def __init__(self, place: Place) -> None:
+        self.app = BenchApplication(env=environment(place))
+
+    def new_streams(self, count: int, first: int = 0) -> float:
+        """W1: one ``put`` of one event per new stream."""
+        now = ItemAdded.create_timestamp()
+        events = [_event(stream_id(name), 1, index, now) for index, name in
+                  enumerate(stream_names("new", count, first))]
+        put = self.app.events.put
+        started = time.perf_counter()
+        for event in events:
+            put([event])
+        return time.perf_counter() - started
+
+    def seed(self, prefix: str, streams: int, events_each: int, batch: int = SEED_BATCH) -> None:
+        """Seed through ``app.events.put``, ``batch`` events at a time."""
+        now = ItemAdded.create_timestamp()
+        for name in stream_names(prefix, streams):
+            originator = stream_id(name)
+            for first in range(0, events_each, batch):
+                size = min(batch, events_each - first)
+                self.app.events.put(
+                    [_event(originator, first + index + 1, first + index, now) for index in range(size)]
+                )
+
+    def append_exact(self, prefix: str, streams: int, count: int, current_version: int) -> float:
+        """W2: the event's originator_version is the expected version + 1; the library's unique
+        key refuses a stale writer."""
+        originators = [stream_id(name) for name in stream_names(prefix, streams)]
+        now = ItemAdded.create_timestamp()
+        events = [
+            _event(originators[index % streams], current_version + index // streams + 1, index, now)
+            for index in range(count)
+        ]
+        put = self.app.events.put
+        started = time.perf_counter()
+        for event in events:
+            put([event])
+        return time.perf_counter() - started
+
+    def append_batches(self, count: int, size: int, first: int = 0) -> float:
+        """W3: one ``put`` of ``size`` events per new stream."""
+        now = ItemAdded.create_timestamp()
+        batches = []
+        for index, name in enumerate(stream_names("batch", count, first)):
+            originator = stream_id(name)
+            batches.append(
+                [_event(originator, offset + 1, index * size + offset, now) for offset in range(size)]
+            )
+        put = self.app.events.put
+        started = time.perf_counter()
+        for events in batches:
+            put(events)
+        return time.perf_counter() - started
+
+    def load_stream(self, name: str) -> tuple[float, int]:
+        """R1: ``list(app.events.get(id))``."""
+        originator = stream_id(name)
+        started = time.perf_counter()
+        loaded = list(self.app.events.get(originator))
+        return time.perf_counter() - started, len(loaded)
+
+    def read_log(self) -> tuple[float, int]:
+        """R2 and M1: notifications in pages of 1,000, each decoded by the mapper."""
+        select = self.app.recorder.select_notifications
+        decode = self.app.mapper.to_domain_event
+        count = 0
+        start = 1
+        started = time.perf_counter()
+        while True:
+            page = select(start=start, limit=1000)
+            for notification in page:
+                decode(notification)
+            count += len(page)
+            if len(page) < 1000:
+                break
+            start = page[-1].id + 1
+        return time.perf_counter() - started, count
+
+    def append_until(self, deadline: float, prefix: str, streams: int) -> int:
+        """C1: single-event puts to this writer's own streams."""
+        originators = [stream_id(name) for name in stream_names(prefix, streams)]
+        versions = [0] * streams
+        now = ItemAdded.create_timestamp()
+        put = self.app.events.put
+        count = 0
+        while time.time() < deadline:
+            slot = count % streams
+            versions[slot] += 1
+            put([_event(originators[slot], versions[slot], count, now)])
+            count += 1
+        return count
+
+    def close(self) -> None:
+        """Close the application's connections."""
+        self.app.close()

@@ -1,0 +1,32 @@
+"""The contenders, by name: eventledger, the incumbent and the raw driver of each backend."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from benchmarks.contender import Contender
+from benchmarks.places import Place
+
+CONTENDERS: Final = ("eventledger", "eventsourcing", "raw")
+"""Every contender, in the order the report lists them."""
+
+
+def open_contender(name: str, place: Place) -> Contender:
+    """Open contender ``name`` on ``place`` (imports only what that contender needs)."""
+    if name == "eventledger":
+        from benchmarks.ledger import LedgerContender
+
+        return LedgerContender(place)
+    if name == "eventsourcing":
+        from benchmarks.incumbent import IncumbentContender
+
+        return IncumbentContender(place)
+    if name == "raw" and place.backend == "sqlite":
+        from benchmarks.raw_sqlite import RawSQLiteContender
+
+        return RawSQLiteContender(place)
+    if name == "raw" and place.backend == "postgres":
+        from benchmarks.raw_postgres import RawPostgresContender
+
+        return RawPostgresContender(place)
+    raise ValueError(f"no contender {name!r} for {place.backend}")

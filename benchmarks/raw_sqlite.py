@@ -1,0 +1,148 @@
+"""The raw driver on SQLite: stdlib ``sqlite3`` and hand-written SQL, no library.
+
+The table has eventledger's columns and its unique (stream_id, version); the connection uses
+eventledger's defaults (WAL, ``synchronous = NORMAL``). Optimistic concurrency is the plain
+hand-written kind: insert version n+1 and let the unique key refuse a stale writer. Each event is
+JSON-encoded with ``json.dumps`` on the way in and decoded with ``json.loads`` on the way out, so
+the raw driver does the same essential work as the libraries, and nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from typing import Any
+
+from benchmarks.contender import SEED_BATCH, stream_names
+from benchmarks.payload import TYPE_NAME, fields
+from benchmarks.places import Place
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    position INTEGER PRIMARY KEY,
+    stream_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    event_id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    metadata TEXT,
+    recorded_at INTEGER NOT NULL,
+    UNIQUE (stream_id, version)
+)
+"""
+INSERT = (
+    "INSERT INTO events (stream_id, version, event_id, type, schema_version, data, metadata, "
+    "recorded_at) VALUES (?, ?, ?, ?, 1, ?, NULL, ?)"
+)
+COLUMNS = "position, stream_id, version, event_id, type, schema_version, data, metadata, recorded_at"
+
+
+def _decoded(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    # The raw equivalent of a decoded event: the row's columns with the data parsed.
+    return (row[0], row[1], row[2], row[3], row[4], json.loads(row[6]))
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+class RawSQLiteContender:
+    """stdlib sqlite3 on one file."""
+
+    name = "raw"
+
+    def __init__(self, place: Place) -> None:
+        self.db = sqlite3.connect(place.path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.execute(SCHEMA)
+
+    def _row(self, stream: str, version: int, data: dict[str, Any]) -> tuple[Any, ...]:
+        return (stream, version, str(uuid.uuid4()), TYPE_NAME, _dump(data), time.time_ns() // 1000)
+
+    def new_streams(self, count: int, first: int = 0) -> float:
+        """W1: one autocommitted INSERT per stream."""
+        names = stream_names("new", count, first)
+        data = [fields(index) for index in range(count)]
+        execute, row = self.db.execute, self._row
+        started = time.perf_counter()
+        for name, item in zip(names, data, strict=True):
+            execute(INSERT, row(name, 1, item))
+        return time.perf_counter() - started
+
+    def seed(self, prefix: str, streams: int, events_each: int, batch: int = SEED_BATCH) -> None:
+        """Seed with transactions of ``batch`` rows."""
+        for name in stream_names(prefix, streams):
+            for first in range(0, events_each, batch):
+                size = min(batch, events_each - first)
+                self._insert_batch(name, first, [fields(first + index) for index in range(size)])
+
+    def _insert_batch(self, stream: str, current: int, data: list[dict[str, Any]]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany(
+                INSERT, [self._row(stream, current + index, item) for index, item in enumerate(data, 1)]
+            )
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def append_exact(self, prefix: str, streams: int, count: int, current_version: int) -> float:
+        """W2: insert version n+1; the unique key is the concurrency check."""
+        names = stream_names(prefix, streams)
+        versions = [current_version] * streams
+        data = [fields(index) for index in range(count)]
+        execute, row = self.db.execute, self._row
+        started = time.perf_counter()
+        for index, item in enumerate(data):
+            slot = index % streams
+            version = versions[slot] + 1
+            execute(INSERT, row(names[slot], version, item))
+            versions[slot] = version
+        return time.perf_counter() - started
+
+    def append_batches(self, count: int, size: int, first: int = 0) -> float:
+        """W3: BEGIN IMMEDIATE, one executemany, COMMIT."""
+        names = stream_names("batch", count, first)
+        batches = [[fields(index * size + offset) for offset in range(size)] for index in range(count)]
+        started = time.perf_counter()
+        for name, data in zip(names, batches, strict=True):
+            self._insert_batch(name, 0, data)
+        return time.perf_counter() - started
+
+    def load_stream(self, name: str) -> tuple[float, int]:
+        """R1."""
+        query = f"SELECT {COLUMNS} FROM events WHERE stream_id = ? ORDER BY version"
+        started = time.perf_counter()
+        loaded = [_decoded(row) for row in self.db.execute(query, (name,))]
+        return time.perf_counter() - started, len(loaded)
+
+    def read_log(self) -> tuple[float, int]:
+        """R2 and M1: one cursor over the whole table, which sqlite3 streams row by row."""
+        count = 0
+        started = time.perf_counter()
+        for row in self.db.execute(f"SELECT {COLUMNS} FROM events ORDER BY position"):
+            _decoded(row)
+            count += 1
+        return time.perf_counter() - started, count
+
+    def append_until(self, deadline: float, prefix: str, streams: int) -> int:
+        """C1 (not run on SQLite, which has one writer at a time)."""
+        names = stream_names(prefix, streams)
+        versions = [0] * streams
+        data = [fields(index) for index in range(1000)]
+        count = 0
+        while time.time() < deadline:
+            slot = count % streams
+            versions[slot] += 1
+            self.db.execute(INSERT, self._row(names[slot], versions[slot], data[count % 1000]))
+            count += 1
+        return count
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()

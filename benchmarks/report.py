@@ -1,0 +1,145 @@
+"""The results as a table for the terminal, a JSON file and the committed docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.results import Result
+
+HEADERS = (
+    "Backend", "Workload", "Unit", "eventledger", "eventsourcing", "raw", "el/raw", "el/es", "Target",
+)
+
+
+def _figure(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "events/s":
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}x"
+
+
+def _verdicts(result: Result) -> str:
+    parts = []
+    for description, met in result.verdicts():
+        mark = "n/a" if met is None else ("met" if met else "MISSED")
+        parts.append(f"{description}: {mark}")
+    return "; ".join(parts)
+
+
+def rows(results: list[Result]) -> list[tuple[str, ...]]:
+    """One row per result: figures are medians, ratios are eventledger's over the other's."""
+    return [
+        (
+            result.backend,
+            f"{result.workload} {result.title}",
+            result.unit + (" ↑" if result.higher_is_better else " ↓"),
+            _figure(result.median("eventledger"), result.unit),
+            _figure(result.median("eventsourcing"), result.unit),
+            _figure(result.median("raw"), result.unit),
+            _ratio(result.ratio("raw")),
+            _ratio(result.ratio("eventsourcing")),
+            _verdicts(result),
+        )
+        for result in results
+    ]
+
+
+def text_table(results: list[Result]) -> str:
+    """An aligned plain-text table."""
+    table = [HEADERS, *rows(results)]
+    widths = [max(len(row[column]) for row in table) for column in range(len(HEADERS))]
+    lines = []
+    for index, row in enumerate(table):
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(results: list[Result]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join(" --- " for _ in HEADERS) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows(results)]
+    return "\n".join(lines)
+
+
+def write_json(path: Path, results: list[Result], facts: dict[str, str], settings: dict[str, Any]) -> None:
+    """Every sample, median, ratio and verdict, with the machine facts and the run's settings."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": facts,
+        "settings": settings,
+        "results": [result.to_dict() for result in results],
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+METHOD = """\
+## How the figures are made
+
+- **Contenders.** *eventledger* through its public async API (`open_store`, `append`,
+  `read_stream`, `read_all`). *eventsourcing* (the incumbent) through an `Application` configured
+  by its documented environment settings (`PERSISTENCE_MODULE`, `SQLITE_DBNAME`, `POSTGRES_*`),
+  using the application's event store (`app.events.put` / `app.events.get`) and, for the global
+  log, its recorder's `select_notifications` in pages of 1,000 decoded by the application's
+  mapper: the layer that matches eventledger's store, minus the aggregate bookkeeping, which is
+  the most favourable fair usage we found. *raw* is the database driver with hand-written SQL
+  (stdlib `sqlite3`, psycopg 3) on a table with eventledger's columns, unique
+  (stream_id, version) and JSON data; it encodes with `json.dumps` and decodes the JSON on read.
+- **Same settings.** SQLite files are in WAL mode with `synchronous = NORMAL` for all three
+  (eventledger's default; the incumbent's connections get the same pragma, since its default,
+  FULL, would make the comparison one of durability settings). PostgreSQL runs with the server's
+  defaults for all three (`synchronous_commit = on`).
+- **Same events.** Every contender writes the same five-field event (strings and an int) and
+  reads it back decoded into its own event objects (raw: dicts). Input events are built before the
+  clock starts; the timed part is what a caller waits for.
+- **Interleaved, repeated.** Within each repeat the contenders take turns (the order rotates);
+  write workloads use a fresh SQLite file or PostgreSQL schema for every repeat of every
+  contender. Figures are medians of the repeats; ratios are eventledger's median over the other's
+  (for ms and MB lower is better, so a ratio below 1 favours eventledger).
+- **Workloads.** W1 new streams of one event, one transaction each; W2 single-event appends with
+  an exact expected version over 100 existing streams; W3 batch appends to new streams; R1 load
+  one stream; R2 read the whole global log from the start; C1 (PostgreSQL) separate writer
+  processes, each with its own connection, appending single events to streams of their own for a
+  fixed time; M1 read a global log end to end in a fresh process and report its peak resident
+  memory (it must stream).
+"""
+
+
+def markdown_document(
+    results: list[Result], facts: dict[str, str], settings: dict[str, Any], command: str
+) -> str:
+    """The whole docs/benchmarks.md."""
+    machine = "\n".join(f"| {key} | {value} |" for key, value in facts.items())
+    recorded = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    repeats = settings.get("repeats")
+    return f"""# Benchmarks
+
+eventledger side by side with the `eventsourcing` library (the incumbent) and the raw database
+driver doing the same work with no library. Generated by `{command}` on {recorded}; every figure
+is the median of {repeats} repeats (C1: {settings.get("concurrent_repeats")}). Do not edit by hand:
+run the command again.
+
+## Machine
+
+| | |
+| --- | --- |
+{machine}
+
+## Results
+
+↑ higher is better, ↓ lower is better. el/raw and el/es are eventledger's figure over the raw
+driver's and over eventsourcing's.
+
+{markdown_table(results)}
+
+{METHOD}"""

@@ -1,0 +1,92 @@
+"""One workload's figures for every contender, and the target eventledger is held to."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Target:
+    """What eventledger must reach on a workload.
+
+    ``against`` is ``"raw"``, ``"eventsourcing"`` or ``"absolute"``; ``at_least`` / ``at_most``
+    bound the ratio eventledger/against (or eventledger's own figure when absolute).
+    """
+
+    against: str
+    at_least: float | None = None
+    at_most: float | None = None
+
+    def describe(self, unit: str) -> str:
+        """The target as the report prints it, e.g. ``≥ 0.8x raw`` or ``< 150 MB``."""
+        if self.against == "absolute":
+            return f"< {self.at_most:g} {unit}" if self.at_most is not None else f"≥ {self.at_least:g} {unit}"
+        if self.at_least is not None:
+            return f"≥ {self.at_least:g}x {self.against}"
+        return f"≤ {self.at_most:g}x {self.against} time"
+
+    def met_by(self, value: float | None) -> bool | None:
+        """Whether ``value`` (the ratio, or the figure when absolute) meets the target."""
+        if value is None:
+            return None
+        if self.at_least is not None and value < self.at_least:
+            return False
+        if self.at_most is not None:
+            return value < self.at_most if self.against == "absolute" else value <= self.at_most
+        return True
+
+
+@dataclass
+class Result:
+    """The samples of one workload on one backend, per contender."""
+
+    backend: str
+    workload: str
+    title: str
+    unit: str
+    higher_is_better: bool
+    targets: tuple[Target, ...] = ()
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, contender: str, value: float) -> None:
+        """Record one repeat's figure."""
+        self.samples.setdefault(contender, []).append(value)
+
+    def median(self, contender: str) -> float | None:
+        """The median of the contender's repeats (None if it was not measured)."""
+        values = self.samples.get(contender)
+        return statistics.median(values) if values else None
+
+    def ratio(self, other: str) -> float | None:
+        """eventledger's median divided by ``other``'s."""
+        mine, theirs = self.median("eventledger"), self.median(other)
+        if mine is None or not theirs:
+            return None
+        return mine / theirs
+
+    def verdicts(self) -> list[tuple[str, bool | None]]:
+        """Each target's description and whether it was met."""
+        verdicts = []
+        for target in self.targets:
+            value = self.median("eventledger") if target.against == "absolute" else self.ratio(target.against)
+            verdicts.append((target.describe(self.unit), target.met_by(value)))
+        return verdicts
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything about the result, for the JSON file."""
+        return {
+            "backend": self.backend,
+            "workload": self.workload,
+            "title": self.title,
+            "unit": self.unit,
+            "higher_is_better": self.higher_is_better,
+            "samples": self.samples,
+            "medians": {name: self.median(name) for name in self.samples},
+            "eventledger_over_raw": self.ratio("raw"),
+            "eventledger_over_eventsourcing": self.ratio("eventsourcing"),
+            "targets": [
+                {"target": description, "met": met} for description, met in self.verdicts()
+            ],
+        }

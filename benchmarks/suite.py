@@ -1,0 +1,302 @@
+"""The workloads, run for every contender interleaved, each figure the median of several repeats.
+
+Write workloads (W1-W3) give every repeat of every contender a fresh place; the contenders take
+turns within a repeat, and the order rotates from repeat to repeat, so drift in the machine (a
+checkpoint, another process) spreads over all of them. Read workloads (R1, R2) seed one place
+per contender and read it repeatedly, again taking turns. M1 reads in a subprocess of its own so
+its peak memory is the reader's alone; C1 runs writer processes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmarks.concurrency import concurrent_appends
+from benchmarks.contender import Contender
+from benchmarks.lineup import CONTENDERS, open_contender
+from benchmarks.places import Backend, Place
+from benchmarks.results import Result, Target
+
+_REPOSITORY = Path(__file__).resolve().parent.parent
+CHUNKS = 10
+"""Write workloads run in this many turns per contender and repeat."""
+WORKLOADS = ("W1", "W2", "W3", "R1", "R2", "C1", "M1")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each workload is and how often it is repeated."""
+
+    repeats: int = 5
+    new_streams: int = 5000
+    exact_appends: int = 5000
+    exact_streams: int = 100
+    batches: int = 100
+    batch_size: int = 100
+    stream_lengths: tuple[int, ...] = (1000, 10_000)
+    log_streams: int = 500
+    log_stream_length: int = 100
+    memory_events: int = 1_000_000
+    writers: int = 4
+    concurrent_seconds: float = 5.0
+    concurrent_repeats: int = 3
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    repeats=3,
+    new_streams=1000,
+    exact_appends=1000,
+    batches=30,
+    stream_lengths=(1000, 10_000),
+    log_streams=100,
+    memory_events=100_000,
+    concurrent_seconds=2.0,
+    concurrent_repeats=3,
+)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Suite:
+    """Runs the selected workloads on one backend and collects their results."""
+
+    def __init__(self, backend: Backend, sizes: Sizes, workloads: tuple[str, ...]) -> None:
+        self.backend = backend
+        self.sizes = sizes
+        self.workloads = workloads
+
+    def run(self) -> list[Result]:
+        """Every selected workload that applies to this backend."""
+        results: list[Result] = []
+        self._warm_up()
+        steps: dict[str, Callable[[], list[Result]]] = {
+            "W1": self.new_streams,
+            "W2": self.exact_appends,
+            "W3": self.batch_appends,
+            "R1": self.stream_loads,
+            "R2": self.log_read,
+            "C1": self.concurrent_writers,
+            "M1": self.memory,
+        }
+        for workload in self.workloads:
+            if workload == "C1" and self.backend.name != "postgres":
+                continue
+            started = time.perf_counter()
+            results.extend(steps[workload]())
+            _log(f"  {self.backend.name} {workload} done in {time.perf_counter() - started:.1f}s")
+        return results
+
+    # ----------------------------------------------------------------- helpers
+
+    def _order(self, repeat: int) -> list[str]:
+        shift = repeat % len(CONTENDERS)
+        return list(CONTENDERS[shift:] + CONTENDERS[:shift])
+
+    @contextmanager
+    def _opened(self, name: str, label: str) -> Iterator[tuple[Contender, Place]]:
+        place = self.backend.fresh(f"{label}_{name}")
+        contender = open_contender(name, place)
+        try:
+            yield contender, place
+        finally:
+            contender.close()
+            self.backend.discard(place)
+
+    def _warm_up(self) -> None:
+        # First calls pay for imports, schema compilation and statement preparation.
+        for name in CONTENDERS:
+            with self._opened(name, "warm") as (contender, _place):
+                contender.new_streams(200)
+                contender.seed("s", 10, 1)
+                contender.append_exact("s", 10, 200, 1)
+                contender.append_batches(5, 100)
+                contender.load_stream("s-0")
+                contender.read_log()
+
+    def _writes(
+        self,
+        result: Result,
+        events: int,
+        measure: Callable[[Contender, int], float],
+        seed: Callable[[Contender], object] | None = None,
+    ) -> list[Result]:
+        # Each repeat opens all contenders on fresh places and has them take turns chunk by
+        # chunk, so a disturbance on this shared machine lands on all of them alike.
+        for repeat in range(self.sizes.repeats):
+            totals = dict.fromkeys(CONTENDERS, 0.0)
+            with self._seeded_places(result.workload.lower(), seed) as opened:
+                for chunk in range(CHUNKS):
+                    for name in self._order(repeat + chunk):
+                        totals[name] += measure(opened[name], chunk)
+            for name in CONTENDERS:
+                result.add(name, events / totals[name])
+        return [result]
+
+    # ----------------------------------------------------------------- workloads
+
+    def new_streams(self) -> list[Result]:
+        """W1."""
+        count = self.sizes.new_streams
+        per_chunk = count // CHUNKS
+        result = Result(
+            self.backend.name, "W1", f"{count:,} new streams of 1 event, 1 transaction each",
+            "events/s", True, (Target("raw", at_least=0.8),),
+        )
+        return self._writes(
+            result, per_chunk * CHUNKS,
+            lambda contender, chunk: contender.new_streams(per_chunk, chunk * per_chunk),
+        )
+
+    def exact_appends(self) -> list[Result]:
+        """W2."""
+        count, streams = self.sizes.exact_appends, self.sizes.exact_streams
+        result = Result(
+            self.backend.name, "W2", f"{count:,} single-event appends, exact expected version, "
+            f"{streams} streams", "events/s", True, (Target("raw", at_least=0.8),),
+        )
+        per_chunk = count // CHUNKS
+        if per_chunk % streams:
+            raise ValueError(f"W2: {count} appends do not spread evenly over {streams} streams")
+        return self._writes(
+            result,
+            per_chunk * CHUNKS,
+            lambda contender, chunk: contender.append_exact(
+                "w2", streams, per_chunk, 1 + chunk * per_chunk // streams
+            ),
+            lambda contender: contender.seed("w2", streams, 1),
+        )
+
+    def batch_appends(self) -> list[Result]:
+        """W3."""
+        count, size = self.sizes.batches, self.sizes.batch_size
+        result = Result(
+            self.backend.name, "W3", f"{count} appends of {size} events", "events/s", True,
+            (Target("raw", at_least=0.6),),
+        )
+        per_chunk = count // CHUNKS
+        return self._writes(
+            result, per_chunk * CHUNKS * size,
+            lambda contender, chunk: contender.append_batches(per_chunk, size, chunk * per_chunk),
+        )
+
+    def stream_loads(self) -> list[Result]:
+        """R1: one seeded place per contender, each stream length loaded in turns."""
+        lengths = self.sizes.stream_lengths
+        results = [
+            Result(
+                self.backend.name, "R1", f"load 1 stream of {length:,} events", "ms", False,
+                (Target("raw", at_most=3.0),),
+            )
+            for length in lengths
+        ]
+        with self._seeded_places("r1", lambda contender: [
+            contender.seed(f"r1x{length}", 1, length) for length in lengths
+        ]) as opened:
+            for repeat in range(self.sizes.repeats):
+                for name in self._order(repeat):
+                    for length, result in zip(lengths, results, strict=True):
+                        seconds, loaded = opened[name].load_stream(f"r1x{length}-0")
+                        _check_count(name, "R1", loaded, length)
+                        result.add(name, seconds * 1000)
+        return results
+
+    def log_read(self) -> list[Result]:
+        """R2."""
+        streams, length = self.sizes.log_streams, self.sizes.log_stream_length
+        total = streams * length
+        result = Result(
+            self.backend.name, "R2", f"read the global log of {total:,} events, decoded", "events/s",
+            True, (Target("raw", at_least=0.5),),
+        )
+        with self._seeded_places("r2", lambda contender: contender.seed("r2", streams, length)) as opened:
+            for repeat in range(self.sizes.repeats):
+                for name in self._order(repeat):
+                    seconds, read = opened[name].read_log()
+                    _check_count(name, "R2", read, total)
+                    result.add(name, read / seconds)
+        return [result]
+
+    @contextmanager
+    def _seeded_places(
+        self, label: str, seed: Callable[[Contender], object] | None
+    ) -> Iterator[dict[str, Contender]]:
+        opened: dict[str, Contender] = {}
+        places: list[Place] = []
+        try:
+            for name in CONTENDERS:
+                place = self.backend.fresh(f"{label}_{name}")
+                places.append(place)
+                opened[name] = open_contender(name, place)
+                if seed is not None:
+                    seed(opened[name])
+            yield opened
+        finally:
+            for contender in opened.values():
+                contender.close()
+            for place in places:
+                self.backend.discard(place)
+
+    def concurrent_writers(self) -> list[Result]:
+        """C1: the writers of each contender share one fresh place per repeat."""
+        writers, seconds = self.sizes.writers, self.sizes.concurrent_seconds
+        result = Result(
+            self.backend.name, "C1", f"{writers} concurrent writers for {seconds:g}s, single-event "
+            "appends to own streams", "events/s", True,
+            (Target("eventsourcing", at_least=3.0), Target("raw", at_least=0.7)),
+        )
+        for repeat in range(self.sizes.concurrent_repeats):
+            for name in self._order(repeat):
+                place = self.backend.fresh(f"c1_{name}")
+                try:
+                    # Create the schema once, before the writers race to.
+                    open_contender(name, place).close()
+                    result.add(name, concurrent_appends(name, place, writers, seconds))
+                finally:
+                    self.backend.discard(place)
+        return [result]
+
+    def memory(self) -> list[Result]:
+        """M1: seed a log, then read it end to end in a fresh process; its peak RSS in MB."""
+        total = self.sizes.memory_events
+        stream_length = 1000
+        result = Result(
+            self.backend.name, "M1", f"peak memory reading a global log of {total:,} events", "MB",
+            False, (Target("absolute", at_most=150.0),),
+        )
+        for name in CONTENDERS:
+            with self._opened(name, "m1") as (contender, place):
+                contender.seed("m1", total // stream_length, stream_length, batch=stream_length)
+                figures = _probe(name, place)
+                _check_count(name, "M1", figures["events"], total)
+                result.add(name, figures["peak_mb"])
+        return [result]
+
+
+def _probe(name: str, place: Place) -> dict[str, float]:
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory_probe", name, json.dumps(place.to_dict())],
+        capture_output=True, text=True, check=True, timeout=1800, cwd=_REPOSITORY,
+    )
+    figures: dict[str, float] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def _check_count(contender: str, workload: str, actual: int | float, expected: int) -> None:
+    # A contender that read the wrong number of events would make its figure meaningless.
+    if actual != expected:
+        raise RuntimeError(f"{contender} {workload}: read {actual} events, expected {expected}")
+
+
+def sizes_dict(sizes: Sizes) -> dict[str, object]:
+    """The sizes, for the JSON file."""
+    return asdict(sizes)
