@@ -270,19 +270,34 @@ class UnhandledEvent(EventLedgerError):
 
     Raised while recording or replaying, so state never silently skips an event. An aggregate
     that really means to ignore event types it does not handle says so in its class statement
-    (``class Order(Aggregate, ignore_unhandled_events=True)``).
+    (``class Order(Aggregate, ignore_unhandled_events=True)``). An event of a retired type is
+    such an event too: ``retired_reason`` then says why the type was retired.
     """
 
-    def __init__(self, aggregate_type: str, aggregate_id: str, event_type: str, version: int) -> None:
+    def __init__(
+        self,
+        aggregate_type: str,
+        aggregate_id: str,
+        event_type: str,
+        version: int,
+        retired_reason: str | None = None,
+    ) -> None:
         self.aggregate_type = aggregate_type
         self.aggregate_id = aggregate_id
         self.event_type = event_type
         self.version = version
+        self.retired_reason = retired_reason
+        retired = ""
+        if retired_reason is not None:
+            retired = f", a retired type ({retired_reason or 'no reason given'})"
         super().__init__(
             f"{aggregate_type} {aggregate_id!r} has no handler for event type {event_type!r} "
-            f"(version {version}); add a method decorated with @applies that takes it, or declare "
-            f"class {aggregate_type}(Aggregate, ignore_unhandled_events=True)"
+            f"(version {version}{retired}); add a method decorated with @applies that takes it, or "
+            f"declare class {aggregate_type}(Aggregate, ignore_unhandled_events=True)"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.aggregate_type, self.aggregate_id, self.event_type, self.version))
+        return (
+            type(self),
+            (self.aggregate_type, self.aggregate_id, self.event_type, self.version, self.retired_reason),
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 from decimal import Decimal
+from typing import Self
 
 import eventledger as el
 
@@ -55,7 +56,7 @@ class Account(el.Aggregate, type_name="test.account"):
     freeze_reason: str | None = None
 
     @classmethod
-    def open(cls, account_id: str, owner: str, at: datetime) -> Account:
+    def open(cls, account_id: str, owner: str, at: datetime) -> Self:
         account = cls.new(account_id)
         account.record(AccountOpened(owner=owner, at=at))
         return account

@@ -36,6 +36,7 @@ import pydantic
 
 from eventledger.errors import UnhandledEvent
 from eventledger.events import Event, RecordedEvent
+from eventledger.versioning import RetiredEvent
 
 ApplyHandler = TypeVar("ApplyHandler", bound=Callable[..., None])
 
@@ -257,6 +258,8 @@ class Aggregate(pydantic.BaseModel):
         if name is not None:
             getattr(self, name)(event)
         elif not self.__ignores_unhandled_events__:
+            if isinstance(event, RetiredEvent):
+                raise UnhandledEvent(type(self).__name__, self._id, event.type_name, version, event.reason)
             raise UnhandledEvent(type(self).__name__, self._id, type(event).__event_type__, version)
         self._version = version
 
