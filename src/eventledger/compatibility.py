@@ -94,6 +94,8 @@ class CompatibilityReport:
             f"checked {self.events_checked} events (up to position {self.last_position}): "
             + ("all decode with today's classes" if self.ok else f"{self.incompatible_count} do not decode")
         ]
+        if self.stored:
+            lines.append("stored types and versions:")
         for stored in self.stored:
             notes = []
             if stored.incompatible:
@@ -102,13 +104,15 @@ class CompatibilityReport:
                 notes.append("retired")
             suffix = f" ({', '.join(notes)})" if notes else ""
             lines.append(f"  {stored.type} v{stored.schema_version}: {stored.count}{suffix}")
+        if self.incompatible:
+            lines.append("does not decode:")
         for group in self.incompatible:
-            lines.append(f"{group.type} v{group.schema_version}: {group.count} incompatible")
+            lines.append(f"  {group.type} v{group.schema_version}: {group.count} incompatible")
             for example in group.examples:
                 # The message already names the position and the stream.
-                lines.append(f"  {example.error}: {example.message}")
+                lines.append(f"    {example.error}: {example.message}")
             if group.count > len(group.examples):
-                lines.append(f"  ... and {group.count - len(group.examples)} more")
+                lines.append(f"    ... and {group.count - len(group.examples)} more")
         return "\n".join(lines)
 
     def __str__(self) -> str:

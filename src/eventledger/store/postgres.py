@@ -63,6 +63,7 @@ from eventledger.store.base import (
     AppendResult,
     EventStore,
     ExpectedVersion,
+    RawEvent,
     Snapshot,
     StreamInfo,
     TypeFilter,
@@ -363,6 +364,16 @@ class PostgresEventStore(EventStore):
             parameters["types"] = list(types)
         rows = await self._fetch(statement, parameters, f"read the global log after position {after}")
         return [_recorded(row) for row in rows]
+
+    async def _read_all_raw_page(self, after: int, limit: int) -> list[RawEvent]:
+        # Plain position order, without the visibility barrier: a store-wide check wants every
+        # committed row now, and must not stall behind an unrelated long transaction.
+        statement = sql_text(
+            "SELECT position, stream_id, version, type, schema_version, data::text "
+            f'FROM "{self.schema}".events WHERE position > %s ORDER BY position LIMIT %s'
+        )
+        rows = await self._fetch(statement, (after, limit), f"read raw rows after position {after}")
+        return [RawEvent(*row) for row in rows]
 
     async def stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 when it has no events)."""
