@@ -301,3 +301,94 @@ class UnhandledEvent(EventLedgerError):
             type(self),
             (self.aggregate_type, self.aggregate_id, self.event_type, self.version, self.retired_reason),
         )
+
+
+class ProjectionDefinitionError(EventLedgerError, TypeError):
+    """A projection class is malformed: a bad name, table name or handler signature."""
+
+
+class CheckpointConflict(EventLedgerError):
+    """A projection batch found another checkpoint than the one it started from.
+
+    Another runner applied these events first; the batch was rolled back, so nothing was
+    applied twice.
+    """
+
+    def __init__(self, projection: str, build: int, expected: int, actual: int | None) -> None:
+        self.projection = projection
+        self.build = build
+        self.expected = expected
+        self.actual = actual
+        found = "no checkpoint" if actual is None else f"checkpoint {actual}"
+        super().__init__(
+            f"projection {projection!r} build {build}: expected checkpoint {expected}, found {found}; "
+            "another runner got there first and this batch was rolled back"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.projection, self.build, self.expected, self.actual))
+
+
+class ProjectionRetired(EventLedgerError):
+    """A projection build was replaced by a newer build or schema version and must stop."""
+
+    def __init__(self, projection: str, build: int, reason: str) -> None:
+        self.projection = projection
+        self.build = build
+        self.reason = reason
+        super().__init__(f"projection {projection!r} build {build} is retired: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.projection, self.build, self.reason))
+
+
+class LeaseLost(EventLedgerError):
+    """This runner no longer holds the lease on a projection; another runner may own it now."""
+
+    def __init__(self, projection: str, owner: str) -> None:
+        self.projection = projection
+        self.owner = owner
+        super().__init__(
+            f"projection {projection!r}: runner {owner!r} lost its lease; the batch was rolled back"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.projection, self.owner))
+
+
+class ProjectionFailed(EventLedgerError):
+    """A projection stopped at an event it could not apply after its retries ran out.
+
+    Nothing after the event was applied. Fix the cause and retry, or skip the event
+    explicitly (it is then recorded in the dead-letter table with this error).
+    """
+
+    def __init__(self, projection: str, position: int, event_type: str, stream_id: str, reason: str) -> None:
+        self.projection = projection
+        self.position = position
+        self.event_type = event_type
+        self.stream_id = stream_id
+        self.reason = reason
+        super().__init__(
+            f"projection {projection!r} failed at position {position} (event {event_type!r} in stream "
+            f"{stream_id!r}): {reason}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.projection, self.position, self.event_type, self.stream_id, self.reason))
+
+
+class UnknownProjection(EventLedgerError, LookupError):
+    """A runner was asked about a projection it does not run."""
+
+    def __init__(self, projection: str, known: tuple[str, ...]) -> None:
+        self.projection = projection
+        self.known = known
+        super().__init__(f"unknown projection {projection!r}; this runner runs: {', '.join(known) or 'none'}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.projection, self.known))
+
+
+class ProjectionStateError(EventLedgerError):
+    """An operator action does not fit the projection's current state (e.g. skip when not failed)."""
