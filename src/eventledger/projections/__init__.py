@@ -1,0 +1,58 @@
+"""The read side: projections that build read models from the global log, exactly once.
+
+See :mod:`eventledger.projections.projection` (defining one), :mod:`.runner` (running them),
+:mod:`.checkpoints` (how exactly-once works) and :mod:`.leases` (one runner per projection).
+"""
+
+from eventledger.projections.leases import LeasePolicy
+from eventledger.projections.projection import Projection, handles
+from eventledger.projections.retries import RetryPolicy
+from eventledger.projections.runner import ProjectionRunner
+from eventledger.projections.sql import SQLTransaction
+from eventledger.projections.status import (
+    BatchApplied,
+    EventFailed,
+    FailureInfo,
+    ProjectionListener,
+    ProjectionState,
+    ProjectionStatus,
+    RebuildProgress,
+    StateChanged,
+)
+from eventledger.projections.targets import (
+    Build,
+    BuildState,
+    DeadLetter,
+    FailedEvent,
+    MemoryReadModel,
+    MemoryTarget,
+    SQLiteTarget,
+    Target,
+    TargetConnection,
+)
+
+__all__ = [
+    "BatchApplied",
+    "Build",
+    "BuildState",
+    "DeadLetter",
+    "EventFailed",
+    "FailedEvent",
+    "FailureInfo",
+    "LeasePolicy",
+    "MemoryReadModel",
+    "MemoryTarget",
+    "Projection",
+    "ProjectionListener",
+    "ProjectionRunner",
+    "ProjectionState",
+    "ProjectionStatus",
+    "RebuildProgress",
+    "RetryPolicy",
+    "SQLTransaction",
+    "SQLiteTarget",
+    "StateChanged",
+    "Target",
+    "TargetConnection",
+    "handles",
+]

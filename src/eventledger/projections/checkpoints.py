@@ -1,0 +1,183 @@
+"""Where checkpoints live: a table in the read model's own database, written in the batch's transaction.
+
+``{prefix}projections`` has one row per build of each projection: its schema version, its
+state (building, active, retired), its declared tables and its checkpoint, the position of the
+last event whose effects are in the build's tables. A batch moves the checkpoint with a
+compare-and-set in the same transaction as the handlers' writes::
+
+    UPDATE projections SET position = <last of batch>
+     WHERE projection = ? AND build = ? AND position = <checkpoint the batch started from>
+       AND state <> 'retired'
+
+Zero rows changed means another runner got there first (or the build was retired): the
+transaction rolls back and nothing is applied twice. Because the update comes first, it also
+takes the row lock, so a competing runner waits for it instead of doing the work in vain.
+
+``{prefix}dead_letters`` records each event an operator chose to skip, with its error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from eventledger.errors import CheckpointConflict, ProjectionRetired
+from eventledger.projections.sql import Dialect, Row, SQLTransaction
+from eventledger.projections.targets.base import Build, BuildState, DeadLetter, FailedEvent
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointTables:
+    """The bookkeeping tables' SQL for one target (dialect and qualified table names)."""
+
+    dialect: Dialect
+    projections: str
+    dead_letters: str
+
+    def create_statements(self) -> list[str]:
+        """Idempotent DDL for the bookkeeping tables."""
+        timestamp = "timestamptz" if self.dialect == "postgresql" else "TEXT"
+        index = self.projections.rsplit(".", 1)[-1].strip('"') + "_one_active"
+        return [
+            f"""CREATE TABLE IF NOT EXISTS {self.projections} (
+                projection TEXT NOT NULL,
+                build INTEGER NOT NULL,
+                version INTEGER NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('building', 'active', 'retired')),
+                position BIGINT NOT NULL DEFAULT 0,
+                tables TEXT NOT NULL,
+                created_at {timestamp} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                updated_at {timestamp} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                PRIMARY KEY (projection, build)
+            )""",
+            # At most one build per projection is what readers see.
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {self.projections} (projection) "
+            "WHERE state = 'active'",
+            f"""CREATE TABLE IF NOT EXISTS {self.dead_letters} (
+                projection TEXT NOT NULL,
+                build INTEGER NOT NULL,
+                position BIGINT NOT NULL,
+                event_id TEXT,
+                stream_id TEXT NOT NULL,
+                event_type TEXT NOT NULL,
+                error TEXT NOT NULL,
+                skipped_at {timestamp} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                PRIMARY KEY (projection, build, position)
+            )""",
+        ]
+
+    async def builds(self, sql: SQLTransaction, projection: str) -> list[Build]:
+        """Every recorded build of ``projection``, oldest first."""
+        rows = await sql.fetch_all(
+            f"SELECT build, version, state, position, tables FROM {self.projections} "
+            "WHERE projection = %s ORDER BY build",
+            (projection,),
+        )
+        return [_build(projection, row) for row in rows]
+
+    async def build(self, sql: SQLTransaction, projection: str, number: int) -> Build | None:
+        """One build, or None."""
+        row = await sql.fetch_one(
+            f"SELECT build, version, state, position, tables FROM {self.projections} "
+            "WHERE projection = %s AND build = %s",
+            (projection, number),
+        )
+        return None if row is None else _build(projection, row)
+
+    async def insert(self, sql: SQLTransaction, build: Build) -> None:
+        """Record a new build."""
+        await sql.execute(
+            f"INSERT INTO {self.projections} (projection, build, version, state, position, tables) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (
+                build.projection,
+                build.number,
+                build.version,
+                build.state.value,
+                build.position,
+                json.dumps(list(build.tables)),
+            ),
+        )
+
+    async def set_state(self, sql: SQLTransaction, build: Build, state: BuildState) -> None:
+        """Move a build to ``state``."""
+        await sql.execute(
+            f"UPDATE {self.projections} SET state = %s, updated_at = CURRENT_TIMESTAMP "
+            "WHERE projection = %s AND build = %s",
+            (state.value, build.projection, build.number),
+        )
+
+    async def delete(self, sql: SQLTransaction, build: Build) -> None:
+        """Forget a build (after its tables were dropped)."""
+        await sql.execute(
+            f"DELETE FROM {self.projections} WHERE projection = %s AND build = %s",
+            (build.projection, build.number),
+        )
+
+    async def compare_and_set(self, sql: SQLTransaction, build: Build, expected: int, position: int) -> None:
+        """Move the checkpoint from ``expected`` to ``position`` or raise; see the module docstring."""
+        changed = await sql.execute(
+            f"UPDATE {self.projections} SET position = %s, updated_at = CURRENT_TIMESTAMP "
+            "WHERE projection = %s AND build = %s AND position = %s AND state <> 'retired'",
+            (position, build.projection, build.number, expected),
+        )
+        if changed == 1:
+            return
+        current = await self.build(sql, build.projection, build.number)
+        if current is None:
+            raise ProjectionRetired(build.projection, build.number, "its build was dropped")
+        if current.state is BuildState.RETIRED:
+            raise ProjectionRetired(build.projection, build.number, "a newer build replaced it")
+        raise CheckpointConflict(build.projection, build.number, expected, current.position)
+
+    async def record_dead_letter(self, sql: SQLTransaction, build: Build, failed: FailedEvent) -> None:
+        """Record a skipped event with its error."""
+        await sql.execute(
+            f"INSERT INTO {self.dead_letters} "
+            "(projection, build, position, event_id, stream_id, event_type, error) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (
+                build.projection,
+                build.number,
+                failed.position,
+                None if failed.event_id is None else str(failed.event_id),
+                failed.stream_id,
+                failed.event_type,
+                failed.error,
+            ),
+        )
+
+    async def read_dead_letters(self, sql: SQLTransaction, projection: str) -> list[DeadLetter]:
+        """Skipped events of ``projection``, in the order they were skipped."""
+        rows = await sql.fetch_all(
+            f"SELECT build, position, stream_id, event_type, error, event_id, skipped_at "
+            f"FROM {self.dead_letters} WHERE projection = %s ORDER BY skipped_at, build, position",
+            (projection,),
+        )
+        return [
+            DeadLetter(
+                projection=projection,
+                build=int(row[0]),
+                position=int(row[1]),
+                stream_id=row[2],
+                event_type=row[3],
+                error=row[4],
+                event_id=None if row[5] is None else UUID(str(row[5])),
+                skipped_at=row[6] if isinstance(row[6], datetime | str) else str(row[6]),
+            )
+            for row in rows
+        ]
+
+
+def _build(projection: str, row: Row) -> Build:
+    number, version, state, position, tables = row
+    return Build(
+        projection=projection,
+        number=int(number),
+        version=int(version),
+        state=BuildState(state),
+        position=int(position),
+        tables=tuple(json.loads(tables)),
+    )

@@ -1,0 +1,205 @@
+"""The projection runner: many projections in one process, each exactly once into its read model.
+
+>>> async def serve(store: EventStore) -> None:
+...     summaries = OrderSummaries(SQLiteTarget("read.db"))
+...     runner = ProjectionRunner(store, [summaries])
+...     await runner.run()                       # until SIGTERM, runner.stop() or cancellation
+
+``run_until_caught_up()`` applies everything in the log and returns (for scripts and tests);
+``wait_until_caught_up()`` waits, while ``run()`` is running in another task, until every
+projection has applied every event appended so far.
+
+Each projection runs only where its lease is held: start the same runner in several processes
+or on several machines, and one applies events while the others wait as hot standbys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from eventledger.errors import UnknownProjection
+from eventledger.projections.leases import LeasePolicy, new_owner_id
+from eventledger.projections.projection import Projection
+from eventledger.projections.retries import RetryPolicy
+from eventledger.projections.status import ProjectionListener, ProjectionStatus
+from eventledger.projections.targets.base import Build, DeadLetter, FailedEvent
+from eventledger.projections.worker import ProjectionWorker
+from eventledger.store.base import EventStore
+
+
+class ProjectionRunner:
+    """Runs projections against an event store, each into its own target.
+
+    - ``batch_size``: events per transaction (and per catch-up read).
+    - ``retry``: how failing events and database outages are retried (:class:`RetryPolicy`).
+    - ``lease``: lease and standby timings (:class:`LeasePolicy`).
+    - ``stall_after``: seconds without progress, while events wait, before a projection
+      reports ``stalled``.
+    - ``listeners``: :class:`ProjectionListener` objects told of every batch, state change and
+      failure (for metrics).
+    - ``owner``: this runner's identity in leases (default ``host:pid:random``).
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        projections: Sequence[Projection[Any]],
+        *,
+        batch_size: int = 500,
+        retry: RetryPolicy | None = None,
+        lease: LeasePolicy | None = None,
+        stall_after: float = 30.0,
+        listeners: Sequence[ProjectionListener] = (),
+        owner: str | None = None,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, not {batch_size!r}")
+        names = [projection.name for projection in projections]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(
+                f"projection names must be unique in a runner; repeated: {', '.join(duplicates)}"
+            )
+        self.store = store
+        self.owner = owner or new_owner_id()
+        self.listeners: list[ProjectionListener] = list(listeners)
+        self._lease = lease or LeasePolicy()
+        self._workers = {
+            projection.name: ProjectionWorker(
+                store,
+                projection,
+                owner=self.owner,
+                batch_size=batch_size,
+                retry=retry or RetryPolicy(),
+                lease=self._lease,
+                stall_after=stall_after,
+                listeners=self.listeners,
+            )
+            for projection in projections
+        }
+        self._running = False
+
+    @property
+    def projections(self) -> list[Projection[Any]]:
+        """The projections this runner runs."""
+        return [worker.projection for worker in self._workers.values()]
+
+    def add_listener(self, listener: ProjectionListener) -> None:
+        """Tell ``listener`` about batches, state changes and failures from now on."""
+        self.listeners.append(listener)
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, *, handle_signals: bool = True) -> None:
+        """Run every projection until :meth:`stop`, SIGTERM or cancellation.
+
+        A stop lets each projection finish the batch it is applying; cancellation rolls it
+        back. Either way the checkpoint and the read model stay consistent. With
+        ``handle_signals`` (and on the main thread), SIGTERM and SIGINT call :meth:`stop`.
+        """
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        if handle_signals:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.add_signal_handler(signum, self.stop)
+                    installed.append(signum)
+        for worker in self._workers.values():
+            worker.reset_stop()
+        self._running = True
+        tasks = [
+            asyncio.create_task(worker.run(), name=f"projection {name}")
+            for name, worker in self._workers.items()
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            self._running = False
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+
+    def stop(self) -> None:
+        """Stop every projection after the batch each is applying (safe from a signal handler)."""
+        for worker in self._workers.values():
+            worker.stop()
+
+    async def run_until_caught_up(self, *, lease_wait: float | None = None) -> list[ProjectionStatus]:
+        """Apply every event in the log to every projection, then return their statuses.
+
+        Raises :class:`ProjectionFailed` when a projection fails at an event, and
+        :class:`ProjectionStateError` when another runner holds a projection's lease for
+        longer than ``lease_wait`` seconds (default: the lease's ttl, after which the lease
+        of a runner that died has expired).
+        """
+        wait = self._lease.ttl if lease_wait is None else lease_wait
+        deadline = time.monotonic() + wait
+        for worker in self._workers.values():
+            worker.reset_stop()
+        runs = [worker.run(until_caught_up=True, deadline=deadline) for worker in self._workers.values()]
+        await asyncio.gather(*runs)
+        return await self.status()
+
+    async def wait_until_caught_up(self) -> None:
+        """While :meth:`run` runs elsewhere: wait until every projection has applied the whole log.
+
+        Raises :class:`ProjectionFailed` if a projection fails meanwhile. Bound the wait with
+        ``asyncio.timeout()``.
+        """
+        for worker in self._workers.values():
+            while not await worker.is_caught_up():
+                await worker.wait_for_progress(0.05)
+
+    # ------------------------------------------------------------------ monitoring
+
+    async def status(self) -> list[ProjectionStatus]:
+        """Every projection's :class:`ProjectionStatus`."""
+        return [await worker.status() for worker in self._workers.values()]
+
+    async def status_of(self, name: str) -> ProjectionStatus:
+        """One projection's :class:`ProjectionStatus`."""
+        return await self._worker(name).status()
+
+    # ------------------------------------------------------------------ operating
+
+    async def rebuild(self, name: str) -> Build:
+        """Rebuild a projection from the start of the log into new tables beside the serving ones.
+
+        Readers keep seeing the current build until the new one has caught up; then the new
+        build takes over in one transaction and the old tables are dropped. If the runner is
+        not running, the next run picks the rebuild up.
+        """
+        return await self._worker(name).request_rebuild()
+
+    async def retry(self, name: str) -> FailedEvent:
+        """Retry the event a failed projection stopped at (after fixing the cause)."""
+        return await self._worker(name).decide("retry")
+
+    async def skip_failed_event(self, name: str) -> FailedEvent:
+        """Skip the event a failed projection stopped at, recording it in the dead-letter table.
+
+        Its effects are never applied. Returns the skipped event.
+        """
+        return await self._worker(name).decide("skip")
+
+    async def dead_letters(self, name: str) -> list[DeadLetter]:
+        """The events skipped so far for projection ``name``."""
+        projection = self._worker(name).projection
+        connection = await projection.target.connect()
+        try:
+            return await connection.dead_letters(name)
+        finally:
+            await connection.close()
+
+    def _worker(self, name: str) -> ProjectionWorker:
+        try:
+            return self._workers[name]
+        except KeyError:
+            raise UnknownProjection(name, tuple(self._workers)) from None

@@ -1,0 +1,32 @@
+"""Read-model targets: where a projection's tables and checkpoint live.
+
+- :class:`MemoryTarget`: in process, for tests and the demo.
+- :class:`SQLiteTarget`: a SQLite file (the store's own or another).
+- ``PostgresTarget`` (:mod:`eventledger.projections.targets.postgres`): a PostgreSQL database.
+- :class:`AtLeastOnceTarget`: anything without transactions (e-mail, caches, other services).
+"""
+
+from eventledger.projections.targets.base import (
+    Build,
+    BuildState,
+    DeadLetter,
+    FailedEvent,
+    Preparation,
+    Target,
+    TargetConnection,
+)
+from eventledger.projections.targets.memory import MemoryReadModel, MemoryTarget
+from eventledger.projections.targets.sqlite import SQLiteTarget
+
+__all__ = [
+    "Build",
+    "BuildState",
+    "DeadLetter",
+    "FailedEvent",
+    "MemoryReadModel",
+    "MemoryTarget",
+    "Preparation",
+    "SQLiteTarget",
+    "Target",
+    "TargetConnection",
+]

@@ -1,0 +1,213 @@
+"""What SQLite and PostgreSQL targets share: builds, batches, views and dead letters in SQL.
+
+A subclass supplies the database primitives: opening a write transaction, serialising changes
+to one projection's builds, the lease, and the dialect's DDL for views and tables. Everything
+that decides *what* happens (which builds run, when a build becomes active, the checkpoint
+compare-and-set) is written here once.
+
+Readers query the plain table names, which are views on the active build's tables. Switching
+builds drops and recreates those views inside one transaction, so a reader sees either the
+old build or the new one, never an empty read model.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING
+
+from eventledger.errors import LeaseLost, ProjectionRetired
+from eventledger.projections.checkpoints import CheckpointTables
+from eventledger.projections.sql import SQLTransaction
+from eventledger.projections.targets.base import (
+    Build,
+    BuildState,
+    DeadLetter,
+    FailedEvent,
+    Preparation,
+    TargetConnection,
+)
+
+if TYPE_CHECKING:
+    from eventledger.projections.projection import Projection
+
+
+class SQLTargetConnection(TargetConnection[SQLTransaction]):
+    """The build and checkpoint logic of SQL targets, over a few database primitives."""
+
+    def __init__(self, checkpoints: CheckpointTables) -> None:
+        self.checkpoints = checkpoints
+        self._lease_key: str | None = None
+        self._lease_owner: str | None = None
+
+    # ------------------------------------------------------------------ primitives
+
+    @abstractmethod
+    def transaction(self, tables: Mapping[str, str]) -> AbstractAsyncContextManager[SQLTransaction]:
+        """A write transaction whose ``table()`` maps declared names to ``tables``."""
+
+    @abstractmethod
+    async def lock_projection(self, sql: SQLTransaction, projection: str) -> None:
+        """Serialise changes to one projection's builds until the transaction ends."""
+
+    @abstractmethod
+    async def check_lease(self, sql: SQLTransaction) -> bool:
+        """Inside a batch transaction: is the lease still ours? (renews it where it is a row)"""
+
+    @abstractmethod
+    def qualify(self, name: str) -> str:
+        """A validated table or view name as it appears in SQL (quoted, schema-qualified)."""
+
+    # ------------------------------------------------------------------ builds
+
+    def build_tables(self, build: Build) -> dict[str, str]:
+        """Declared table name -> the qualified name of that table in ``build``."""
+        return {table: self.qualify(build.table_name(table)) for table in build.tables}
+
+    async def prepare(
+        self, projection: Projection[SQLTransaction], start: int = 0, *, replayable: bool = True
+    ) -> Preparation:
+        """See :meth:`TargetConnection.prepare`."""
+        async with self.transaction({}) as sql:
+            await self.lock_projection(sql, projection.name)
+            builds = await self.checkpoints.builds(sql, projection.name)
+            active = next((b for b in builds if b.state is BuildState.ACTIVE), None)
+            if active is not None and active.version > projection.version:
+                raise ProjectionRetired(
+                    projection.name,
+                    active.number,
+                    f"version {active.version} is serving and this runner has version {projection.version}",
+                )
+            drop = [b for b in builds if b.state is BuildState.RETIRED]
+            for stale in builds:
+                # An unfinished build of an older version will never be used now.
+                if stale.state is BuildState.BUILDING and stale.version < projection.version:
+                    await self.checkpoints.set_state(sql, stale, BuildState.RETIRED)
+                    drop.append(stale)
+            building = [
+                b for b in builds if b.state is BuildState.BUILDING and b.version == projection.version
+            ]
+            if active is not None and active.version == projection.version:
+                return Preparation((active, *building), tuple(drop))
+            if building:
+                return Preparation(tuple(building), tuple(drop))
+            # A target whose effects must not repeat continues where the old version stopped.
+            begin = start if active is None or replayable else active.position
+            number = max((b.number for b in builds), default=0) + 1
+            build = await self._create(sql, projection, number, begin)
+            if active is None or not replayable:
+                retired = await self._activate_in(sql, projection, build)
+                drop.extend(retired)
+                build = await self._reload(sql, build)
+            return Preparation((build,), tuple(drop))
+
+    async def start_rebuild(self, projection: Projection[SQLTransaction]) -> Build:
+        """See :meth:`TargetConnection.start_rebuild`."""
+        async with self.transaction({}) as sql:
+            await self.lock_projection(sql, projection.name)
+            builds = await self.checkpoints.builds(sql, projection.name)
+            for existing in builds:
+                if existing.state is BuildState.BUILDING and existing.version == projection.version:
+                    return existing
+            number = max((b.number for b in builds), default=0) + 1
+            return await self._create(sql, projection, number, 0)
+
+    async def _create(
+        self, sql: SQLTransaction, projection: Projection[SQLTransaction], number: int, start: int
+    ) -> Build:
+        build = Build(
+            projection=projection.name,
+            number=number,
+            version=projection.version,
+            state=BuildState.BUILDING,
+            position=start,
+            tables=projection.tables,
+        )
+        await self.checkpoints.insert(sql, build)
+        for table in build.tables:
+            # Left behind by a build whose row was lost (a crash between the two transactions).
+            await sql.execute(f"DROP TABLE IF EXISTS {self.qualify(build.table_name(table))}")
+        with sql.using_tables(self.build_tables(build)) as scoped:
+            await projection.setup(scoped)
+        return build
+
+    async def _reload(self, sql: SQLTransaction, build: Build) -> Build:
+        current = await self.checkpoints.build(sql, build.projection, build.number)
+        if current is None:
+            raise ProjectionRetired(build.projection, build.number, "its build was dropped")
+        return current
+
+    async def load(self, projection: str, number: int) -> Build | None:
+        """See :meth:`TargetConnection.load`."""
+        async with self.transaction({}) as sql:
+            return await self.checkpoints.build(sql, projection, number)
+
+    @asynccontextmanager
+    async def batch(
+        self, projection: Projection[SQLTransaction], build: Build, expected: int, position: int
+    ) -> AsyncIterator[SQLTransaction]:
+        """See :meth:`TargetConnection.batch`."""
+        async with self.transaction(self.build_tables(build)) as sql:
+            await self._require_lease(sql, projection)
+            await self.checkpoints.compare_and_set(sql, build, expected, position)
+            yield sql
+
+    async def _require_lease(self, sql: SQLTransaction, projection: Projection[SQLTransaction]) -> None:
+        if not await self.check_lease(sql):
+            raise LeaseLost(projection.name, self._lease_owner or "(none)")
+
+    async def skip(
+        self, projection: Projection[SQLTransaction], build: Build, expected: int, failed: FailedEvent
+    ) -> None:
+        """See :meth:`TargetConnection.skip`."""
+        async with self.transaction(self.build_tables(build)) as sql:
+            await self._require_lease(sql, projection)
+            await self.checkpoints.compare_and_set(sql, build, expected, failed.position)
+            await self.checkpoints.record_dead_letter(sql, build, failed)
+
+    async def activate(self, projection: Projection[SQLTransaction], build: Build) -> tuple[Build, ...]:
+        """See :meth:`TargetConnection.activate`."""
+        async with self.transaction({}) as sql:
+            await self.lock_projection(sql, projection.name)
+            return await self._activate_in(sql, projection, build)
+
+    async def _activate_in(
+        self, sql: SQLTransaction, projection: Projection[SQLTransaction], build: Build
+    ) -> tuple[Build, ...]:
+        current = await self._reload(sql, build)
+        if current.state is BuildState.RETIRED:
+            raise ProjectionRetired(build.projection, build.number, "a newer build replaced it")
+        retired: list[Build] = []
+        for other in await self.checkpoints.builds(sql, build.projection):
+            if other.state is BuildState.ACTIVE and other.number != build.number:
+                await self.checkpoints.set_state(sql, other, BuildState.RETIRED)
+                retired.append(other)
+                for table in other.tables:
+                    if table not in build.tables:
+                        await sql.execute(f"DROP VIEW IF EXISTS {self.qualify(table)}")
+        await self.checkpoints.set_state(sql, current, BuildState.ACTIVE)
+        for table in build.tables:
+            view = self.qualify(table)
+            await sql.execute(f"DROP VIEW IF EXISTS {view}")
+            await sql.execute(f"CREATE VIEW {view} AS SELECT * FROM {self.qualify(build.table_name(table))}")
+        return tuple(retired)
+
+    async def drop(self, projection: Projection[SQLTransaction], build: Build) -> None:
+        """See :meth:`TargetConnection.drop`."""
+        async with self.transaction({}) as sql:
+            await self.lock_projection(sql, projection.name)
+            current = await self.checkpoints.build(sql, build.projection, build.number)
+            if current is not None and current.state is not BuildState.RETIRED:
+                raise ProjectionRetired(build.projection, build.number, "only a retired build can be dropped")
+            if build.version == projection.version:
+                with sql.using_tables(self.build_tables(build)) as scoped:
+                    await projection.teardown(scoped)
+            for table in build.tables:
+                await sql.execute(f"DROP TABLE IF EXISTS {self.qualify(build.table_name(table))}")
+            await self.checkpoints.delete(sql, build)
+
+    async def dead_letters(self, projection: str) -> list[DeadLetter]:
+        """See :meth:`TargetConnection.dead_letters`."""
+        async with self.transaction({}) as sql:
+            return await self.checkpoints.read_dead_letters(sql, projection)

@@ -1,0 +1,275 @@
+"""A read model in a SQLite file: the event store's own file or another one (stdlib ``sqlite3``).
+
+Each batch is one ``BEGIN IMMEDIATE`` transaction: it takes SQLite's single write lock before
+reading the checkpoint, so the compare-and-set, the handlers' writes and the lease check see
+one consistent file. While another connection (the store appending, another runner) holds the
+lock, the batch sleeps asynchronously and retries until ``lock_timeout``.
+
+The lease is a row with an expiry (see :mod:`eventledger.projections.leases`), renewed inside
+every batch transaction.
+
+Parameters are adapted the way a read model usually wants them in SQLite: ``Decimal`` and
+``UUID`` become text, ``datetime`` becomes ISO 8601 text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final, TypeVar
+from uuid import UUID
+
+from eventledger.errors import StoreUnavailable
+from eventledger.projections.checkpoints import CheckpointTables
+from eventledger.projections.leases import LeaseRows
+from eventledger.projections.sql import Dialect, Parameters, Row, SQLTransaction, to_qmark
+from eventledger.projections.targets.base import Target
+from eventledger.projections.targets.sql import SQLTargetConnection
+
+PREFIX_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+IDENTIFIER_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_T = TypeVar("_T")
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a validated identifier; anything else is refused (names end up inside SQL text)."""
+    if not IDENTIFIER_PATTERN.match(name):
+        raise ValueError(f"identifier {name!r} must match {IDENTIFIER_PATTERN.pattern}")
+    return f'"{name}"'
+
+
+def _adapt(value: Any) -> Any:
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _adapt_parameters(parameters: Parameters) -> Any:
+    if isinstance(parameters, Mapping):
+        return {key: _adapt(value) for key, value in parameters.items()}
+    return tuple(_adapt(value) for value in parameters)
+
+
+class SQLiteTransaction(SQLTransaction):
+    """A :class:`SQLTransaction` on a ``sqlite3`` connection."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, db: sqlite3.Connection, tables: Mapping[str, str] | Callable[[str], str]) -> None:
+        super().__init__(tables)
+        self._db = db
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The ``sqlite3`` connection."""
+        return self._db
+
+    async def execute(self, statement: str, parameters: Parameters = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+        return self._db.execute(to_qmark(statement), _adapt_parameters(parameters)).rowcount
+
+    async def execute_many(self, statement: str, rows: Iterable[Parameters]) -> None:
+        """Run one statement once per parameter row."""
+        self._db.executemany(to_qmark(statement), (_adapt_parameters(row) for row in rows))
+
+    async def fetch_one(self, statement: str, parameters: Parameters = ()) -> Row | None:
+        """The first row, or None."""
+        row = self._db.execute(to_qmark(statement), _adapt_parameters(parameters)).fetchone()
+        return None if row is None else tuple(row)
+
+    async def fetch_all(self, statement: str, parameters: Parameters = ()) -> list[Row]:
+        """Every row."""
+        return [tuple(row) for row in self._db.execute(to_qmark(statement), _adapt_parameters(parameters))]
+
+
+class SQLiteTarget(Target[SQLTransaction]):
+    """A read model in the SQLite file at ``path`` (created when missing; WAL mode).
+
+    ``prefix`` names the bookkeeping tables (``eventledger_projections``,
+    ``eventledger_dead_letters``, ``eventledger_leases``). ``lock_timeout`` is how long a batch
+    waits for the file's write lock before failing.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        prefix: str = "eventledger_",
+        lock_timeout: float = 30.0,
+        synchronous: str = "normal",
+    ) -> None:
+        if not PREFIX_PATTERN.match(prefix):
+            raise ValueError(f"prefix {prefix!r} must match {PREFIX_PATTERN.pattern}")
+        if synchronous.lower() not in ("off", "normal", "full", "extra"):
+            raise ValueError("synchronous must be one of off, normal, full, extra")
+        self.path = Path(path)
+        self.prefix = prefix
+        self.lock_timeout = lock_timeout
+        self.synchronous = synchronous.lower()
+        self.checkpoints = CheckpointTables(
+            "sqlite", quote_identifier(f"{prefix}projections"), quote_identifier(f"{prefix}dead_letters")
+        )
+        self.leases = LeaseRows(quote_identifier(f"{prefix}leases"))
+        self._ready = False
+        self._reader: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteTarget({str(self.path)!r})"
+
+    def describe(self) -> str:
+        """``sqlite:<path>``."""
+        return f"sqlite:{self.path}"
+
+    async def connect(self) -> SQLiteTargetConnection:
+        """A connection for one projection worker (creates the bookkeeping tables once)."""
+        connection = SQLiteTargetConnection(self)
+        if not self._ready:
+            await connection.create_bookkeeping()
+            self._ready = True
+        return connection
+
+    def open_database(self) -> sqlite3.Connection:
+        """A new ``sqlite3`` connection on the file, in autocommit mode, WAL, short busy timeout."""
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0.02)
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"cannot open SQLite read model {str(self.path)!r}: {error}") from error
+        db.execute("PRAGMA busy_timeout = 20")
+        db.execute(f"PRAGMA synchronous = {self.synchronous}")
+        return db
+
+    def read(self) -> AbstractAsyncContextManager[SQLTransaction]:
+        """A read transaction on the read model; ``table(name)`` gives the name readers query."""
+        return self._read()
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[SQLTransaction]:
+        if self._reader is None:
+            self._reader = self.open_database()
+        db = self._reader
+        await with_lock_retry(self, lambda: db.execute("BEGIN"))
+        try:
+            yield SQLiteTransaction(db, quote_identifier)
+        finally:
+            db.execute("ROLLBACK")
+
+    async def close(self) -> None:
+        """Close the reading connection."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+
+async def with_lock_retry(target: SQLiteTarget, operation: Callable[[], _T]) -> _T:
+    """Run ``operation``; while another connection holds the lock, sleep (async) and retry."""
+    deadline = time.monotonic() + target.lock_timeout
+    delay = 0.001
+    while True:
+        try:
+            return operation()
+        except sqlite3.OperationalError as error:
+            message = str(error).lower()
+            if "locked" not in message and "busy" not in message:
+                raise
+            if time.monotonic() >= deadline:
+                raise StoreUnavailable(
+                    f"SQLite read model {str(target.path)!r} stayed locked for {target.lock_timeout}s"
+                ) from error
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+class SQLiteTargetConnection(SQLTargetConnection):
+    """One worker's ``sqlite3`` connection to a :class:`SQLiteTarget`."""
+
+    def __init__(self, target: SQLiteTarget) -> None:
+        super().__init__(target.checkpoints)
+        self.target = target
+        self._db = target.open_database()
+        self._lease: tuple[str, str, float] | None = None
+
+    async def create_bookkeeping(self) -> None:
+        """WAL mode and the bookkeeping tables (idempotent, safe across processes)."""
+        db = self._db
+
+        def wal() -> None:
+            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreUnavailable(f"SQLite read model {str(self.target.path)!r} refused WAL ({mode})")
+
+        await with_lock_retry(self.target, wal)
+        async with self.transaction({}) as sql:
+            for statement in [*self.checkpoints.create_statements(), self.target.leases.create_statement()]:
+                await sql.execute(statement)
+
+    @asynccontextmanager
+    async def transaction(self, tables: Mapping[str, str]) -> AsyncIterator[SQLTransaction]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception (cancellation too)."""
+        db = self._db
+        await with_lock_retry(self.target, lambda: db.execute("BEGIN IMMEDIATE"))
+        try:
+            yield SQLiteTransaction(db, tables)
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        else:
+            db.execute("COMMIT")
+
+    async def lock_projection(self, sql: SQLTransaction, projection: str) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` already made this the file's only writer."""
+
+    def qualify(self, name: str) -> str:
+        """A quoted table name."""
+        return quote_identifier(name)
+
+    async def acquire_lease(self, key: str, owner: str, ttl: float) -> bool:
+        """Take the lease row when it is free or expired."""
+        async with self.transaction({}) as sql:
+            taken = await self.target.leases.acquire(sql, key, owner, ttl)
+        self._lease = (key, owner, ttl) if taken else None
+        self._lease_owner = owner
+        return taken
+
+    async def renew_lease(self) -> bool:
+        """Extend the lease row; False when another runner took it."""
+        if self._lease is None:
+            return False
+        key, owner, ttl = self._lease
+        async with self.transaction({}) as sql:
+            kept = await self.target.leases.renew(sql, key, owner, ttl)
+        if not kept:
+            self._lease = None
+        return kept
+
+    async def check_lease(self, sql: SQLTransaction) -> bool:
+        """Renew the lease row inside the batch transaction; False when it is not ours."""
+        if self._lease is None:
+            return False
+        key, owner, ttl = self._lease
+        return await self.target.leases.renew(sql, key, owner, ttl)
+
+    async def release_lease(self) -> None:
+        """Delete our lease row so a standby can take over at once."""
+        if self._lease is None:
+            return
+        key, owner, _ = self._lease
+        self._lease = None
+        async with self.transaction({}) as sql:
+            await self.target.leases.release(sql, key, owner)
+
+    async def close(self) -> None:
+        """Release the lease and close the connection."""
+        try:
+            await self.release_lease()
+        finally:
+            self._db.close()

@@ -1,0 +1,765 @@
+"""One projection's life inside a runner: lease, builds, batches, retries, failure and hand-over.
+
+The loop, per build of the projection:
+
+1. **Catch up**: read ``store.read_all(after=checkpoint, limit=batch_size)`` and apply it as one
+   batch (one target transaction, checkpoint compare-and-set inside), until a read comes back
+   empty.
+2. **Live**: follow ``store.subscribe(after=checkpoint)``; a pump task feeds a bounded queue,
+   and each batch takes what is waiting (at most ``batch_size``).
+
+Any read error drops back to catch-up, which reads one event at a time when an event cannot be
+decoded, so the projection stops exactly at it. A handler error rolls the batch back; the
+batch is then applied one event per transaction to find the failing event, which is retried
+with back-off and, when retries run out, leaves the projection ``failed`` at that event until
+an operator retries or skips it. Database errors (not an event's fault) are retried without
+limit in state ``stalled``.
+
+All of a worker's transactions go through one target connection, one at a time; on PostgreSQL
+that connection also holds the lease, so a batch can only commit while its lease is held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from eventledger.errors import (
+    CheckpointConflict,
+    LeaseLost,
+    ProjectionFailed,
+    ProjectionRetired,
+    ProjectionStateError,
+    StoreClosed,
+)
+from eventledger.events import RecordedEvent
+from eventledger.projections.leases import LeasePolicy, lease_key
+from eventledger.projections.projection import Projection
+from eventledger.projections.retries import RetryPolicy
+from eventledger.projections.status import (
+    BatchApplied,
+    EventFailed,
+    FailureInfo,
+    ProjectionListener,
+    ProjectionState,
+    ProjectionStatus,
+    RebuildProgress,
+    StateChanged,
+    ThroughputMeter,
+)
+from eventledger.projections.targets.base import Build, BuildState, FailedEvent, TargetConnection
+from eventledger.store.base import EventStore
+
+log = logging.getLogger("eventledger.projections")
+_T = TypeVar("_T")
+
+
+class _Stopped(Exception):
+    """The runner is stopping: leave the loop between batches."""
+
+
+class _Reconnect(Exception):
+    """The target connection broke: make a new one (the lease went with it)."""
+
+
+class _HandlerFailed(Exception):
+    def __init__(self, recorded: RecordedEvent, error: Exception) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.recorded = recorded
+        self.error = error
+
+
+@dataclass
+class _Decision:
+    action: str
+    done: asyncio.Future[FailedEvent]
+
+
+@dataclass
+class BuildRun:
+    """The state of one build this worker is applying events to."""
+
+    build: Build
+    checkpoint: int
+    rebuilding: bool
+    live: bool = False
+    retrying: bool = False
+    retired: bool = False
+    failure: FailureInfo | None = None
+    failed_event: FailedEvent | None = None
+    decision: asyncio.Future[_Decision] | None = None
+    task: asyncio.Task[None] | None = None
+    queue: asyncio.Queue[RecordedEvent | Exception] | None = None
+    pump: asyncio.Task[None] | None = None
+    last_commit: float = field(default_factory=time.monotonic)
+
+
+def _failed(projection: str, failed: FailedEvent) -> ProjectionFailed:
+    return ProjectionFailed(projection, failed.position, failed.event_type, failed.stream_id, failed.error)
+
+
+def _is_decode_error(error: BaseException) -> bool:
+    # UnknownEventType, EventDecodeError and their kin say which stored event could not be read.
+    return all(hasattr(error, name) for name in ("position", "type_name", "stream_id"))
+
+
+class ProjectionWorker:
+    """Runs one projection for a :class:`~eventledger.projections.runner.ProjectionRunner`."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        projection: Projection[Any],
+        *,
+        owner: str,
+        batch_size: int,
+        retry: RetryPolicy,
+        lease: LeasePolicy,
+        stall_after: float,
+        listeners: Sequence[ProjectionListener],
+    ) -> None:
+        self.store = store
+        self.projection = projection
+        self.owner = owner
+        self.batch_size = batch_size
+        self.retry = retry
+        self.lease = lease
+        self.stall_after = stall_after
+        self.listeners = listeners
+        self.meter = ThroughputMeter()
+        self.connection: TargetConnection[Any] | None = None
+        self.runs: dict[int, BuildRun] = {}
+        self.serving: BuildRun | None = None
+        self.last_checkpoint = 0
+        self.last_error: str | None = None
+        self.holds_lease = False
+        self._phase = ProjectionState.STARTING
+        self._state = ProjectionState.STARTING
+        self._stopping = False
+        self._stop_event = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._runs_changed = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._until_caught_up = False
+
+    @property
+    def name(self) -> str:
+        """The projection's name."""
+        return self.projection.name
+
+    # ------------------------------------------------------------------ control
+
+    def stop(self) -> None:
+        """Ask the worker to stop after the batch in progress."""
+        self._stopping = True
+        self._stop_event.set()
+
+    def reset_stop(self) -> None:
+        """Allow :meth:`run` again after a stop."""
+        self._stopping = False
+        self._stop_event = asyncio.Event()
+
+    async def run(self, *, until_caught_up: bool = False, deadline: float | None = None) -> None:
+        """Run until stopped (or, with ``until_caught_up``, until every build has caught up)."""
+        self._until_caught_up = until_caught_up
+        reconnects = 0
+        try:
+            while True:
+                self._raise_if_stopping()
+                try:
+                    if self.connection is None:
+                        self.connection = await self.projection.target.connect()
+                    await self._take_lease(deadline)
+                    await self._lead(until_caught_up)
+                    return
+                except (LeaseLost, CheckpointConflict) as error:
+                    # Another runner owns the projection now; wait for our turn again.
+                    log.warning("%s: %s", self.name, error)
+                    self.last_error = str(error)
+                    await self._drop_connection()
+                except ProjectionRetired as error:
+                    log.info("%s: %s", self.name, error)
+                    self.last_error = str(error)
+                    self._phase = ProjectionState.RETIRED
+                    return
+                except (_Stopped, ProjectionFailed, ProjectionStateError, StoreClosed):
+                    raise
+                except Exception as error:
+                    if until_caught_up and not isinstance(error, _Reconnect):
+                        raise
+                    reconnects += 1
+                    cause = error.__cause__ if isinstance(error, _Reconnect) else error
+                    self.last_error = f"{type(cause).__name__}: {cause}"
+                    log.warning("%s: target unavailable, reconnecting: %s", self.name, self.last_error)
+                    await self._drop_connection()
+                    self._phase = ProjectionState.STALLED
+                    self._refresh()
+                    await self._pause(self.retry.delay(min(reconnects, 8)))
+        except _Stopped:
+            pass
+        finally:
+            await self._drop_connection()
+            if self._phase is not ProjectionState.RETIRED:
+                self._phase = ProjectionState.STOPPED
+            self._refresh()
+
+    async def _drop_connection(self) -> None:
+        self.holds_lease = False
+        self._stop_pumps()
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    async def _take_lease(self, deadline: float | None) -> None:
+        connection = self._connection()
+        key = lease_key(self.projection.name, self.projection.version)
+        while True:
+            async with self._lock:
+                taken = await connection.acquire_lease(key, self.owner, self.lease.ttl)
+            if taken:
+                self.holds_lease = True
+                self._phase = ProjectionState.CATCHING_UP
+                self._refresh()
+                return
+            if self._phase is not ProjectionState.STANDBY:
+                log.info("%s: another runner holds the lease; standing by", self.name)
+            self._phase = ProjectionState.STANDBY
+            self._refresh()
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ProjectionStateError(
+                    f"projection {self.name!r}: another runner holds its lease ({key}); "
+                    "stop it, or wait for its lease to expire"
+                )
+            await self._pause(self.lease.standby_poll)
+
+    def _connection(self) -> TargetConnection[Any]:
+        if self.connection is None:
+            raise _Reconnect("no target connection")
+        return self.connection
+
+    # ------------------------------------------------------------------ builds
+
+    async def _lead(self, until_caught_up: bool) -> None:
+        connection = self._connection()
+        target = self.projection.target
+        async with self._lock:
+            preparation = await connection.prepare(self.projection, replayable=type(target).replayable)
+        for stale in preparation.drop:
+            async with self._lock:
+                await connection.drop(self.projection, stale)
+        self.runs = {}
+        self.serving = None
+        for build in preparation.run:
+            self._add_run(build, until_caught_up)
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            while True:
+                tasks = {run.task for run in self.runs.values() if run.task and not run.task.done()}
+                if not tasks:
+                    break
+                self._runs_changed.clear()
+                changed = asyncio.create_task(self._runs_changed.wait())
+                try:
+                    done, _ = await asyncio.wait(
+                        {*tasks, heartbeat, changed}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    changed.cancel()
+                if heartbeat in done:
+                    heartbeat.result()
+                for task in done & tasks:
+                    if not task.cancelled():
+                        task.result()
+        finally:
+            pending = [heartbeat, *(run.task for run in self.runs.values() if run.task is not None)]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            self._stop_pumps()
+        if self.runs and all(run.retired for run in self.runs.values()):
+            raise ProjectionRetired(self.name, max(self.runs), "a newer build or version replaced it")
+
+    def _add_run(self, build: Build, until_caught_up: bool) -> BuildRun:
+        run = BuildRun(build, build.position, rebuilding=build.state is BuildState.BUILDING)
+        self.runs[build.number] = run
+        if build.state is BuildState.ACTIVE:
+            self.serving = run
+            self.last_checkpoint = run.checkpoint
+        run.task = asyncio.create_task(self._run_build(run, until_caught_up))
+        self._refresh()
+        return run
+
+    async def _heartbeat(self) -> None:
+        connection = self._connection()
+        while True:
+            await self._pause(self.lease.renew_every)
+            async with self._lock:
+                if not await connection.renew_lease():
+                    raise LeaseLost(self.name, self.owner)
+                for run in list(self.runs.values()):
+                    if run.retired:
+                        continue
+                    current = await connection.load(self.name, run.build.number)
+                    if current is None or current.state is BuildState.RETIRED:
+                        # Replaced by a runner of a newer version, perhaps in another process.
+                        self._retire(run)
+
+    def _retire(self, run: BuildRun) -> None:
+        run.retired = True
+        run.live = False
+        if run.task is not None and run.task is not asyncio.current_task():
+            run.task.cancel()
+        if self.serving is run:
+            self.serving = None
+        self._refresh()
+
+    async def _run_build(self, run: BuildRun, until_caught_up: bool) -> None:
+        try:
+            while True:
+                self._raise_if_stopping()
+                events = await (self._next_live_batch(run) if run.live else self._read_batch(run))
+                if events is None:
+                    if run.rebuilding:
+                        await self._switch(run)
+                        continue
+                    if until_caught_up:
+                        return
+                    run.live = True
+                    self._refresh()
+                    continue
+                if events:
+                    await self._apply_with_retries(run, events)
+        except _Stopped:
+            return
+        except ProjectionRetired as error:
+            log.info("%s: %s", self.name, error)
+            self._retire(run)
+        finally:
+            self._stop_pump(run)
+
+    async def _switch(self, run: BuildRun) -> None:
+        connection = self._connection()
+        async with self._lock:
+            retired = await connection.activate(self.projection, run.build)
+            current = await connection.load(self.name, run.build.number)
+        if current is not None:
+            run.build = current
+        run.rebuilding = False
+        for other in self.runs.values():
+            if other is not run and other.build.state is BuildState.ACTIVE:
+                self._retire(other)
+        self.serving = run
+        self.last_checkpoint = run.checkpoint
+        log.info("%s: build %d is now serving", self.name, run.build.number)
+        self._refresh()
+        for old in retired:
+            async with self._lock:
+                await connection.drop(self.projection, old)
+
+    async def request_rebuild(self) -> Build:
+        """Start a from-scratch build beside the serving one; it takes over once caught up."""
+        if not type(self.projection.target).replayable:
+            raise ProjectionStateError(
+                f"projection {self.name!r} writes to a target whose effects must not repeat; "
+                "it cannot be rebuilt"
+            )
+        if self._phase is ProjectionState.STANDBY:
+            raise ProjectionStateError(
+                f"projection {self.name!r} is on standby here; rebuild it on the runner that holds its lease"
+            )
+        connection = self.connection
+        if connection is not None and self.holds_lease:
+            async with self._lock:
+                build = await connection.start_rebuild(self.projection)
+            if build.number not in self.runs:
+                self._add_run(build, self._until_caught_up)
+                self._runs_changed.set()
+            return build
+        temporary = await self.projection.target.connect()
+        try:
+            return await temporary.start_rebuild(self.projection)
+        finally:
+            await temporary.close()
+
+    # ------------------------------------------------------------------ reading
+
+    async def _read_batch(self, run: BuildRun) -> list[RecordedEvent] | None:
+        """The next catch-up batch, or None when the log has nothing after the checkpoint."""
+        attempt = 0
+        while True:
+            try:
+                events = [e async for e in self.store.read_all(after=run.checkpoint, limit=self.batch_size)]
+                self._recovered(run)
+                return events or None
+            except StoreClosed:
+                raise
+            except Exception as error:
+                if _is_decode_error(error):
+                    return await self._read_up_to_undecodable(run)
+                attempt += 1
+                self._retrying(run, error)
+                await self._pause(self.retry.delay(min(attempt, 8)))
+
+    async def _read_up_to_undecodable(self, run: BuildRun) -> list[RecordedEvent] | None:
+        # A page fails as a whole when one of its events cannot be decoded; read one at a time
+        # so that every event before it is applied and the projection stops exactly at it.
+        events: list[RecordedEvent] = []
+        cursor = run.checkpoint
+        attempt = 0
+        while len(events) < self.batch_size:
+            try:
+                got = [e async for e in self.store.read_all(after=cursor, limit=1)]
+            except StoreClosed:
+                raise
+            except Exception as error:
+                if events or not _is_decode_error(error):
+                    return events
+                attempt += 1
+                final = attempt >= self.retry.attempts
+                failed = FailedEvent(
+                    position=int(error.position),  # type: ignore[attr-defined]
+                    stream_id=str(error.stream_id),  # type: ignore[attr-defined]
+                    event_type=str(error.type_name),  # type: ignore[attr-defined]
+                    error=f"{type(error).__name__}: {error}",
+                )
+                self._event_failed(failed, attempt, final)
+                if final:
+                    await self._fail(run, failed)
+                    return []
+                self._retrying(run, error)
+                await self._pause(self.retry.delay(attempt))
+                continue
+            if not got:
+                return events or None
+            events.extend(got)
+            cursor = got[-1].position
+        return events
+
+    async def _next_live_batch(self, run: BuildRun) -> list[RecordedEvent]:
+        if run.queue is None:
+            queue: asyncio.Queue[RecordedEvent | Exception] = asyncio.Queue(maxsize=self.batch_size * 2)
+            run.queue = queue
+            run.pump = asyncio.create_task(self._pump(run.checkpoint, queue))
+        queue = run.queue
+        first = await self._interruptible(queue.get())
+        items = [first]
+        while len(items) < self.batch_size and not queue.empty():
+            items.append(queue.get_nowait())
+        events: list[RecordedEvent] = []
+        for item in items:
+            if isinstance(item, Exception):
+                if isinstance(item, StoreClosed):
+                    raise item
+                # Catch-up reading knows how to stop exactly at an undecodable event.
+                self._stop_pump(run)
+                run.live = False
+                self._refresh()
+                break
+            events.append(item)
+        return events
+
+    async def _pump(self, after: int, queue: asyncio.Queue[RecordedEvent | Exception]) -> None:
+        try:
+            async for recorded in self.store.subscribe(after=after):
+                await queue.put(recorded)
+        except Exception as error:
+            await queue.put(error)
+
+    def _stop_pump(self, run: BuildRun) -> None:
+        if run.pump is not None:
+            run.pump.cancel()
+        run.pump = None
+        run.queue = None
+
+    def _stop_pumps(self) -> None:
+        for run in self.runs.values():
+            self._stop_pump(run)
+            run.live = False
+
+    # ------------------------------------------------------------------ applying
+
+    async def _apply(self, run: BuildRun, events: list[RecordedEvent]) -> None:
+        connection = self._connection()
+        started = time.perf_counter()
+        handled = 0
+        position = events[-1].position
+        batch = connection.batch(self.projection, run.build, run.checkpoint, position)
+        async with self._lock, batch as session:
+            for recorded in events:
+                handler = self.projection.handler_for(type(recorded.event))
+                if handler is None:
+                    continue
+                try:
+                    await handler(recorded.event, recorded, session)
+                except Exception as error:
+                    raise _HandlerFailed(recorded, error) from error
+                handled += 1
+        run.checkpoint = position
+        run.last_commit = time.monotonic()
+        if run is self.serving:
+            self.last_checkpoint = position
+        self.meter.record(len(events))
+        self._progress.set()
+        self._progress = asyncio.Event()
+        self._emit(
+            "batch_applied",
+            BatchApplied(
+                projection=self.name,
+                build=run.build.number,
+                events=len(events),
+                handled=handled,
+                checkpoint=position,
+                seconds=time.perf_counter() - started,
+                rebuilding=run.rebuilding,
+            ),
+        )
+
+    async def _apply_with_retries(self, run: BuildRun, events: list[RecordedEvent]) -> None:
+        attempt = 0
+        outages = 0
+        while True:
+            try:
+                await self._apply(run, events)
+                self._recovered(run)
+                return
+            except _HandlerFailed as failed:
+                if len(events) > 1:
+                    # One event per transaction finds the culprit; the ones before it commit.
+                    for recorded in events:
+                        await self._apply_with_retries(run, [recorded])
+                    return
+                attempt += 1
+                final = attempt >= self.retry.attempts
+                recorded = failed.recorded
+                failure = FailedEvent(
+                    position=recorded.position,
+                    stream_id=recorded.stream_id,
+                    event_type=recorded.type,
+                    error=str(failed),
+                    event_id=recorded.event_id,
+                )
+                self._event_failed(failure, attempt, final)
+                if final:
+                    if await self._fail(run, failure) == "skip":
+                        return
+                    attempt = 0
+                    continue
+                self._retrying(run, failed)
+                await self._pause(self.retry.delay(attempt))
+            except (CheckpointConflict, LeaseLost, ProjectionRetired, _Stopped, _Reconnect):
+                raise
+            except Exception as error:
+                if self._connection().broken:
+                    raise _Reconnect(str(error)) from error
+                outages += 1
+                self._retrying(run, error)
+                await self._pause(self.retry.delay(min(outages, 8)))
+
+    async def _fail(self, run: BuildRun, failed: FailedEvent) -> str:
+        """Stop at ``failed`` until an operator decides; returns ``retry`` or ``skip``."""
+        run.retrying = False
+        run.failed_event = failed
+        run.failure = FailureInfo(
+            position=failed.position,
+            event_type=failed.event_type,
+            stream_id=failed.stream_id,
+            error=failed.error,
+            attempts=self.retry.attempts,
+            at=datetime.now(UTC),
+        )
+        self.last_error = failed.error
+        log.error(
+            "%s: failed at position %d (%s in %s): %s",
+            self.name,
+            failed.position,
+            failed.event_type,
+            failed.stream_id,
+            failed.error,
+        )
+        self._refresh()
+        if self._until_caught_up:
+            raise _failed(self.name, failed)
+        run.decision = asyncio.get_running_loop().create_future()
+        decision = await self._interruptible(run.decision)
+        run.decision = None
+        try:
+            if decision.action == "skip":
+                async with self._lock:
+                    await self._connection().skip(self.projection, run.build, run.checkpoint, failed)
+                run.checkpoint = failed.position
+                if run is self.serving:
+                    self.last_checkpoint = failed.position
+                log.warning("%s: skipped position %d on an operator's request", self.name, failed.position)
+            decision.done.set_result(failed)
+        except BaseException as error:
+            decision.done.set_exception(error)
+            raise
+        finally:
+            run.failure = None
+            run.failed_event = None
+            self._refresh()
+        return decision.action
+
+    async def decide(self, action: str) -> FailedEvent:
+        """An operator's decision on the failed event: ``retry`` it or ``skip`` it."""
+        for run in self.runs.values():
+            if run.decision is not None and not run.decision.done():
+                done: asyncio.Future[FailedEvent] = asyncio.get_running_loop().create_future()
+                run.decision.set_result(_Decision(action, done))
+                return await done
+        raise ProjectionStateError(f"projection {self.name!r} is {self.state.value}, not failed")
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def state(self) -> ProjectionState:
+        """The projection's state as this worker sees it."""
+        return self._state
+
+    def _compute_state(self) -> ProjectionState:
+        if self._phase in (
+            ProjectionState.STARTING,
+            ProjectionState.STANDBY,
+            ProjectionState.RETIRED,
+            ProjectionState.STOPPED,
+            ProjectionState.STALLED,
+        ):
+            return self._phase
+        runs = [run for run in self.runs.values() if not run.retired]
+        if any(run.failure is not None for run in runs):
+            return ProjectionState.FAILED
+        if any(run.retrying for run in runs):
+            return ProjectionState.STALLED
+        if any(run.rebuilding for run in runs):
+            return ProjectionState.REBUILDING
+        if self.serving is not None and self.serving.live:
+            return ProjectionState.LIVE
+        return ProjectionState.CATCHING_UP
+
+    def _refresh(self) -> None:
+        state = self._compute_state()
+        if state is not self._state:
+            previous, self._state = self._state, state
+            self._emit("state_changed", StateChanged(self.name, previous, state))
+
+    def _retrying(self, run: BuildRun, error: BaseException) -> None:
+        handler_error = isinstance(error, _HandlerFailed)
+        self.last_error = str(error) if handler_error else f"{type(error).__name__}: {error}"
+        if not run.retrying:
+            log.warning("%s: retrying after: %s", self.name, self.last_error)
+        run.retrying = True
+        self._refresh()
+
+    def _recovered(self, run: BuildRun) -> None:
+        if self._phase is ProjectionState.STALLED:
+            self._phase = ProjectionState.CATCHING_UP
+        if run.retrying:
+            run.retrying = False
+        self._refresh()
+
+    def _event_failed(self, failed: FailedEvent, attempt: int, final: bool) -> None:
+        self._emit(
+            "event_failed",
+            EventFailed(self.name, failed.position, failed.event_type, failed.error, attempt, final),
+        )
+
+    def _emit(self, method: str, payload: object) -> None:
+        for listener in self.listeners:
+            try:
+                getattr(listener, method)(payload)
+            except Exception:
+                log.exception("projection listener %r failed in %s", listener, method)
+
+    async def wait_for_progress(self, seconds: float) -> None:
+        """Sleep until the next committed batch, or at most ``seconds``."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._progress.wait(), seconds)
+
+    async def is_caught_up(self) -> bool:
+        """True when the serving build has applied everything in the log (raises if failed)."""
+        for run in self.runs.values():
+            if run.failed_event is not None:
+                raise _failed(self.name, run.failed_event)
+        serving = self.serving
+        if serving is None or any(run.rebuilding and not run.retired for run in self.runs.values()):
+            return False
+        async for _ in self.store.read_all(after=serving.checkpoint, limit=1):
+            return False
+        return True
+
+    async def status(self) -> ProjectionStatus:
+        """This projection's :class:`ProjectionStatus` now."""
+        checkpoint = self.serving.checkpoint if self.serving is not None else self.last_checkpoint
+        head = await self.store.head_position()
+        lag_seconds: float | None = 0.0
+        try:
+            async for oldest in self.store.read_all(after=checkpoint, limit=1):
+                lag_seconds = max((datetime.now(UTC) - oldest.recorded_at).total_seconds(), 0.0)
+        except Exception:
+            lag_seconds = None  # the next event cannot even be decoded; the failure says why
+        state = self.state
+        newest_commit = max((run.last_commit for run in self.runs.values()), default=time.monotonic())
+        if (
+            state in (ProjectionState.LIVE, ProjectionState.CATCHING_UP)
+            and lag_seconds is not None
+            and lag_seconds > self.stall_after
+            and time.monotonic() - newest_commit > self.stall_after
+        ):
+            state = ProjectionState.STALLED
+        failure = next((run.failure for run in self.runs.values() if run.failure is not None), None)
+        rebuilding = next((run for run in self.runs.values() if run.rebuilding and not run.retired), None)
+        return ProjectionStatus(
+            name=self.name,
+            version=self.projection.version,
+            target=self.projection.target.describe(),
+            state=state,
+            checkpoint=checkpoint,
+            head_position=head,
+            lag_events=max(head - checkpoint, 0),
+            lag_seconds=lag_seconds,
+            events_per_second=self.meter.rate(),
+            last_error=self.last_error,
+            failure=failure,
+            rebuild=None
+            if rebuilding is None
+            else RebuildProgress(
+                build=rebuilding.build.number,
+                version=rebuilding.build.version,
+                checkpoint=rebuilding.checkpoint,
+                lag_events=max(head - rebuilding.checkpoint, 0),
+            ),
+            owner=self.owner,
+            holds_lease=self.holds_lease,
+            build=None if self.serving is None else self.serving.build.number,
+        )
+
+    # ------------------------------------------------------------------ waiting
+
+    def _raise_if_stopping(self) -> None:
+        if self._stopping:
+            raise _Stopped
+
+    async def _pause(self, seconds: float) -> None:
+        await self._interruptible(asyncio.sleep(seconds))
+
+    async def _interruptible(self, awaitable: Awaitable[_T]) -> _T:
+        """Await ``awaitable`` unless the worker is asked to stop first (then raise ``_Stopped``)."""
+        self._raise_if_stopping()
+        future = asyncio.ensure_future(awaitable)
+        stopper = asyncio.create_task(self._stop_event.wait())
+        try:
+            done, _ = await asyncio.wait({future, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not future.done():
+                future.cancel()
+        if future in done:
+            return future.result()
+        raise _Stopped
