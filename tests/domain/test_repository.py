@@ -126,9 +126,8 @@ async def test_update_accepts_an_async_decision(store: el.EventStore) -> None:
 
 
 async def test_update_retries_on_a_conflict_from_another_writer_and_decides_on_fresh_state(
-    backend: Backend, store: el.EventStore
+    rival: el.EventStore, store: el.EventStore
 ) -> None:
-    other = await backend.open()
     accounts = el.Repository(store, Account, retry=el.RetryPolicy(attempts=3, first_delay=0.001))
     await accounts.save(Account.open("acc-1", "ada", OPENED_AT))
     balances_seen: list[Decimal] = []
@@ -137,7 +136,7 @@ async def test_update_retries_on_a_conflict_from_another_writer_and_decides_on_f
         balances_seen.append(account.balance)
         if len(balances_seen) == 1:
             # Another writer appends between this load and its save.
-            await other.append("acc-1", [Deposited(amount=Decimal(100))], expected_version=1)
+            await rival.append("acc-1", [Deposited(amount=Decimal(100))], expected_version=1)
         account.deposit(Decimal(1))
 
     account = await accounts.update("acc-1", deposit)
@@ -145,13 +144,11 @@ async def test_update_retries_on_a_conflict_from_another_writer_and_decides_on_f
     assert (account.balance, account.version) == (Decimal(101), 3)
     assert accounts.statistics.conflicts == 1
     assert [type(e) for e in await stored_events(store, "acc-1")][1:] == [Deposited, Deposited]
-    await other.close()
 
 
 async def test_update_gives_up_after_the_last_attempt_with_the_stream_in_the_error(
-    backend: Backend, store: el.EventStore
+    rival: el.EventStore, store: el.EventStore
 ) -> None:
-    other = await backend.open()
     accounts = el.Repository(store, Account, retry=el.RetryPolicy(attempts=3, first_delay=0.001))
     await accounts.save(Account.open("acc-1", "ada", OPENED_AT))
     attempts = 0
@@ -159,7 +156,7 @@ async def test_update_gives_up_after_the_last_attempt_with_the_stream_in_the_err
     async def always_overtaken(account: Account) -> None:
         nonlocal attempts
         attempts += 1
-        await other.append("acc-1", [Tagged(tag=f"rival-{attempts}")], expected_version=el.ANY)
+        await rival.append("acc-1", [Tagged(tag=f"rival-{attempts}")], expected_version=el.ANY)
         account.deposit(Decimal(1))
 
     with pytest.raises(el.ConcurrencyError) as raised:
@@ -168,7 +165,6 @@ async def test_update_gives_up_after_the_last_attempt_with_the_stream_in_the_err
     assert raised.value.stream_id == "acc-1"
     assert raised.value.__notes__ == ["gave up after 3 attempt(s) on stream 'acc-1'"]
     assert [type(e) for e in await stored_events(store, "acc-1")][1:] == [Tagged, Tagged, Tagged]
-    await other.close()
 
 
 async def test_update_does_not_retry_a_broken_business_rule(store: el.EventStore) -> None:
