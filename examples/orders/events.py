@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pydantic
 
@@ -19,11 +20,21 @@ class OrderItem(pydantic.BaseModel):
     unit_price: Decimal = pydantic.Field(ge=0)
 
 
-class OrderCreated(el.Event):
-    """An order was placed with its items; it is pending until confirmed or cancelled."""
+class OrderCreated(el.Event, schema_version=2):
+    """An order was placed with its items; it is pending until confirmed or cancelled.
+
+    Schema v2 added ``currency`` (an ISO 4217 code); v1 events are upcast on read.
+    """
 
     order_id: str
     items: list[OrderItem]
+    currency: str = pydantic.Field(default="EUR", pattern=r"^[A-Z]{3}$")
+
+
+@el.upcaster(OrderCreated, from_version=1)
+def order_created_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Orders placed before currencies were recorded were all in euros."""
+    return {**data, "currency": "EUR"}
 
 
 class OrderConfirmed(el.Event):
