@@ -27,6 +27,14 @@ Row = tuple[Any, ...]
 """One result row."""
 
 _PLACEHOLDER: Final = re.compile(r"%\((\w+)\)s|%s|%%")
+IDENTIFIER_PATTERN: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a validated identifier; anything else is refused (names end up inside SQL text)."""
+    if not IDENTIFIER_PATTERN.match(name):
+        raise ValueError(f"identifier {name!r} must match {IDENTIFIER_PATTERN.pattern}")
+    return f'"{name}"'
 
 
 def to_qmark(statement: str) -> str:

@@ -29,20 +29,12 @@ from uuid import UUID
 from eventledger.errors import StoreUnavailable
 from eventledger.projections.checkpoints import CheckpointTables
 from eventledger.projections.leases import LeaseRows
-from eventledger.projections.sql import Dialect, Parameters, Row, SQLTransaction, to_qmark
+from eventledger.projections.sql import Dialect, Parameters, Row, SQLTransaction, quote_identifier, to_qmark
 from eventledger.projections.targets.base import Target
 from eventledger.projections.targets.sql import SQLTargetConnection
 
 PREFIX_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
-IDENTIFIER_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _T = TypeVar("_T")
-
-
-def quote_identifier(name: str) -> str:
-    """Quote a validated identifier; anything else is refused (names end up inside SQL text)."""
-    if not IDENTIFIER_PATTERN.match(name):
-        raise ValueError(f"identifier {name!r} must match {IDENTIFIER_PATTERN.pattern}")
-    return f'"{name}"'
 
 
 def _adapt(value: Any) -> Any:

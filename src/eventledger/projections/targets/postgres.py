@@ -1,0 +1,243 @@
+"""A read model in PostgreSQL (psycopg 3): the event store's own database or another one.
+
+``PostgresTarget("postgresql://user@host:port/dbname?schema=NAME")``: the read model's tables,
+its views and the bookkeeping tables live in schema ``NAME`` (default ``eventledger``, the
+store's default, so a store and its read models can share one schema).
+
+Each worker has one connection of its own. It holds the projection's lease as a session
+advisory lock, and every batch runs on it as one transaction with the checkpoint
+compare-and-set inside. A batch therefore commits only while its lease is held: if the
+connection dies, the lock and the open transaction die together, and a standby's
+``pg_try_advisory_lock`` succeeds at once. Changes to a projection's builds (creating one,
+switching the serving one) also take a transaction-level advisory lock on the projection, so
+runners of different schema versions never interleave them.
+
+Keep batches short when the target is on the event store's server: an open transaction that
+has written holds back the store's visibility barrier until it commits (see
+:mod:`eventledger.store.postgres`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import psycopg
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool
+
+from eventledger.projections.checkpoints import CheckpointTables
+from eventledger.projections.leases import advisory_lock_id
+from eventledger.projections.sql import Dialect, Parameters, Row, SQLTransaction, quote_identifier
+from eventledger.projections.targets.base import Target
+from eventledger.projections.targets.sql import SQLTargetConnection
+from eventledger.projections.targets.sqlite import PREFIX_PATTERN
+from eventledger.store.postgres_connection import (
+    ConnectionSettings,
+    parse_postgres_url,
+    unavailable,
+    validate_schema_name,
+)
+
+Connection = psycopg.AsyncConnection[TupleRow]
+
+
+class PostgresTransaction(SQLTransaction):
+    """A :class:`SQLTransaction` on a psycopg ``AsyncConnection``."""
+
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, connection: Connection, tables: Mapping[str, str] | Callable[[str], str]) -> None:
+        super().__init__(tables)
+        self._connection = connection
+
+    @property
+    def connection(self) -> Connection:
+        """The psycopg connection."""
+        return self._connection
+
+    async def execute(self, statement: str, parameters: Parameters = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+        cursor = await self._connection.execute(statement.encode(), parameters)
+        return cursor.rowcount
+
+    async def execute_many(self, statement: str, rows: Iterable[Parameters]) -> None:
+        """Run one statement once per parameter row (pipelined by psycopg)."""
+        async with self._connection.cursor() as cursor:
+            await cursor.executemany(statement.encode(), list(rows))
+
+    async def fetch_one(self, statement: str, parameters: Parameters = ()) -> Row | None:
+        """The first row, or None."""
+        cursor = await self._connection.execute(statement.encode(), parameters)
+        row = await cursor.fetchone()
+        return None if row is None else tuple(row)
+
+    async def fetch_all(self, statement: str, parameters: Parameters = ()) -> list[Row]:
+        """Every row."""
+        cursor = await self._connection.execute(statement.encode(), parameters)
+        return [tuple(row) for row in await cursor.fetchall()]
+
+
+class PostgresTarget(Target[SQLTransaction]):
+    """A read model in a PostgreSQL schema.
+
+    ``url`` is a ``postgresql://`` URL as for :func:`eventledger.open_store`; ``schema``
+    overrides its ``?schema=``. ``prefix`` names the bookkeeping tables
+    (``eventledger_projections``, ``eventledger_dead_letters``).
+    """
+
+    def __init__(self, url: str, *, schema: str | None = None, prefix: str = "eventledger_") -> None:
+        self.settings: ConnectionSettings = parse_postgres_url(
+            url, {} if schema is None else {"schema": schema}
+        )
+        if not PREFIX_PATTERN.match(prefix):
+            raise ValueError(f"prefix {prefix!r} must match {PREFIX_PATTERN.pattern}")
+        self.schema = validate_schema_name(self.settings.schema)
+        self.prefix = prefix
+        self.checkpoints = CheckpointTables(
+            "postgresql", self.qualify(f"{prefix}projections"), self.qualify(f"{prefix}dead_letters")
+        )
+        self._ready = False
+        self._pool: AsyncConnectionPool[Connection] | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresTarget({self.describe()!r})"
+
+    def describe(self) -> str:
+        """Server, database and schema (never the password)."""
+        return f"postgresql://{self.settings.host}:{self.settings.port}/{self.settings.database}?schema={self.schema}"
+
+    def qualify(self, name: str) -> str:
+        """``"schema"."name"`` for a validated name."""
+        return f"{quote_identifier(self.schema)}.{quote_identifier(name)}"
+
+    async def open_connection(self) -> Connection:
+        """A new autocommit connection to the target's database."""
+        try:
+            return await psycopg.AsyncConnection.connect(self.settings.conninfo, autocommit=True)
+        except psycopg.OperationalError as error:
+            raise unavailable(self.settings, "connecting a projection", error) from error
+
+    async def connect(self) -> PostgresTargetConnection:
+        """A connection for one projection worker (creates the schema and bookkeeping tables once)."""
+        connection = PostgresTargetConnection(self, await self.open_connection())
+        if not self._ready:
+            try:
+                await connection.create_bookkeeping()
+            except BaseException:
+                await connection.close()
+                raise
+            self._ready = True
+        return connection
+
+    def read(self) -> AbstractAsyncContextManager[SQLTransaction]:
+        """A read transaction from a small pool; ``table(name)`` gives the name readers query."""
+        return self._read()
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[SQLTransaction]:
+        if self._pool is None:
+            pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+                self.settings.conninfo, min_size=1, max_size=4, open=False
+            )
+            await pool.open(wait=True)
+            self._pool = pool
+        async with self._pool.connection() as connection:
+            yield PostgresTransaction(connection, self.qualify)
+
+    async def close(self) -> None:
+        """Close the reading pool."""
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+class PostgresTargetConnection(SQLTargetConnection):
+    """One worker's connection to a :class:`PostgresTarget`; it also holds the lease."""
+
+    def __init__(self, target: PostgresTarget, connection: Connection) -> None:
+        super().__init__(target.checkpoints)
+        self.target = target
+        self._connection = connection
+        self._lease: int | None = None
+
+    @property
+    def backend_pid(self) -> int:
+        """The server process id of this connection (for operators and tests)."""
+        return self._connection.info.backend_pid
+
+    async def create_bookkeeping(self) -> None:
+        """The schema and the bookkeeping tables (idempotent, safe across processes)."""
+        async with self.transaction({}) as sql:
+            # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog; take turns.
+            await sql.execute(
+                "SELECT pg_advisory_xact_lock(%s)", (advisory_lock_id(self.target.schema, "setup"),)
+            )
+            await sql.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self.target.schema)}")
+            for statement in self.checkpoints.create_statements():
+                await sql.execute(statement)
+
+    @asynccontextmanager
+    async def transaction(self, tables: Mapping[str, str]) -> AsyncIterator[SQLTransaction]:
+        """One transaction on the worker's connection; rolled back on any exception."""
+        async with self._connection.transaction():
+            yield PostgresTransaction(self._connection, tables)
+
+    async def lock_projection(self, sql: SQLTransaction, projection: str) -> None:
+        """A transaction-level advisory lock on the projection's builds."""
+        await sql.execute(
+            "SELECT pg_advisory_xact_lock(%s)",
+            (advisory_lock_id(self.target.schema, f"builds:{projection}"),),
+        )
+
+    def qualify(self, name: str) -> str:
+        """``"schema"."name"``."""
+        return self.target.qualify(name)
+
+    async def acquire_lease(self, key: str, owner: str, ttl: float) -> bool:
+        """``pg_try_advisory_lock`` on this connection's session (``ttl`` is not needed here)."""
+        lock = advisory_lock_id(self.target.schema, f"lease:{key}")
+        self._lease_owner = owner
+        if self._lease == lock:
+            return True
+        cursor = await self._connection.execute("SELECT pg_try_advisory_lock(%s)", (lock,))
+        row = await cursor.fetchone()
+        taken = bool(row and row[0])
+        if taken:
+            self._lease = lock
+        return taken
+
+    async def renew_lease(self) -> bool:
+        """The lock lives as long as the session: check the session is alive."""
+        if self._lease is None:
+            return False
+        try:
+            await self._connection.execute("SELECT 1")
+        except psycopg.OperationalError:
+            self._lease = None
+            return False
+        return True
+
+    async def check_lease(self, sql: SQLTransaction) -> bool:
+        """The batch runs on the connection holding the lock, so holding it is enough."""
+        return self._lease is not None
+
+    async def release_lease(self) -> None:
+        """``pg_advisory_unlock``, so a standby can take over at once."""
+        lock, self._lease = self._lease, None
+        if lock is not None and not self.broken:
+            await self._connection.execute("SELECT pg_advisory_unlock(%s)", (lock,))
+
+    @property
+    def broken(self) -> bool:
+        """True when the connection (and with it the lease) is gone."""
+        return self._connection.broken or self._connection.closed
+
+    async def close(self) -> None:
+        """Release the lease and close the connection."""
+        try:
+            await self.release_lease()
+        except psycopg.Error:
+            pass  # closing the connection releases the lock anyway
+        finally:
+            await self._connection.close()
