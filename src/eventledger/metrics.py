@@ -25,6 +25,8 @@ that appends; under asyncio they are exact.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import threading
 from bisect import bisect_left
@@ -44,7 +46,11 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from eventledger.projections.runner import ProjectionRunner
+from eventledger.projections.status import BatchApplied, EventFailed, ProjectionListener, ProjectionStatus
 from eventledger.store.base import EventStore
+
+logger = logging.getLogger(__name__)
 
 APPEND_DURATION_BUCKETS: Final[tuple[float, ...]] = (
     0.0001,
@@ -134,6 +140,15 @@ class ProjectionGauges:
     lag_seconds: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class StoreTotals:
+    """Totals of one store label: events appended, appends (refused ones too), conflicts."""
+
+    events: int
+    appends: int
+    conflicts: int
+
+
 @dataclass(slots=True)
 class _ProjectionTally:
     batches: _Tally
@@ -216,6 +231,44 @@ class EventLedgerMetrics:
         """The last recorded position and lag of ``projection``."""
         return self._projection(projection).gauges
 
+    def store_totals(self, name: str) -> StoreTotals:
+        """What the store labelled ``name`` has recorded so far."""
+        tally = self._store_tally(name)
+        return StoreTotals(tally.events, sum(tally.durations.counts), tally.conflicts)
+
+    # ----------------------------------------------------------------- runners
+
+    def observe_runner(self, runner: ProjectionRunner) -> None:
+        """Count ``runner``'s batches, their duration and handler errors as they happen.
+
+        Lag and checkpoint gauges come from :meth:`refresh` (or :meth:`track`), which ask the
+        runner for its status.
+        """
+        runner.add_listener(_MetricsListener(self))
+
+    async def refresh(self, runner: ProjectionRunner) -> list[ProjectionStatus]:
+        """Record every projection's checkpoint and lag from ``runner.status()``; returns the statuses."""
+        statuses = await runner.status()
+        for status in statuses:
+            self.record_position(
+                status.name,
+                checkpoint=status.checkpoint,
+                lag_events=status.lag_events,
+                lag_seconds=status.lag_seconds if status.lag_seconds is not None else math.nan,
+            )
+        return statuses
+
+    async def track(self, runner: ProjectionRunner, *, interval: float = 1.0) -> None:
+        """:meth:`refresh` every ``interval`` seconds until cancelled (run it as a task)."""
+        while True:
+            try:
+                await self.refresh(runner)
+            except Exception:
+                # A store that is briefly unreachable must not end the tracking; the runner's
+                # own status and errors say what is wrong.
+                logger.debug("refreshing projection metrics failed", exc_info=True)
+            await asyncio.sleep(interval)
+
     # ----------------------------------------------------------------- exposition
 
     def exposition(self) -> bytes:
@@ -229,6 +282,19 @@ class EventLedgerMetrics:
             projections = list(self._projections.items())
         yield from _store_families(stores)
         yield from _projection_families(projections)
+
+
+class _MetricsListener(ProjectionListener):
+    def __init__(self, metrics: EventLedgerMetrics) -> None:
+        self._metrics = metrics
+
+    def batch_applied(self, batch: BatchApplied) -> None:
+        """Count the batch's events and time it."""
+        self._metrics.record_batch(batch.projection, batch.events, batch.seconds)
+
+    def event_failed(self, failure: EventFailed) -> None:
+        """Count the failure (each attempt)."""
+        self._metrics.record_error(failure.projection)
 
 
 class _EventLedgerCollector(Collector):
