@@ -6,7 +6,7 @@ See :mod:`eventledger.projections.projection` (defining one), :mod:`.runner` (ru
 
 from eventledger.projections.leases import LeasePolicy
 from eventledger.projections.projection import Projection, handles
-from eventledger.projections.retries import RetryPolicy
+from eventledger.projections.retries import ProjectionRetryPolicy
 from eventledger.projections.runner import ProjectionRunner
 from eventledger.projections.sql import SQLTransaction
 from eventledger.projections.status import (
@@ -44,11 +44,11 @@ __all__ = [
     "MemoryTarget",
     "Projection",
     "ProjectionListener",
+    "ProjectionRetryPolicy",
     "ProjectionRunner",
     "ProjectionState",
     "ProjectionStatus",
     "RebuildProgress",
-    "RetryPolicy",
     "SQLTransaction",
     "SQLiteTarget",
     "StateChanged",

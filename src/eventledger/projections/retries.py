@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class ProjectionRetryPolicy:
     """Back-off for retries.
 
     An event whose handler (or decoding) fails is tried ``attempts`` times in all; then the

@@ -25,7 +25,7 @@ from typing import Any
 from eventledger.errors import UnknownProjection
 from eventledger.projections.leases import LeasePolicy, new_owner_id
 from eventledger.projections.projection import Projection
-from eventledger.projections.retries import RetryPolicy
+from eventledger.projections.retries import ProjectionRetryPolicy
 from eventledger.projections.status import ProjectionListener, ProjectionStatus
 from eventledger.projections.targets.base import Build, DeadLetter, FailedEvent
 from eventledger.projections.worker import ProjectionWorker
@@ -36,7 +36,7 @@ class ProjectionRunner:
     """Runs projections against an event store, each into its own target.
 
     - ``batch_size``: events per transaction (and per catch-up read).
-    - ``retry``: how failing events and database outages are retried (:class:`RetryPolicy`).
+    - ``retry``: how failing events and database outages are retried (:class:`ProjectionRetryPolicy`).
     - ``lease``: lease and standby timings (:class:`LeasePolicy`).
     - ``stall_after``: seconds without progress, while events wait, before a projection
       reports ``stalled``.
@@ -51,7 +51,7 @@ class ProjectionRunner:
         projections: Sequence[Projection[Any]],
         *,
         batch_size: int = 500,
-        retry: RetryPolicy | None = None,
+        retry: ProjectionRetryPolicy | None = None,
         lease: LeasePolicy | None = None,
         stall_after: float = 30.0,
         listeners: Sequence[ProjectionListener] = (),
@@ -75,7 +75,7 @@ class ProjectionRunner:
                 projection,
                 owner=self.owner,
                 batch_size=batch_size,
-                retry=retry or RetryPolicy(),
+                retry=retry or ProjectionRetryPolicy(),
                 lease=self._lease,
                 stall_after=stall_after,
                 listeners=self.listeners,

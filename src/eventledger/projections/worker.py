@@ -41,7 +41,7 @@ from eventledger.errors import (
 from eventledger.events import RecordedEvent
 from eventledger.projections.leases import LeasePolicy, lease_key
 from eventledger.projections.projection import Projection
-from eventledger.projections.retries import RetryPolicy
+from eventledger.projections.retries import ProjectionRetryPolicy
 from eventledger.projections.status import (
     BatchApplied,
     EventFailed,
@@ -119,7 +119,7 @@ class ProjectionWorker:
         *,
         owner: str,
         batch_size: int,
-        retry: RetryPolicy,
+        retry: ProjectionRetryPolicy,
         lease: LeasePolicy,
         stall_after: float,
         listeners: Sequence[ProjectionListener],
