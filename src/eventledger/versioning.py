@@ -62,7 +62,9 @@ class RetiredEvent(Event, type_name="eventledger.retired"):
     """What reading an event of a retired type yields: its stored facts, deliberately undecoded.
 
     Projections skip it (none has a handler for it); an aggregate that meets one in its stream
-    refuses to load, because its state would depend on an event it no longer understands.
+    refuses to load with ``UnhandledEvent`` naming the retired type (unless it declared
+    ``ignore_unhandled_events``), because its state would depend on an event it no longer
+    understands.
     ``type_name`` and ``schema_version`` are as stored, ``data`` is the stored data (a copy),
     ``reason`` is what the retirement said.
     """
@@ -423,9 +425,10 @@ def decode_event(
     if cls is not None and schema_version == cls.__schema_version__:
         # The fast path: nothing to upcast, so no registry lookups and no dict in between.
         try:
-            if isinstance(data, Mapping):
-                return cls.model_validate(data)
-            return cls.model_validate_json(data)
+            # Every backend hands over JSON text; test for it with concrete types, not the ABC.
+            if isinstance(data, str | bytes):
+                return cls.model_validate_json(data)
+            return cls.model_validate(data)
         except pydantic.ValidationError as error:
             raise EventDecodeError(type_name, stream_id, position, _summarise(error)) from error
     registry = active_upcasters() if upcasters is None else upcasters
