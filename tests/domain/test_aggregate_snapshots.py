@@ -114,6 +114,17 @@ async def test_a_snapshot_of_another_schema_version_is_ignored_and_replaced(
     assert snapshot is not None and (snapshot.version, snapshot.schema_version) == (12, 2)
 
 
+async def test_a_stale_snapshot_is_replaced_even_when_few_events_follow_it(store: el.EventStore) -> None:
+    await open_account(store)
+    await store.save_snapshot(el.Snapshot("acc-1", 1, "test.account", 1, {"owner": "ada"}))
+    new = el.Repository(store, AccountV2, snapshot_every=100)
+    await new.load("acc-1")
+    snapshot = await store.load_snapshot("acc-1")
+    assert snapshot is not None and (snapshot.version, snapshot.schema_version) == (1, 2)
+    await new.load("acc-1")
+    assert (new.statistics.snapshots_ignored, new.statistics.snapshots_used) == (1, 1)
+
+
 async def test_a_snapshot_of_another_aggregate_type_is_ignored(store: el.EventStore) -> None:
     await open_account(store)
     await store.save_snapshot(el.Snapshot("acc-1", 1, "Order", 1, {"status": "pending"}))

@@ -45,8 +45,9 @@ class Repository(Generic[AggregateType]):
     """Loads and saves aggregates of one class in an event store.
 
     ``snapshot_every``: when set, a snapshot is saved each time a save carries the stream past
-    a multiple of it, and whenever a load had to replay at least that many events; loads start
-    from the latest snapshot. ``retry`` is the policy of :meth:`update`.
+    a multiple of it, whenever a load had to replay at least that many events, and whenever a
+    load found a snapshot it could not use (another schema version); loads start from the
+    latest snapshot. ``retry`` is the policy of :meth:`update`.
 
     >>> async def example(store: EventStore) -> None:
     ...     orders = Repository(store, Order, snapshot_every=100)
@@ -80,7 +81,7 @@ class Repository(Generic[AggregateType]):
 
         Raises :class:`~eventledger.AggregateNotFound` when its stream has no events.
         """
-        aggregate = await self._from_snapshot(aggregate_id)
+        aggregate, stale_snapshot = await self._from_snapshot(aggregate_id)
         if aggregate is None:
             aggregate = self.aggregate_class.new(aggregate_id)
         replayed = 0
@@ -91,7 +92,7 @@ class Repository(Generic[AggregateType]):
         self.statistics.events_read += replayed
         if aggregate.version == 0:
             raise AggregateNotFound(aggregate_id, self.aggregate_class.__aggregate_type__)
-        if self.snapshot_every is not None and replayed >= self.snapshot_every:
+        if self.snapshot_every is not None and (stale_snapshot or replayed >= self.snapshot_every):
             await self._take_snapshot(aggregate)
         return aggregate
 
@@ -152,9 +153,10 @@ class Repository(Generic[AggregateType]):
         """Save a snapshot of a saved aggregate now; False (logged) when the store refused it."""
         return await self._take_snapshot(aggregate)
 
-    async def _from_snapshot(self, aggregate_id: str) -> AggregateType | None:
+    async def _from_snapshot(self, aggregate_id: str) -> tuple[AggregateType | None, bool]:
+        """The aggregate from its latest snapshot, if usable, and whether a stale one was found."""
         if self.snapshot_every is None:
-            return None
+            return None, False
         try:
             snapshot = await self.store.load_snapshot(aggregate_id)
         except Exception:
@@ -162,15 +164,15 @@ class Repository(Generic[AggregateType]):
             logger.warning(
                 "could not read the snapshot of %r; loading from events", aggregate_id, exc_info=True
             )
-            return None
+            return None, False
         if snapshot is None:
-            return None
+            return None, False
         aggregate = snapshots.restore(self.aggregate_class, snapshot)
         if aggregate is None:
             self.statistics.snapshots_ignored += 1
-        else:
-            self.statistics.snapshots_used += 1
-        return aggregate
+            return None, True
+        self.statistics.snapshots_used += 1
+        return aggregate, False
 
     async def _take_snapshot(self, aggregate: AggregateType) -> bool:
         saved = await snapshots.take(self.store, aggregate)
