@@ -39,10 +39,11 @@ CANCELLABLE = frozenset({OrderStatus.PENDING, OrderStatus.CONFIRMED})
 
 
 class CreateOrder(el.Command):
-    """Place a new order with at least one item."""
+    """Place a new order with at least one item, priced in ``currency`` (ISO 4217)."""
 
     order_id: str = pydantic.Field(min_length=1)
     items: list[OrderItem] = pydantic.Field(min_length=1)
+    currency: str = pydantic.Field(default="EUR", pattern=r"^[A-Z]{3}$")
 
 
 class ConfirmOrder(el.Command):
@@ -69,15 +70,16 @@ class Order(el.Aggregate):
 
     status: OrderStatus = OrderStatus.NEW
     items: list[OrderItem] = []
+    currency: str = "EUR"
     cancel_reason: str | None = None
 
     @classmethod
-    def create(cls, order_id: str, items: Sequence[OrderItem]) -> Order:
-        """A new pending order with ``items``."""
+    def create(cls, order_id: str, items: Sequence[OrderItem], currency: str = "EUR") -> Order:
+        """A new pending order with ``items``, priced in ``currency``."""
         if not items:
             raise el.DomainError(f"Cannot create order {order_id!r}: an order needs at least one item")
         order = cls.new(order_id)
-        order.record(OrderCreated(order_id=order_id, items=list(items)))
+        order.record(OrderCreated(order_id=order_id, items=list(items), currency=currency))
         return order
 
     @property
@@ -101,6 +103,7 @@ class Order(el.Aggregate):
     def _created(self, event: OrderCreated) -> None:
         self.status = OrderStatus.PENDING
         self.items = list(event.items)
+        self.currency = event.currency
 
     @el.applies
     def _confirmed(self, event: OrderConfirmed) -> None:
@@ -134,7 +137,7 @@ class OrderHandlers:
 
     async def create(self, command: CreateOrder) -> Order:
         """Place the order; its stream must not exist yet."""
-        order = Order.create(command.order_id, command.items)
+        order = Order.create(command.order_id, command.items, command.currency)
         await self.orders.save(order, metadata=command.event_metadata())
         return order
 
@@ -185,10 +188,10 @@ def evolve(state: OrderState, event: el.Event) -> OrderState:
 def decide(command: OrderCommand, state: OrderState) -> list[el.Event]:
     """The events ``command`` produces on an order in ``state``, or a DomainError."""
     match command:
-        case CreateOrder(order_id=order_id, items=items):
+        case CreateOrder(order_id=order_id, items=items, currency=currency):
             if state.status is not OrderStatus.NEW:
                 raise el.DomainError(f"Cannot create order {order_id!r}: it already exists")
-            return [OrderCreated(order_id=order_id, items=items)]
+            return [OrderCreated(order_id=order_id, items=items, currency=currency)]
         case ConfirmOrder(order_id=order_id):
             if state.status is not OrderStatus.PENDING:
                 raise el.DomainError(f"Cannot confirm order {order_id!r}: it is {state.status}")

@@ -15,6 +15,7 @@ from examples.orders.domain import (
     OrderStatus,
     order_decider,
 )
+from examples.orders.events import OrderCreated
 from hypothesis import given as for_all
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -29,6 +30,18 @@ from eventledger.testing import given
 def test_an_order_is_created_pending_with_its_items() -> None:
     order = given(Order).when(lambda _: Order.create("order-1", ITEMS)).then(created())
     assert (order.status, order.items, order.total) == (OrderStatus.PENDING, ITEMS, Decimal("26.99"))
+
+
+def test_an_order_is_priced_in_the_currency_it_was_created_with() -> None:
+    order = (
+        given(Order)
+        .when(lambda _: Order.create("order-1", ITEMS, currency="GBP"))
+        .then(OrderCreated(order_id="order-1", items=ITEMS, currency="GBP"))
+    )
+    assert order.currency == "GBP"
+    given(order_decider).when(CreateOrder(order_id="order-1", items=ITEMS, currency="USD")).then(
+        OrderCreated(order_id="order-1", items=ITEMS, currency="USD")
+    )
 
 
 def test_an_order_needs_at_least_one_item() -> None:
