@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The order service on http://127.0.0.1:8000 (SQLite files under .demo/; EVENTLEDGER_URL switches store).
 demo: $(STAMP)
-	$(PY) examples/quickstart.py
+	$(PY) -m examples.orders serve
 
 test: $(STAMP)
 	$(PY) -m pytest

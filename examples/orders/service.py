@@ -1,0 +1,518 @@
+"""The order service: an HTTP API and a web page on eventledger (run it with ``make demo``).
+
+Commands go through the order handlers to the event store; queries are answered only from
+read models that projections build, never by reading the event store. The projection runner
+runs inside the service, beside the web server, and its status is on the page.
+
+- ``POST /api/orders`` ``{"order_id"?, "items": [{"sku", "quantity", "unit_price"}]}``: 201
+- ``POST /api/orders/{id}/confirm`` and ``/cancel`` ``{"expected_version"?, "reason"?}``: 200
+- Errors: 404 (no such order), 409 (the order changed meanwhile, or already exists), 422 (the
+  request is invalid or a business rule refuses it); the body is
+  ``{"error": {"code": ..., "message": ...}}``.
+- ``GET /api/orders``, ``/api/orders/{id}``, ``/api/orders/{id}/events``: from the read models.
+  ``?min_position=P`` waits (briefly) until the read models include position ``P``, so a
+  client can read its own writes.
+- ``GET /api/projections``: checkpoint, lag and rate of each projection. ``GET /metrics``:
+  Prometheus. ``POST /api/simulations``: load from many concurrent clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+import eventledger as el
+from eventledger.errors import describe_expected
+from eventledger.metrics import CONTENT_TYPE, EventLedgerMetrics
+from eventledger.projections import (
+    Projection,
+    ProjectionRunner,
+    ProjectionStatus,
+    SQLiteTarget,
+    SQLTransaction,
+    Target,
+)
+from eventledger.projections.targets.postgres import PostgresTarget
+from examples.orders.domain import CancelOrder, ConfirmOrder, CreateOrder, Order, OrderHandlers
+from examples.orders.events import OrderItem
+from examples.orders.history import OrderHistory, order_history
+from examples.orders.order_list import OrderList, OrderRow, count_orders, find_order, list_orders
+from examples.orders.settings import DemoSettings, redact, sqlite_path
+from examples.orders.simulation import Conflicted, Refused, SimulationProgress, simulate
+
+logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+READ_YOUR_WRITES_TIMEOUT = 3.0
+"""Seconds a query with ``min_position`` waits for the read models before answering anyway."""
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+ReadModelTarget = SQLiteTarget | PostgresTarget
+"""The SQL databases the read models can live in."""
+
+
+def read_model_target(settings: DemoSettings) -> ReadModelTarget:
+    """The read models' database: a SQLite file, or PostgreSQL."""
+    url = settings.read_model
+    if url.startswith("sqlite:"):
+        path = sqlite_path(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteTarget(path)
+    return PostgresTarget(url)
+
+
+def build_projections(target: Target[SQLTransaction]) -> list[Projection[SQLTransaction]]:
+    """The service's read models, written by projections into ``target``."""
+    return [OrderList(target), OrderHistory(target)]
+
+
+def projections() -> list[Projection[SQLTransaction]]:
+    """The demo's projections as the environment configures them.
+
+    For the command line: ``eventledger projections --app examples.orders.service:projections``
+    and ``eventledger run --app examples.orders.service:projections``.
+    """
+    return build_projections(read_model_target(DemoSettings.from_environment()))
+
+
+class OrderService:
+    """The running parts: store, command handlers, read models, projection runner, metrics."""
+
+    def __init__(
+        self,
+        settings: DemoSettings,
+        store: el.EventStore,
+        target: ReadModelTarget,
+        metrics: EventLedgerMetrics,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.target = target
+        self.metrics = metrics
+        self.handlers = OrderHandlers(store)
+        self.runner = ProjectionRunner(store, build_projections(target), batch_size=200)
+        metrics.observe_runner(self.runner)
+        self.simulation: SimulationProgress | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    @classmethod
+    async def start(cls, settings: DemoSettings) -> OrderService:
+        """Open the store and the read models and start the projection runner."""
+        if settings.store_url.startswith("sqlite:"):
+            sqlite_path(settings.store_url).parent.mkdir(parents=True, exist_ok=True)
+        metrics = EventLedgerMetrics()
+        store = metrics.instrument_store(await el.open_store(settings.store_url))
+        service = cls(settings, store, read_model_target(settings), metrics)
+        service._tasks.append(
+            asyncio.create_task(service.runner.run(handle_signals=False), name="projections")
+        )
+        service._tasks.append(asyncio.create_task(metrics.track(service.runner), name="projection metrics"))
+        return service
+
+    async def stop(self) -> None:
+        """Stop the runner after its current batch, then close everything."""
+        self.runner.stop()
+        for task in self._tasks:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(task), timeout=5)
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        await self.target.close()
+        await self.store.close()
+
+    async def wait_for_position(self, position: int | None) -> None:
+        """Until every read model includes ``position`` (or a few seconds have passed)."""
+        if position is None:
+            return
+        deadline = time.monotonic() + READ_YOUR_WRITES_TIMEOUT
+        while time.monotonic() < deadline:
+            statuses = await self.runner.status()
+            if all(status.checkpoint >= position for status in statuses):
+                return
+            await asyncio.sleep(0.02)
+
+    def start_simulation(self, orders: int, concurrency: int) -> SimulationProgress:
+        """Start a simulation in the background (one at a time)."""
+        if self.simulation is not None and self.simulation.running:
+            raise SimulationBusy(self.simulation)
+        progress = SimulationProgress(orders=orders, concurrency=concurrency)
+        self.simulation = progress
+        sender = InProcessCommands(self.handlers, progress)
+        task = asyncio.create_task(simulate(sender, progress), name="simulation")
+        self._tasks.append(task)
+        task.add_done_callback(self._tasks.remove)
+        return progress
+
+
+class SimulationBusy(Exception):
+    """A simulation is already running."""
+
+    def __init__(self, progress: SimulationProgress) -> None:
+        self.progress = progress
+        super().__init__(
+            f"a simulation is already running ({progress.orders_done} of {progress.orders} orders done)"
+        )
+
+
+class InProcessCommands:
+    """Simulated clients calling the command handlers directly (the page's load button)."""
+
+    def __init__(self, handlers: OrderHandlers, progress: SimulationProgress) -> None:
+        self.handlers = handlers
+        self.progress = progress
+        self._conflicts_before = handlers.orders.statistics.conflicts
+
+    async def create(self, order_id: str, items: list[dict[str, Any]]) -> None:
+        """Place an order."""
+        await self._run(self.handlers.create(CreateOrder(order_id=order_id, items=items)))
+
+    async def confirm(self, order_id: str) -> None:
+        """Confirm an order."""
+        await self._run(self.handlers.confirm(ConfirmOrder(order_id=order_id)))
+
+    async def cancel(self, order_id: str, reason: str) -> None:
+        """Cancel an order."""
+        await self._run(self.handlers.cancel(CancelOrder(order_id=order_id, reason=reason)))
+
+    async def _run(self, command: Awaitable[Order]) -> None:
+        try:
+            await command
+        except el.DomainError as error:
+            raise Refused(str(error)) from error
+        except el.ConcurrencyError as error:
+            raise Conflicted(str(error)) from error
+        finally:
+            # The repository retried these conflicts itself: the loser reloaded and decided again.
+            self.progress.conflicts_retried = (
+                self.handlers.orders.statistics.conflicts - self._conflicts_before
+            )
+
+
+# --------------------------------------------------------------------------- HTTP models
+
+
+class CreateOrderRequest(pydantic.BaseModel):
+    """Place an order; without an ``order_id`` the service makes one up."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    order_id: str | None = pydantic.Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description="letters, digits, _.:-"
+    )
+    items: list[OrderItem] = pydantic.Field(min_length=1, max_length=100)
+
+
+class ChangeOrderRequest(pydantic.BaseModel):
+    """Confirm or cancel. With ``expected_version`` the command is refused (409) if the order
+    has changed since the client saw it at that version; without it, conflicts are retried."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    expected_version: int | None = pydantic.Field(default=None, ge=1)
+    reason: str = pydantic.Field(default="", max_length=200)
+
+
+class SimulationRequest(pydantic.BaseModel):
+    """How much load to simulate."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    orders: int = pydantic.Field(default=500, ge=1, le=20_000)
+    concurrency: int = pydantic.Field(default=16, ge=1, le=128)
+
+
+def accepted(order: Order, position: int | None) -> dict[str, Any]:
+    """What a successful command answers: the order's id, new version and status, and the
+    global position of its last event (pass it as ``min_position`` to read your write)."""
+    return {"order_id": order.id, "version": order.version, "status": str(order.status), "position": position}
+
+
+def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
+    """The JSON body of every error response."""
+    return {"error": {"code": code, "message": message, **details}}
+
+
+def status_json(status: ProjectionStatus) -> dict[str, Any]:
+    """A projection's status as JSON-compatible data."""
+    return {
+        "name": status.name,
+        "version": status.version,
+        "target": status.target,
+        "state": status.state.value,
+        "checkpoint": status.checkpoint,
+        "head_position": status.head_position,
+        "lag_events": status.lag_events,
+        "lag_seconds": round(status.lag_seconds, 3) if status.lag_seconds is not None else None,
+        "events_per_second": round(status.events_per_second, 1),
+        "last_error": status.last_error,
+        "holds_lease": status.holds_lease,
+        "failure": None
+        if status.failure is None
+        else {**asdict(status.failure), "at": str(status.failure.at)},
+    }
+
+
+def order_json(row: OrderRow) -> dict[str, Any]:
+    """An order list row as JSON-compatible data."""
+    return {
+        "order_id": row.order_id,
+        "status": row.status,
+        "item_count": row.item_count,
+        "total": str(row.total),
+        "currency": row.currency,
+        "version": row.version,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "confirmed_at": row.confirmed_at,
+        "cancelled_at": row.cancelled_at,
+        "position": row.position,
+    }
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def create_app(settings: DemoSettings | None = None) -> FastAPI:
+    """The FastAPI application; ``settings`` default to the environment's."""
+    chosen = settings if settings is not None else DemoSettings.from_environment()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.service = await OrderService.start(chosen)
+        try:
+            yield
+        finally:
+            await app.state.service.stop()
+
+    app = FastAPI(
+        title="Orders · eventledger demo",
+        description="An event-sourced order service: commands to the event store, queries from read models.",
+        lifespan=lifespan,
+    )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    install_error_handlers(app)
+
+    def service_of(request: Request) -> OrderService:
+        service: OrderService = request.app.state.service
+        return service
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/api/info")
+    async def info(request: Request) -> dict[str, Any]:
+        """Where the service keeps its events and read models."""
+        service = service_of(request)
+        return {"store": redact(service.settings.store_url), "read_model": service.target.describe()}
+
+    # ----------------------------------------------------------------- commands
+
+    @app.post("/api/orders", status_code=201)
+    async def create_order(body: CreateOrderRequest, request: Request) -> dict[str, Any]:
+        """Place an order (201); 409 when an order with that id exists."""
+        service = service_of(request)
+        order_id = body.order_id or f"order-{uuid.uuid4().hex[:6]}"
+        command = CreateOrder(order_id=order_id, items=body.items)
+        try:
+            order = await service.handlers.create(command)
+        except el.ConcurrencyError as error:
+            raise OrderExists(order_id) from error
+        return accepted(order, await last_position(service, order))
+
+    @app.post("/api/orders/{order_id}/confirm")
+    async def confirm_order(
+        order_id: str, request: Request, body: ChangeOrderRequest | None = None
+    ) -> dict[str, Any]:
+        """Confirm a pending order."""
+        service = service_of(request)
+        change = body or ChangeOrderRequest()
+        command = ConfirmOrder(order_id=order_id)
+        if change.expected_version is None:
+            order = await service.handlers.confirm(command)
+        else:
+            order = await change_at_version(
+                service, order_id, change.expected_version, Order.confirm, command
+            )
+        return accepted(order, await last_position(service, order))
+
+    @app.post("/api/orders/{order_id}/cancel")
+    async def cancel_order(
+        order_id: str, request: Request, body: ChangeOrderRequest | None = None
+    ) -> dict[str, Any]:
+        """Cancel a pending or confirmed order (a compensating event)."""
+        service = service_of(request)
+        change = body or ChangeOrderRequest()
+        command = CancelOrder(order_id=order_id, reason=change.reason)
+        if change.expected_version is None:
+            order = await service.handlers.cancel(command)
+        else:
+            order = await change_at_version(
+                service, order_id, change.expected_version, lambda order: order.cancel(change.reason), command
+            )
+        return accepted(order, await last_position(service, order))
+
+    # ----------------------------------------------------------------- queries (read models only)
+
+    @app.get("/api/orders")
+    async def orders(
+        request: Request, status: str | None = None, limit: int = 100, min_position: int | None = None
+    ) -> dict[str, Any]:
+        """Orders, most recently changed first, from the order list read model."""
+        service = service_of(request)
+        await service.wait_for_position(min_position)
+        async with service.target.read() as sql:
+            rows = await list_orders(sql, status=status, limit=max(1, min(limit, 1000)))
+            total = await count_orders(sql, status=status)
+        return {"orders": [order_json(row) for row in rows], "total_count": total}
+
+    @app.get("/api/orders/{order_id}")
+    async def order(order_id: str, request: Request, min_position: int | None = None) -> dict[str, Any]:
+        """One order from the order list read model; 404 when it has none."""
+        service = service_of(request)
+        await service.wait_for_position(min_position)
+        async with service.target.read() as sql:
+            row = await find_order(sql, order_id)
+        if row is None:
+            raise el.AggregateNotFound(order_id, "order")
+        return order_json(row)
+
+    @app.get("/api/orders/{order_id}/events")
+    async def order_events(
+        order_id: str, request: Request, min_position: int | None = None
+    ) -> dict[str, Any]:
+        """An order's events (type, version, position, time, data) from the order history read model."""
+        service = service_of(request)
+        await service.wait_for_position(min_position)
+        async with service.target.read() as sql:
+            entries = await order_history(sql, order_id)
+        if not entries:
+            raise el.AggregateNotFound(order_id, "order")
+        return {"order_id": order_id, "events": [asdict(entry) for entry in entries]}
+
+    # ----------------------------------------------------------------- operations
+
+    @app.get("/api/projections")
+    async def projection_status(request: Request) -> dict[str, Any]:
+        """Every projection's checkpoint, lag (events and seconds), rate and state."""
+        service = service_of(request)
+        statuses = await service.metrics.refresh(service.runner)
+        head = max((status.head_position for status in statuses), default=0)
+        return {"head_position": head, "projections": [status_json(status) for status in statuses]}
+
+    @app.post("/api/simulations", status_code=202)
+    async def start_simulation(body: SimulationRequest, request: Request) -> dict[str, Any]:
+        """Start simulated load (202); 409 while one is running."""
+        progress = service_of(request).start_simulation(body.orders, body.concurrency)
+        return {"simulation": progress.as_json()}
+
+    @app.get("/api/simulations/current")
+    async def current_simulation(request: Request) -> dict[str, Any]:
+        """The latest simulation's progress, or null."""
+        progress = service_of(request).simulation
+        return {"simulation": None if progress is None else progress.as_json()}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        service = service_of(request)
+        await service.metrics.refresh(service.runner)
+        return Response(service.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    return app
+
+
+async def last_position(service: OrderService, order: Order) -> int | None:
+    """The global position of the order's latest event (for read-your-writes)."""
+    async for recorded in service.store.read_stream(order.id, backwards=True, limit=1):
+        return recorded.position
+    return None
+
+
+async def change_at_version(
+    service: OrderService,
+    order_id: str,
+    expected_version: int,
+    decision: Callable[[Order], object],
+    command: ConfirmOrder | CancelOrder,
+) -> Order:
+    """Run ``decision`` on the order only if it is still at ``expected_version``; no retries."""
+    order = await service.handlers.orders.load(order_id)
+    if order.version != expected_version:
+        raise el.ConcurrencyError(order_id, expected_version, order.version)
+    decision(order)
+    await service.handlers.orders.save(order, metadata=command.event_metadata())
+    return order
+
+
+class OrderExists(Exception):
+    """An order was created with the id of an existing order."""
+
+    def __init__(self, order_id: str) -> None:
+        self.order_id = order_id
+        super().__init__(f"order {order_id!r} already exists")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map the library's errors to HTTP statuses with a JSON body that says what was wrong."""
+
+    @app.exception_handler(el.AggregateNotFound)
+    async def not_found(request: Request, error: el.AggregateNotFound) -> JSONResponse:
+        return JSONResponse(
+            error_body("not_found", f"order {error.stream_id!r} not found", order_id=error.stream_id), 404
+        )
+
+    @app.exception_handler(el.ConcurrencyError)
+    async def conflict(request: Request, error: el.ConcurrencyError) -> JSONResponse:
+        message = (
+            f"order {error.stream_id!r} changed meanwhile: you expected version "
+            f"{describe_expected(error.expected)}, it is at version {error.actual}; reload and retry"
+        )
+        return JSONResponse(
+            error_body(
+                "conflict",
+                message,
+                order_id=error.stream_id,
+                expected_version=str(error.expected),
+                actual_version=error.actual,
+            ),
+            409,
+        )
+
+    @app.exception_handler(OrderExists)
+    async def exists(request: Request, error: OrderExists) -> JSONResponse:
+        return JSONResponse(error_body("conflict", str(error), order_id=error.order_id), 409)
+
+    @app.exception_handler(el.DomainError)
+    async def refused(request: Request, error: el.DomainError) -> JSONResponse:
+        return JSONResponse(error_body("rule_violated", str(error)), 422)
+
+    @app.exception_handler(SimulationBusy)
+    async def busy(request: Request, error: SimulationBusy) -> JSONResponse:
+        return JSONResponse(error_body("busy", str(error), simulation=error.progress.as_json()), 409)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(part) for part in item["loc"] if part != "body"), "problem": item["msg"]}
+            for item in error.errors()
+        ]
+        message = "; ".join(f"{item['field'] or 'body'}: {item['problem']}" for item in details)
+        return JSONResponse(error_body("invalid", message, details=details), 422)

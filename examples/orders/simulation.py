@@ -1,0 +1,161 @@
+"""Load for the demo: many concurrent clients placing, confirming and cancelling orders.
+
+Each simulated order is created with a few random items, then most are confirmed, some
+cancelled, and some get a confirm and a cancel at the same moment, a real race that the
+repository settles with optimistic concurrency (one wins, the other is retried and then
+refused by a rule). The clients send commands through a :class:`CommandSender`: straight to the
+command handlers inside the service (the page's button), or over HTTP to a running service
+(``python -m examples.orders simulate``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+CATALOGUE: tuple[tuple[str, Decimal], ...] = (
+    ("book", Decimal("12.50")),
+    ("pen", Decimal("1.20")),
+    ("notebook", Decimal("4.75")),
+    ("mug", Decimal("8.00")),
+    ("lamp", Decimal("34.90")),
+    ("chair", Decimal("89.00")),
+    ("plant", Decimal("15.30")),
+    ("poster", Decimal("9.99")),
+)
+
+
+class Refused(Exception):
+    """A command a business rule refused (the order was no longer pending, say)."""
+
+
+class Conflicted(Exception):
+    """A command that still conflicted after its retries."""
+
+
+class CommandSender(Protocol):
+    """Where simulated clients send their commands."""
+
+    async def create(self, order_id: str, items: list[dict[str, Any]]) -> None:
+        """Place an order."""
+
+    async def confirm(self, order_id: str) -> None:
+        """Confirm an order."""
+
+    async def cancel(self, order_id: str, reason: str) -> None:
+        """Cancel an order."""
+
+
+@dataclass
+class SimulationProgress:
+    """How far a simulation got; what the page and the command line show."""
+
+    orders: int
+    concurrency: int
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+    orders_done: int = 0
+    commands: int = 0
+    refused: int = 0
+    conflicted: int = 0
+    conflicts_retried: int = 0
+    failed: int = 0
+    last_error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+
+    @property
+    def running(self) -> bool:
+        """True until every order's commands have been sent."""
+        return self.finished is None
+
+    @property
+    def seconds(self) -> float:
+        """Time since the start (until the end, once finished)."""
+        return (self.finished if self.finished is not None else time.monotonic()) - self.started
+
+    @property
+    def commands_per_second(self) -> float:
+        """Commands sent per second so far."""
+        return self.commands / self.seconds if self.seconds > 0 else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        """The progress as JSON-compatible data."""
+        return {
+            "run_id": self.run_id,
+            "orders": self.orders,
+            "concurrency": self.concurrency,
+            "orders_done": self.orders_done,
+            "commands": self.commands,
+            "refused": self.refused,
+            "conflicted": self.conflicted,
+            "conflicts_retried": self.conflicts_retried,
+            "failed": self.failed,
+            "last_error": self.last_error,
+            "running": self.running,
+            "seconds": round(self.seconds, 3),
+            "commands_per_second": round(self.commands_per_second, 1),
+        }
+
+
+def random_items(chooser: random.Random) -> list[dict[str, Any]]:
+    """One to three catalogue lines with small quantities."""
+    lines = chooser.sample(CATALOGUE, k=chooser.randint(1, 3))
+    return [{"sku": sku, "quantity": chooser.randint(1, 4), "unit_price": str(price)} for sku, price in lines]
+
+
+async def simulate(
+    sender: CommandSender,
+    progress: SimulationProgress,
+    *,
+    seed: int | None = None,
+) -> SimulationProgress:
+    """Send the commands of ``progress.orders`` orders from ``progress.concurrency`` clients."""
+    chooser = random.Random(seed)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for number in range(progress.orders):
+        queue.put_nowait(number)
+
+    async def send(operation: Any) -> None:
+        progress.commands += 1
+        try:
+            await operation
+        except Refused:
+            progress.refused += 1
+        except Conflicted:
+            progress.conflicted += 1
+
+    async def client() -> None:
+        while True:
+            try:
+                number = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            order_id = f"sim-{progress.run_id}-{number + 1:05d}"
+            try:
+                await send(sender.create(order_id, random_items(chooser)))
+                fate = chooser.random()
+                if fate < 0.60:
+                    await send(sender.confirm(order_id))
+                elif fate < 0.75:
+                    await send(sender.cancel(order_id, "changed my mind"))
+                elif fate < 0.90:
+                    # Two clients act on one order at once: one wins, the other loses the race.
+                    racing = [sender.confirm(order_id), sender.cancel(order_id, "raced a confirm")]
+                    chooser.shuffle(racing)
+                    await asyncio.gather(*(send(command) for command in racing))
+                # The rest stay pending.
+            except Exception as error:
+                progress.failed += 1
+                progress.last_error = f"{type(error).__name__}: {error}"
+            progress.orders_done += 1
+
+    try:
+        await asyncio.gather(*(client() for _ in range(progress.concurrency)))
+    finally:
+        progress.finished = time.monotonic()
+    return progress
