@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+from examples.orders.domain import Order, OrderStatus
 from examples.orders.events import OrderCreated, OrderItem
 
 import eventledger as el
@@ -48,3 +49,15 @@ async def test_a_store_with_both_versions_passes_the_check(backend: Backend, sto
         ("OrderCreated", 1, 1),
         ("OrderCreated", 2, 1),
     ]
+
+
+async def test_an_order_placed_before_currencies_loads_and_takes_new_events(
+    backend: Backend, store: el.EventStore
+) -> None:
+    await backend.insert_raw("order-1", 1, "OrderCreated", 1, V1_ROW)
+    orders = el.Repository(store, Order)
+    order = await orders.load("order-1")
+    assert (order.status, order.items, order.version) == (OrderStatus.PENDING, [BOOK], 1)
+    order.confirm()
+    await orders.save(order)
+    assert (await orders.load("order-1")).status is OrderStatus.CONFIRMED
