@@ -17,12 +17,12 @@ class LineItem(pydantic.BaseModel):
     unit_price: Decimal
 
 
-class OrderCreated(el.Event):
+class OrderCreated(el.Event, type_name="test.order-created"):
     order_id: str
     items: list[LineItem] = []
 
 
-class OrderConfirmed(el.Event):
+class OrderConfirmed(el.Event, type_name="test.order-confirmed"):
     order_id: str
     at: datetime | None = None
 

@@ -90,7 +90,7 @@ async def test_read_all_filters_by_event_class_or_type_name(store: el.EventStore
     await store.append("o", [created(), noted("n1"), OrderConfirmed(order_id="o1")], expected_version=0)
     by_class = [r.type async for r in store.read_all(types=[OrderConfirmed, OrderCreated])]
     by_name = [r.type async for r in store.read_all(types=["test.order-noted"])]
-    assert by_class == ["OrderCreated", "OrderConfirmed"]
+    assert by_class == ["test.order-created", "test.order-confirmed"]
     assert by_name == ["test.order-noted"]
     assert [r async for r in store.read_all(types=[])] == []
 
@@ -98,7 +98,7 @@ async def test_read_all_filters_by_event_class_or_type_name(store: el.EventStore
 async def test_read_all_filter_pages_past_non_matching_events(store: el.EventStore) -> None:
     store.page_size = 2
     await store.append("o", [noted(str(i)) for i in range(7)] + [created()], expected_version=0)
-    assert [r.type async for r in store.read_all(types=[OrderCreated])] == ["OrderCreated"]
+    assert [r.type async for r in store.read_all(types=[OrderCreated])] == ["test.order-created"]
 
 
 async def test_negative_positions_and_limits_are_refused(store: el.EventStore) -> None:
@@ -125,7 +125,7 @@ async def test_recorded_event_envelope_is_complete(store: el.EventStore) -> None
     before = datetime.now(UTC) - timedelta(seconds=1)
     result = await store.append("o1", [created(), noted("x")], expected_version=el.NO_STREAM)
     recorded = [r async for r in store.read_stream("o1")]
-    assert [r.type for r in recorded] == ["OrderCreated", "test.order-noted"]
+    assert [r.type for r in recorded] == ["test.order-created", "test.order-noted"]
     assert [r.stream_id for r in recorded] == ["o1", "o1"]
     assert tuple(r.position for r in recorded) == result.positions
     assert all(isinstance(r.event_id, uuid.UUID) for r in recorded)
