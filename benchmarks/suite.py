@@ -9,6 +9,7 @@ its peak memory is the reader's alone; C1 runs writer processes.
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -79,6 +80,11 @@ class Suite:
         """Every selected workload that applies to this backend."""
         results: list[Result] = []
         self._warm_up()
+        # Everything loaded so far (three libraries, their imports) moves out of the collector's
+        # sight: otherwise whichever contender happens to trigger a full collection pays for
+        # scanning a heap no application of its own would have.
+        gc.collect()
+        gc.freeze()
         steps: dict[str, Callable[[], list[Result]]] = {
             "W1": self.new_streams,
             "W2": self.exact_appends,

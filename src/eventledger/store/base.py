@@ -117,6 +117,8 @@ TypeFilter = Collection[type[Event] | str] | None
 
 def check_expected_version(stream_id: str, expected: object) -> ExpectedVersion:
     """Validate an expected version, or raise :class:`InvalidExpectedVersion`."""
+    if type(expected) is int and expected >= 0:
+        return expected  # the common case, decided without the isinstance chain below
     if isinstance(expected, StreamState):
         return expected
     if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
@@ -152,6 +154,8 @@ def type_names(types: TypeFilter) -> tuple[str, ...] | None:
 
 def check_stream_id(stream_id: object) -> str:
     """A stream id is a non-empty string."""
+    if type(stream_id) is str and stream_id:
+        return stream_id
     if not isinstance(stream_id, str) or not stream_id:
         raise ValueError(f"stream id must be a non-empty string, not {stream_id!r}")
     return stream_id
@@ -410,6 +414,8 @@ class EventStore(ABC):
             await asyncio.wait_for(asyncio.shield(waiter), self.poll_interval)
 
     def _wake_subscribers(self) -> None:
+        if not self._waiters:
+            return  # nobody is waiting: every append comes through here, so keep it cheap
         waiters, self._waiters = self._waiters, set()
         for waiter in waiters:
             if not waiter.done():
