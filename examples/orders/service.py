@@ -127,12 +127,15 @@ class OrderService:
         return service
 
     async def stop(self) -> None:
-        """Stop the runner after its current batch, then close everything."""
+        """Stop the runner after its current batch, cancel the rest, then close everything."""
         self.runner.stop()
-        for task in self._tasks:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(task), timeout=5)
+        runner, *others = self._tasks
+        for task in others:
             task.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(runner), timeout=5)
+        runner.cancel()
+        for task in [runner, *others]:
             with contextlib.suppress(BaseException):
                 await task
         await self.target.close()
