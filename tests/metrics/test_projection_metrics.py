@@ -16,8 +16,8 @@ from eventledger.projections import (
     MemoryReadModel,
     MemoryTarget,
     Projection,
+    ProjectionRetryPolicy,
     ProjectionRunner,
-    RetryPolicy,
     handles,
 )
 
@@ -135,7 +135,7 @@ async def test_handler_failures_are_counted_per_attempt(
     metrics: EventLedgerMetrics, endpoint: MetricsServer, store: el.EventStore
 ) -> None:
     await store.append("seat-1", [TicketRefunded(seat="1")], expected_version=el.NO_STREAM)
-    retry = RetryPolicy(attempts=3, first_delay=0.001, max_delay=0.001)
+    retry = ProjectionRetryPolicy(attempts=3, first_delay=0.001, max_delay=0.001)
     runner = ProjectionRunner(store, [RefundsThatFail(MemoryTarget())], retry=retry)
     metrics.observe_runner(runner)
 
