@@ -115,12 +115,13 @@ class Statements:
                 f"FROM {snapshots} WHERE stream_id = %s"
             ),
             find_event=sql_text(f"SELECT position, version FROM {events} WHERE event_id = %s"),
+            # One snapshot, one barrier, so the three numbers agree with each other.
             visibility=sql_text(
                 "WITH barrier AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) "
                 f"SELECT (SELECT coalesce(max(position), 0) FROM {events}), "
-                f"coalesce((SELECT position FROM {events}, barrier WHERE transaction_id < barrier.xmin "
+                f"coalesce((SELECT position FROM {events} WHERE transaction_id < (SELECT xmin FROM barrier) "
                 "ORDER BY transaction_id DESC, position DESC LIMIT 1), 0), "
-                f"(SELECT count(*) FROM {events}, barrier WHERE transaction_id >= barrier.xmin)"
+                f"(SELECT count(*) FROM {events} WHERE transaction_id >= (SELECT xmin FROM barrier))"
             ),
         )
 
