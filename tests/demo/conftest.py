@@ -1,24 +1,20 @@
-"""The demo service under test: in process (FastAPI's TestClient) or as a real uvicorn server."""
+"""Fixtures of the demo tests: the service in process (FastAPI's TestClient) or as a real server."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from demo_service import ROOT, RunningService, free_port
 from examples.orders.service import create_app
 from examples.orders.settings import DemoSettings
 from fastapi.testclient import TestClient
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -32,35 +28,6 @@ def client(settings: DemoSettings) -> Iterator[TestClient]:
     """The app with its lifespan running (store open, projection runner started)."""
     with TestClient(create_app(settings)) as test_client:
         yield test_client
-
-
-def items(*lines: tuple[str, int, str]) -> list[dict[str, Any]]:
-    return [{"sku": sku, "quantity": quantity, "unit_price": price} for sku, quantity, price in lines]
-
-
-def create(client: TestClient, order_id: str, *lines: tuple[str, int, str]) -> dict[str, Any]:
-    response = client.post(
-        "/api/orders", json={"order_id": order_id, "items": items(*(lines or (("book", 1, "10.00"),)))}
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class RunningService:
-    """A real ``python -m examples.orders serve`` process."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
 
 
 @pytest.fixture

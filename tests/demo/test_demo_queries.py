@@ -5,10 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from demo_service import create
 from examples.orders.settings import DemoSettings, sqlite_path
 from fastapi.testclient import TestClient
-
-from conftest import create
 
 
 def test_the_order_list_shows_each_order_after_its_events_are_projected(client: TestClient) -> None:

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 
-from conftest import Invoke, append, registered, shipped
+from parcels import Invoke, append, registered, shipped
 
 
 def test_from_start_prints_the_log_in_position_order(invoke: Invoke, store_url: str) -> None:

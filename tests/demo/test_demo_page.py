@@ -9,9 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from demo_service import RunningService
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
-
-from conftest import RunningService
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from demo_service import create, items
 from fastapi.testclient import TestClient
-
-from conftest import create, items
 
 
 def test_creating_an_order_answers_201_with_its_version_and_position(client: TestClient) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from conftest import Invoke, one_line_error
+from parcels import Invoke, one_line_error
 
 
 def test_a_missing_url_says_how_to_give_one(invoke: Invoke) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Invoke, append, insert_row_of_unknown_type, registered, shipped
+from parcels import Invoke, append, insert_row_of_unknown_type, registered, shipped
 
 
 def test_a_store_whose_events_all_decode_passes(invoke: Invoke, store_url: str) -> None:

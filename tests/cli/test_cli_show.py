@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Invoke, append, insert_row_of_unknown_type, one_line_error, registered, shipped
+from parcels import Invoke, append, insert_row_of_unknown_type, one_line_error, registered, shipped
 
 
 def test_shows_each_event_with_version_position_type_and_data(invoke: Invoke, store_url: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Invoke, append, registered, shipped
+from parcels import Invoke, append, registered, shipped
 
 
 def test_lists_each_stream_with_its_version(invoke: Invoke, store_url: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from conftest import Invoke, append, registered
+from parcels import Invoke, append, registered
 
 
 def test_creates_the_schema_of_a_new_store(invoke: Invoke, store_path: Path) -> None:
