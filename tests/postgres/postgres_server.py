@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import psycopg
 
@@ -12,6 +13,7 @@ import eventledger as el
 from backends import POSTGRES_URL
 
 RawConnection = psycopg.AsyncConnection[tuple[object, ...]]
+_T = TypeVar("_T")
 
 
 async def connect(*, autocommit: bool = False) -> RawConnection:
@@ -57,6 +59,18 @@ async def eventually(condition: Callable[[], bool], within: float = 10.0) -> Non
     while not condition():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition still false after {within}s")
+        await asyncio.sleep(0.01)
+
+
+async def wait_for(probe: Callable[[], Awaitable[_T]], within: float = 10.0) -> _T:
+    """Await ``probe()`` until it gives something truthy, and return that; fail after ``within`` s."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        found = await probe()
+        if found:
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"nothing found after {within}s")
         await asyncio.sleep(0.01)
 
 

@@ -200,8 +200,11 @@ class PostgresEventStore(EventStore):
         """A pooled connection; driver errors become eventledger errors naming the server."""
         self._check_open()
         try:
-            async with self._pool.connection() as connection:
+            connection = await self._live_connection()
+            try:
                 yield connection
+            finally:
+                await self._pool.putconn(connection)
         except psycopg.IntegrityError:
             raise
         except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as error:
@@ -216,8 +219,27 @@ class PostgresEventStore(EventStore):
         except psycopg.Error as error:
             raise unavailable(self.settings, doing, error) from None
 
+    async def _live_connection(self) -> Connection:
+        """A pooled connection whose server end has not hung up while it sat idle.
+
+        After a server restart or a killed backend, idle pooled connections are dead but do not
+        know it yet. A non-blocking read (no round trip) finds out: the first takes in whatever
+        the server said last, the second meets the closed socket. Dead ones go back to the pool,
+        which replaces them, so an append after a restart does not fail for nothing.
+        """
+        for _ in range(self.settings.pool_max_size):
+            connection = await self._pool.getconn()
+            try:
+                connection.pgconn.consume_input()
+                connection.pgconn.consume_input()
+            except psycopg.OperationalError:
+                await self._pool.putconn(connection)
+                continue
+            return connection
+        return await self._pool.getconn()
+
     async def _fetch(self, statement: bytes, parameters: Any, doing: str) -> list[TupleRow]:
-        """Run a read; a lost connection is retried once on a checked pool (reads are idempotent)."""
+        """Run a read; a connection lost mid-read is retried once (reads are idempotent)."""
         for attempt in (1, 2):
             try:
                 async with self._connection(doing) as connection:
@@ -226,13 +248,7 @@ class PostgresEventStore(EventStore):
             except _ConnectionLost:
                 if attempt == 2:
                     raise
-                # After a server restart every idle pooled connection is dead; drop them all.
-                await self._check_pool()
         raise AssertionError("unreachable")
-
-    async def _check_pool(self) -> None:
-        with contextlib.suppress(psycopg.Error, PoolClosed, PoolTimeout):
-            await self._pool.check()
 
     # ----------------------------------------------------------------- writing
 
@@ -318,7 +334,6 @@ class PostgresEventStore(EventStore):
         id tells which. If it was stored, the append succeeded and its result is returned.
         """
         first_id = parameters.get("event_id") or parameters["event_ids"][0]
-        await self._check_pool()
         try:
             rows = await self._fetch(self._statements.find_event, (first_id,), "look for an appended event")
         except StoreUnavailable:
