@@ -22,22 +22,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import inspect
 import json
 import os
+import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn, TypeVar
 
+import psycopg
 import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from eventledger.errors import EventLedgerError, UnknownEventType
 from eventledger.events import RecordedEvent
+from eventledger.metrics import EventLedgerMetrics, serve_metrics
+from eventledger.projections import BuildState, Projection, ProjectionRunner
+from eventledger.projections.targets.postgres import PostgresTarget
+from eventledger.projections.targets.sqlite import SQLiteTarget
 from eventledger.store import EventStore, open_store
 
 _T = TypeVar("_T")
@@ -418,6 +426,256 @@ async def _schema_version(store: EventStore) -> int | None:
         return None
     version = await reader()
     return int(version)
+
+
+# --------------------------------------------------------------------------- projections
+
+
+def _as_projections(reference: str, value: Any) -> list[Projection[Any]]:
+    if isinstance(value, ProjectionRunner):
+        return value.projections
+    if isinstance(value, Sequence) and value and all(isinstance(item, Projection) for item in value):
+        return list(value)
+    fail(
+        f"--app {reference} gave {type(value).__name__}; it must be a list of Projection objects, a "
+        "ProjectionRunner, or a function returning one (given the store, or nothing)"
+    )
+
+
+async def _resolve_projections(reference: str, store: EventStore, url: str) -> list[Projection[Any]]:
+    """The projections ``--app module:attribute`` names.
+
+    The attribute is a sequence of :class:`Projection` objects, a :class:`ProjectionRunner`, or a
+    function returning either, called with the open store when it takes an argument (it may be
+    async). ``EVENTLEDGER_URL`` is set to the command's URL first, so an application that reads
+    its configuration from the environment sees the same store.
+    """
+    value: Any = load_projections_value(reference, store, url)
+    if inspect.isawaitable(value):
+        value = await value
+    return _as_projections(reference, value)
+
+
+def load_projections_value(reference: str, store: EventStore, url: str) -> Any:
+    """What ``--app`` names, called if it is a function (the result may still need awaiting)."""
+    os.environ["EVENTLEDGER_URL"] = url
+    value = load_attribute(reference)
+    if callable(value) and not isinstance(value, ProjectionRunner):
+        try:
+            takes_store = bool(inspect.signature(value).parameters)
+        except (TypeError, ValueError):
+            takes_store = False
+        return value(store) if takes_store else value()
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class StoredProgress:
+    """A projection's progress as its target recorded it (readable from any process)."""
+
+    name: str
+    version: int
+    target: str
+    state: str
+    checkpoint: int | None
+    rebuild_checkpoint: int | None
+
+
+async def stored_progress(projection: Projection[Any]) -> StoredProgress:
+    """Read the projection's builds and checkpoints from its target's bookkeeping tables.
+
+    A read-only transaction: it never blocks the runner that is writing the read model.
+    """
+    target = projection.target
+    described = target.describe()
+    if not isinstance(target, SQLiteTarget | PostgresTarget):
+        # In-memory read models live inside the process running them; nothing to read here.
+        return StoredProgress(
+            projection.name, projection.version, described, "in another process", None, None
+        )
+    try:
+        async with target.read() as sql:
+            builds = await target.checkpoints.builds(sql, projection.name)
+    except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):
+        builds = []  # no runner has created the bookkeeping tables yet
+    finally:
+        await target.close()
+    active = next((build for build in builds if build.state is BuildState.ACTIVE), None)
+    building = next((build for build in builds if build.state is BuildState.BUILDING), None)
+    if active is None:
+        state = "not started" if building is None else "first build"
+    else:
+        state = "serving" if building is None else f"serving; rebuilding as v{building.version}"
+    return StoredProgress(
+        projection.name,
+        active.version if active is not None else projection.version,
+        described,
+        state,
+        None if active is None else active.position,
+        None if building is None else building.position,
+    )
+
+
+async def _lag_seconds(store: EventStore, checkpoint: int) -> float:
+    async for oldest in store.read_all(after=checkpoint, limit=1):
+        return max((datetime.now(UTC) - oldest.recorded_at).total_seconds(), 0.0)
+    return 0.0
+
+
+@app.command()
+def projections(
+    context: typer.Context,
+    application: Annotated[
+        str, typer.Option("--app", help="module:attribute naming the projections (see `run`).")
+    ],
+    sample: Annotated[
+        float, typer.Option(min=0, help="Seconds to watch the checkpoints to measure events/s (0: skip).")
+    ] = 1.0,
+) -> None:
+    """Show each projection's checkpoint and lag (events and seconds) as its read model records it.
+
+    Works from any machine that reaches the databases, whether or not a runner is running.
+    """
+
+    async def body(settings: Settings) -> None:
+        async with opened_store(settings) as store:
+            assert settings.url is not None
+            chosen = await _resolve_projections(application, store, settings.url)
+            before = [await stored_progress(projection) for projection in chosen]
+            if sample > 0:
+                await asyncio.sleep(sample)
+                after = [await stored_progress(projection) for projection in chosen]
+            else:
+                after = before
+            head = await store.head_position()
+            lags = [
+                None if progress.checkpoint is None else await _lag_seconds(store, progress.checkpoint)
+                for progress in after
+            ]
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        table.add_column("projection", no_wrap=True)
+        table.add_column("state", no_wrap=True)
+        for heading in ("checkpoint", "head", "lag", "lag (s)", "events/s"):
+            table.add_column(heading, justify="right", no_wrap=True)
+        for earlier, progress, lag in zip(before, after, lags, strict=True):
+            if progress.checkpoint is None or earlier.checkpoint is None or sample <= 0:
+                rate = "-"
+            else:
+                rate = f"{(progress.checkpoint - earlier.checkpoint) / sample:.1f}"
+            lag_events = "-" if progress.checkpoint is None else str(max(head - progress.checkpoint, 0))
+            style = "green" if lag_events == "0" else "yellow"
+            table.add_row(
+                f"{escape(progress.name)} v{progress.version}",
+                escape(progress.state),
+                "-" if progress.checkpoint is None else str(progress.checkpoint),
+                str(head),
+                f"[{style}]{lag_events}[/]",
+                "-" if lag is None else f"{lag:.2f}",
+                rate,
+            )
+        console = _console()
+        console.print(table)
+        for progress in after:
+            console.print(f"{escape(progress.name)} → {escape(progress.target)}", style="dim")
+
+    _execute(context, body)
+
+
+@app.command()
+def run(
+    context: typer.Context,
+    application: Annotated[
+        str,
+        typer.Option(
+            "--app",
+            help="module:attribute: a list of Projection objects, a ProjectionRunner, or a function "
+            "returning one (given the store, or nothing).",
+        ),
+    ],
+    metrics_port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Serve Prometheus metrics on this port.")
+    ] = None,
+    metrics_address: Annotated[str, typer.Option(help="Address of the metrics endpoint.")] = "127.0.0.1",
+    batch_size: Annotated[int, typer.Option(min=1, help="Events per read-model transaction.")] = 500,
+    until_caught_up: Annotated[
+        bool, typer.Option("--until-caught-up", help="Stop once every projection has caught up.")
+    ] = False,
+) -> None:
+    """Run the application's projections as a standalone worker (the unit of scale-out).
+
+    Start it on several machines: each projection runs where its lease is held and the others
+    wait as hot standbys. Shows a progress bar while catching up; SIGTERM or Ctrl-C stops it
+    after the current batch.
+    """
+
+    async def body(settings: Settings) -> None:
+        async with opened_store(settings) as store:
+            assert settings.url is not None
+            chosen = await _resolve_projections(application, store, settings.url)
+            metrics = EventLedgerMetrics()
+            metrics.instrument_store(store)
+            runner = ProjectionRunner(store, chosen, batch_size=batch_size)
+            metrics.observe_runner(runner)
+            server = None
+            if metrics_port is not None:
+                server = serve_metrics(metrics, port=metrics_port, address=metrics_address)
+                _console().print(f"metrics on http://{metrics_address}:{server.port}/metrics")
+            tracking = asyncio.create_task(metrics.track(runner, interval=0.5))
+            try:
+                await _run_with_progress(runner, until_caught_up)
+            finally:
+                tracking.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await tracking
+                if server is not None:
+                    server.close()
+                for projection in chosen:
+                    await projection.target.close()
+
+    _execute(context, body)
+
+
+async def _run_with_progress(runner: ProjectionRunner, until_caught_up: bool) -> None:
+    console = _console()
+    names = ", ".join(projection.name for projection in runner.projections)
+    console.print(f"running {names}; Ctrl-C or SIGTERM stops after the current batch")
+    work = asyncio.create_task(runner.run_until_caught_up() if until_caught_up else runner.run())
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("lag {task.fields[lag]} events"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        bars: dict[str, TaskID] = {}
+        starts: dict[str, int] = {}
+        while not work.done():
+            await asyncio.wait({work}, timeout=0.25)
+            try:
+                statuses = await runner.status()
+            except EventLedgerError:
+                continue
+            for status in statuses:
+                if status.name not in bars:
+                    starts[status.name] = status.checkpoint
+                    bars[status.name] = progress.add_task(status.name, total=None, lag=status.lag_events)
+                start = starts[status.name]
+                progress.update(
+                    bars[status.name],
+                    completed=status.checkpoint - start,
+                    total=max(status.head_position - start, 1),
+                    lag=status.lag_events,
+                    description=f"{status.name} ({status.state.value})",
+                )
+    await work
+    statuses = await runner.status()
+    for status in statuses:
+        console.print(
+            f"{status.name}: checkpoint {status.checkpoint} of {status.head_position}, "
+            f"state {status.state.value}"
+        )
 
 
 def main(arguments: list[str] | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import uuid
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from pathlib import Path
 from typer.testing import Result
 
 import eventledger as el
+from eventledger.projections import Projection, SQLiteTarget, SQLTransaction, handles
 
 
 class ParcelRegistered(el.Event, type_name="cli-test.ParcelRegistered"):
@@ -65,3 +67,46 @@ def one_line_error(result: Result) -> str:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
     return lines[0]
+
+
+class ParcelWeights(Projection[SQLTransaction], name="parcel-weights"):
+    """Total weight registered per parcel: the projection the `projections` and `run` tests use."""
+
+    tables = ("parcel_weights",)
+
+    async def setup(self, sql: SQLTransaction) -> None:
+        await sql.execute(
+            f"CREATE TABLE {sql.table('parcel_weights')} (parcel_id TEXT PRIMARY KEY, grams INTEGER NOT NULL)"
+        )
+
+    @handles
+    async def registered(
+        self, event: ParcelRegistered, recorded: el.RecordedEvent, sql: SQLTransaction
+    ) -> None:
+        await sql.execute(
+            f"INSERT INTO {sql.table('parcel_weights')} (parcel_id, grams) VALUES (%s, %s) "
+            "ON CONFLICT (parcel_id) DO UPDATE SET grams = excluded.grams",
+            (event.parcel_id, event.weight_grams),
+        )
+
+
+READ_MODEL_VARIABLE = "PARCELS_READ_MODEL"
+
+
+def parcel_projections() -> list[Projection[SQLTransaction]]:
+    """What `--app parcels:parcel_projections` names: configured from the environment, as apps are."""
+    return [ParcelWeights(SQLiteTarget(os.environ[READ_MODEL_VARIABLE]))]
+
+
+def parcel_projections_for(store: el.EventStore) -> list[Projection[SQLTransaction]]:
+    """The form that takes the open store."""
+    return parcel_projections()
+
+
+not_projections = {"parcel-weights": "a dict is not a list of projections"}
+
+
+def stored_weights(path: Path) -> dict[str, int]:
+    """The read model's rows, read straight from its SQLite file."""
+    with sqlite3.connect(path) as database:
+        return dict(database.execute("SELECT parcel_id, grams FROM parcel_weights").fetchall())
