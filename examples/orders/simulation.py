@@ -14,6 +14,7 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -120,14 +121,33 @@ async def simulate(
     for number in range(progress.orders):
         queue.put_nowait(number)
 
-    async def send(operation: Any) -> None:
+    async def send(command: Callable[[], Awaitable[None]]) -> None:
+        # Takes a function, not a coroutine, so a cancelled simulation leaves none un-awaited.
         progress.commands += 1
         try:
-            await operation
+            await command()
         except Refused:
             progress.refused += 1
         except Conflicted:
             progress.conflicted += 1
+
+    async def place(order_id: str) -> None:
+        items = random_items(chooser)
+        await send(lambda: sender.create(order_id, items))
+        fate = chooser.random()
+        if fate < 0.60:
+            await send(lambda: sender.confirm(order_id))
+        elif fate < 0.75:
+            await send(lambda: sender.cancel(order_id, "changed my mind"))
+        elif fate < 0.90:
+            # Two clients act on one order at once: one wins, the other loses the race.
+            racing = [
+                lambda: sender.confirm(order_id),
+                lambda: sender.cancel(order_id, "raced a confirm"),
+            ]
+            chooser.shuffle(racing)
+            await asyncio.gather(*(send(command) for command in racing))
+        # The rest stay pending.
 
     async def client() -> None:
         while True:
@@ -135,20 +155,8 @@ async def simulate(
                 number = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            order_id = f"sim-{progress.run_id}-{number + 1:05d}"
             try:
-                await send(sender.create(order_id, random_items(chooser)))
-                fate = chooser.random()
-                if fate < 0.60:
-                    await send(sender.confirm(order_id))
-                elif fate < 0.75:
-                    await send(sender.cancel(order_id, "changed my mind"))
-                elif fate < 0.90:
-                    # Two clients act on one order at once: one wins, the other loses the race.
-                    racing = [sender.confirm(order_id), sender.cancel(order_id, "raced a confirm")]
-                    chooser.shuffle(racing)
-                    await asyncio.gather(*(send(command) for command in racing))
-                # The rest stay pending.
+                await place(f"sim-{progress.run_id}-{number + 1:05d}")
             except Exception as error:
                 progress.failed += 1
                 progress.last_error = f"{type(error).__name__}: {error}"
