@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Sequence
@@ -266,10 +267,9 @@ class ProjectionWorker:
                     break
                 self._runs_changed.clear()
                 changed = asyncio.create_task(self._runs_changed.wait())
+                watched = {*tasks, changed} if heartbeat.done() else {*tasks, heartbeat, changed}
                 try:
-                    done, _ = await asyncio.wait(
-                        {*tasks, heartbeat, changed}, return_when=asyncio.FIRST_COMPLETED
-                    )
+                    done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     changed.cancel()
                 if heartbeat in done:
@@ -299,7 +299,10 @@ class ProjectionWorker:
     async def _heartbeat(self) -> None:
         connection = self._connection()
         while True:
-            await self._pause(self.lease.renew_every)
+            try:
+                await self._pause(self.lease.renew_every)
+            except _Stopped:
+                return  # the builds finish their batches; the lease goes when the connection closes
             async with self._lock:
                 if not await connection.renew_lease():
                     raise LeaseLost(self.name, self.owner)
@@ -751,7 +754,10 @@ class ProjectionWorker:
 
     async def _interruptible(self, awaitable: Awaitable[_T]) -> _T:
         """Await ``awaitable`` unless the worker is asked to stop first (then raise ``_Stopped``)."""
-        self._raise_if_stopping()
+        if self._stopping:
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()
+            raise _Stopped
         future = asyncio.ensure_future(awaitable)
         stopper = asyncio.create_task(self._stop_event.wait())
         try:
