@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import signal
 import sqlite3
+import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -126,11 +129,13 @@ class SQLLedger(Projection[SQLTransaction], name="ledger"):
         faults: Faults | None = None,
         gate: Gate | None = None,
         runner_id: str = "",
+        delay: float = 0.0,
     ) -> None:
         super().__init__(target)
         self.faults = faults or Faults()
         self.gate = gate
         self.runner_id = runner_id
+        self.delay = delay
 
     async def setup(self, sql: SQLTransaction) -> None:
         await sql.execute(
@@ -146,6 +151,8 @@ class SQLLedger(Projection[SQLTransaction], name="ledger"):
         self.faults.check(abs(amount))
         if self.gate is not None:
             await self.gate.pass_through(abs(amount))
+        if self.delay:
+            await asyncio.sleep(self.delay)  # widens the window a kill can land in
         balances = sql.table("balances")
         await sql.execute(
             f"INSERT INTO {balances} AS b (account, balance, events) VALUES (%s, %s, 1) "
@@ -256,6 +263,7 @@ async def deposit_many(store: el.EventStore, count: int, *, accounts: int = 7, s
     with a withdrawal and an unhandled remark now and then."""
     amount = start
     written = 0
+    last = 0
     while written < count:
         size = min(5, count - written)
         events: list[el.Event] = []
@@ -269,8 +277,24 @@ async def deposit_many(store: el.EventStore, count: int, *, accounts: int = 7, s
             amount += 1
         if amount % 3 == 0:
             events.append(Remarked(text=f"after {amount}"))
-        await store.append(f"acct-{amount % accounts}", events, expected_version=el.ANY)
+        result = await store.append(f"acct-{amount % accounts}", events, expected_version=el.ANY)
+        last = result.positions[-1]
         written += size
+    await visible(store, last)
+
+
+async def visible(store: el.EventStore, position: int) -> None:
+    """Wait until readers can see our own append at ``position``.
+
+    On PostgreSQL another session's open transaction (any test on the shared server) can hold
+    the store's visibility barrier back for a moment. A test's own appends to its schema are
+    sequential, so the head reaching ``position`` means all of them are visible.
+    """
+    async with asyncio.timeout(30):
+        while True:
+            if await store.head_position() >= position:
+                return
+            await asyncio.sleep(0.01)
 
 
 async def readable_events(store: el.EventStore) -> list[el.RecordedEvent]:
@@ -331,6 +355,11 @@ class Rig:
     target_url: str
     schema: str = ""
     cleanups: list[Callable[[], Any]] = field(default_factory=list)
+
+    @functools.cached_property
+    def reader(self) -> Target[Any]:
+        """One target object for reading the read model (one small pool on PostgreSQL)."""
+        return self.new_target()
 
     def ledger(self, target: Target[Any] | None = None, **options: Any) -> Projection[Any]:
         chosen = target if target is not None else self.new_target()
@@ -412,3 +441,50 @@ async def eventually(condition: Callable[[], Any], within: float = 10.0) -> None
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition still false after {within}s")
         await asyncio.sleep(0.01)
+
+
+class RunnerProcess:
+    """``projection_process.py`` running the SQL ledger of a rig in a child process."""
+
+    SCRIPT = Path(__file__).with_name("projection_process.py")
+
+    def __init__(
+        self, rig: Rig, runner_id: str, *, batch: int = 20, delay: float = 0.0, ttl: float = 1.0
+    ) -> None:
+        self.rig = rig
+        self.runner_id = runner_id
+        self.arguments = ["--batch", str(batch), "--delay", str(delay), "--ttl", str(ttl)]
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> RunnerProcess:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(self.SCRIPT),
+            self.rig.kind,
+            self.rig.store_url,
+            self.rig.target_url,
+            self.runner_id,
+            *self.arguments,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        return self
+
+    async def wait_for(self, line: str, within: float = 30.0) -> None:
+        """Wait until the process prints ``line``; fail (with its stderr) if it exits first."""
+        assert self.process is not None and self.process.stdout is not None
+        async with asyncio.timeout(within):
+            while True:
+                output = await self.process.stdout.readline()
+                if not output:
+                    stderr = await self.process.stderr.read() if self.process.stderr else b""
+                    raise AssertionError(f"runner process exited before {line!r}: {stderr.decode()[-2000:]}")
+                if output.decode().strip() == line:
+                    return
+
+    async def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind runs in the child."""
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()

@@ -60,7 +60,7 @@ async def test_a_handler_that_fails_a_few_times_is_retried_and_applies_its_event
     runner = el.ProjectionRunner(rig.store, [rig.ledger(faults=faults)], batch_size=10, retry=FAST)
     await runner.run_until_caught_up()
     assert faults.attempts[7] >= 3
-    assert await ledger_view(rig.new_target()) == await expected_view(rig.store)
+    assert await ledger_view(rig.reader) == await expected_view(rig.store)
 
 
 async def test_when_retries_run_out_the_projection_fails_at_that_event_having_applied_those_before(
@@ -84,7 +84,7 @@ async def test_when_retries_run_out_the_projection_fails_at_that_event_having_ap
         assert status.last_error is not None and "refusing amount 17" in status.last_error
         assert faults.attempts[17] == FAST.attempts + 1  # once in its batch, then alone each time
         expected = await expected_view(rig.store)
-        view = await ledger_view(rig.new_target())
+        view = await ledger_view(rig.reader)
         assert view.applied == [p for p in expected.applied if p < poison.position]
     finally:
         runner.stop()
@@ -117,7 +117,7 @@ async def test_skipping_the_failed_event_records_a_dead_letter_and_carries_on(ri
         poison = await position_of_amount(rig.store, 17)
         assert skipped.position == poison.position
         everything_else = [r async for r in rig.store.read_all() if r.position != poison.position]
-        assert await ledger_view(rig.new_target()) == expected_from(everything_else)
+        assert await ledger_view(rig.reader) == expected_from(everything_else)
         [letter] = await runner.dead_letters("ledger")
         assert (letter.position, letter.event_type, letter.stream_id, letter.event_id) == (
             poison.position,
@@ -145,7 +145,7 @@ async def test_retrying_after_the_cause_is_fixed_applies_the_event(rig: Rig) -> 
         async with asyncio.timeout(10):
             await runner.wait_until_caught_up()
         assert retried.position == (await position_of_amount(rig.store, 9)).position
-        assert await ledger_view(rig.new_target()) == await expected_view(rig.store)
+        assert await ledger_view(rig.reader) == await expected_view(rig.store)
         assert await runner.dead_letters("ledger") == []
     finally:
         runner.stop()
@@ -178,12 +178,12 @@ async def test_an_event_that_cannot_be_decoded_stops_the_projection_exactly_at_i
         readable = await readable_events(rig.store)
         before = [r for r in readable if r.position < poison]
         assert status.checkpoint == before[-1].position
-        assert await ledger_view(rig.new_target()) == expected_from(before)
+        assert await ledger_view(rig.reader) == expected_from(before)
 
         await runner.skip_failed_event("ledger")
         async with asyncio.timeout(10):
             await runner.wait_until_caught_up()
-        assert await ledger_view(rig.new_target()) == expected_from(readable)
+        assert await ledger_view(rig.reader) == expected_from(readable)
         [letter] = await runner.dead_letters("ledger")
         assert (letter.position, letter.event_type, letter.event_id) == (
             poison,
@@ -222,7 +222,7 @@ async def test_a_projection_retrying_an_event_reports_stalled_with_the_error(rig
         assert status.failure is None
         async with asyncio.timeout(10):
             await runner.wait_until_caught_up()
-        assert await ledger_view(rig.new_target()) == await expected_view(rig.store)
+        assert await ledger_view(rig.reader) == await expected_view(rig.store)
     finally:
         runner.stop()
         await running

@@ -86,7 +86,7 @@ async def test_a_rebuild_from_scratch_keeps_the_old_read_model_readable_until_it
             await gate.reached.wait()
 
         # Mid-rebuild: readers still get the whole old read model, and the status says so.
-        assert await ledger_view(rig.new_target()) == expected
+        assert await ledger_view(rig.reader) == expected
         status = await runner.status_of("ledger")
         assert status.state is el.ProjectionState.REBUILDING
         assert status.rebuild is not None and status.rebuild.build == new_build.number
@@ -95,7 +95,7 @@ async def test_a_rebuild_from_scratch_keeps_the_old_read_model_readable_until_it
         gate.opened.set()
         await eventually(lambda: serving_build(runner), within=10)
         await eventually(lambda: _equals(serving_build(runner), new_build.number), within=10)
-        assert await ledger_view(rig.new_target()) == expected
+        assert await ledger_view(rig.reader) == expected
         assert (await runner.status_of("ledger")).state is el.ProjectionState.LIVE
     finally:
         runner.stop()
@@ -125,7 +125,7 @@ async def test_a_rebuild_requested_while_not_running_is_picked_up_by_the_next_ru
     requested = await runner.rebuild("ledger")
     [after] = await runner.run_until_caught_up()
     assert (before.build, after.build) == (1, requested.number)
-    assert await ledger_view(rig.new_target()) == await expected_view(rig.store)
+    assert await ledger_view(rig.reader) == await expected_view(rig.store)
 
 
 async def test_blue_green_a_new_schema_version_builds_beside_the_old_one_which_keeps_serving(
@@ -214,13 +214,13 @@ async def test_a_runner_of_an_older_version_than_the_serving_one_retires_without
 ) -> None:
     await deposit_many(sql_rig.store, 10)
     await el.ProjectionRunner(sql_rig.store, [SQLLedgerV2(sql_rig.new_target())]).run_until_caught_up()
-    before = await ledger_view(sql_rig.new_target())
+    before = await ledger_view(sql_rig.reader)
     await deposit_many(sql_rig.store, 5, start=100)
     old = el.ProjectionRunner(sql_rig.store, [SQLLedger(sql_rig.new_target())])
     [status] = await old.run_until_caught_up()
     assert status.state is el.ProjectionState.RETIRED
     assert status.last_error is not None and "version 2 is serving" in status.last_error
-    assert await ledger_view(sql_rig.new_target()) == before
+    assert await ledger_view(sql_rig.reader) == before
 
 
 async def test_blue_green_on_the_memory_target_switches_the_serving_version() -> None:

@@ -18,6 +18,7 @@ from projection_rig import (
     eventually,
     expected_view,
     ledger_view,
+    visible,
 )
 
 import eventledger as el
@@ -47,7 +48,7 @@ async def test_catching_up_applies_every_event_of_the_log_once(rig: Rig) -> None
     await deposit_many(rig.store, 230)
     runner = el.ProjectionRunner(rig.store, [rig.ledger()], batch_size=50)
     await runner.run_until_caught_up()
-    assert await ledger_view(rig.new_target()) == await expected_view(rig.store)
+    assert await ledger_view(rig.reader) == await expected_view(rig.store)
 
 
 async def test_catching_up_reads_in_batches_of_the_configured_size(rig: Rig) -> None:
@@ -63,6 +64,7 @@ async def test_catching_up_reads_in_batches_of_the_configured_size(rig: Rig) -> 
 async def test_events_without_a_handler_still_move_the_checkpoint_past_them(rig: Rig) -> None:
     await deposit_many(rig.store, 10)
     last = await rig.store.append("notes", [Remarked(text="a"), Remarked(text="b")], expected_version=el.ANY)
+    await visible(rig.store, last.positions[-1])
     runner = el.ProjectionRunner(rig.store, [rig.ledger()])
     [status] = await runner.run_until_caught_up()
     assert status.checkpoint == last.positions[-1]
@@ -74,7 +76,7 @@ async def test_a_new_runner_resumes_from_the_checkpoint_without_applying_anythin
     await el.ProjectionRunner(rig.store, [rig.ledger()], batch_size=20).run_until_caught_up()
     await deposit_many(rig.store, 45, start=1000)
     await el.ProjectionRunner(rig.store, [rig.ledger()], batch_size=20).run_until_caught_up()
-    assert await ledger_view(rig.new_target()) == await expected_view(rig.store)
+    assert await ledger_view(rig.reader) == await expected_view(rig.store)
 
 
 async def test_run_follows_events_appended_while_it_runs(rig: Rig) -> None:
@@ -89,7 +91,7 @@ async def test_run_follows_events_appended_while_it_runs(rig: Rig) -> None:
         async with asyncio.timeout(10):
             await runner.wait_until_caught_up()
         assert (await runner.status_of("ledger")).state is el.ProjectionState.LIVE
-        assert await ledger_view(rig.new_target()) == await expected_view(rig.store)
+        assert await ledger_view(rig.reader) == await expected_view(rig.store)
     finally:
         runner.stop()
         await running
@@ -106,7 +108,7 @@ async def test_stop_ends_run_and_a_later_run_continues_where_it_stopped(rig: Rig
     assert (await runner.status_of("ledger")).state is el.ProjectionState.STOPPED
     await deposit_many(rig.store, 12, start=700)
     await runner.run_until_caught_up()
-    assert await ledger_view(rig.new_target()) == await expected_view(rig.store)
+    assert await ledger_view(rig.reader) == await expected_view(rig.store)
 
 
 async def test_stop_lets_the_batch_in_progress_finish(rig: Rig) -> None:
@@ -120,7 +122,7 @@ async def test_stop_lets_the_batch_in_progress_finish(rig: Rig) -> None:
     gate.opened.set()
     await asyncio.wait_for(running, 10)
     status = await runner.status_of("ledger")
-    view = await ledger_view(rig.new_target())
+    view = await ledger_view(rig.reader)
     expected = await expected_view(rig.store)
     # The batch holding amount 5 committed in full; no batch after it was started.
     assert await position_of_amount(rig.store, 5) <= status.checkpoint < status.head_position
@@ -138,13 +140,13 @@ async def test_cancelling_run_rolls_the_batch_in_progress_back_and_loses_nothing
     with contextlib.suppress(asyncio.CancelledError):
         await running
     status = await runner.status_of("ledger")
-    view = await ledger_view(rig.new_target())
+    view = await ledger_view(rig.reader)
     expected = await expected_view(rig.store)
     # The batch holding amount 15 rolled back as a whole; the one before it stays.
     assert 0 < status.checkpoint < await position_of_amount(rig.store, 15)
     assert view.applied == [p for p in expected.applied if p <= status.checkpoint]
     await el.ProjectionRunner(rig.store, [rig.ledger()], batch_size=10).run_until_caught_up()
-    assert await ledger_view(rig.new_target()) == await expected_view(rig.store)
+    assert await ledger_view(rig.reader) == await expected_view(rig.store)
 
 
 async def test_sigterm_stops_run_gracefully(rig: Rig) -> None:

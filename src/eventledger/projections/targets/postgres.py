@@ -138,7 +138,7 @@ class PostgresTarget(Target[SQLTransaction]):
     async def _read(self) -> AsyncIterator[SQLTransaction]:
         if self._pool is None:
             pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-                self.settings.conninfo, min_size=1, max_size=4, open=False
+                self.settings.conninfo, min_size=1, max_size=2, open=False
             )
             await pool.open(wait=True)
             self._pool = pool
