@@ -1,13 +1,16 @@
 """C1: several writer processes, each on its own connection, appending to streams of their own.
 
-Each writer is a separate process (spawned, so it opens its own connection and has its own
-interpreter lock); all of them start appending at the same moment (a barrier) and stop at the
-same deadline, and the figure is the total number of events appended per second.
+Each writer is a separate process (spawned, so it has its own connection and its own interpreter
+lock). The processes start once and serve every run: for each run they open the contender on the
+run's place, warm up, meet at a barrier, append for the same fixed time, and report how many
+events they appended. The figure is the total per second.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import threading
 import time
 from typing import Any
 
@@ -15,41 +18,69 @@ from benchmarks.lineup import open_contender
 from benchmarks.places import Place
 
 STREAMS_PER_WRITER = 10
+_TIMEOUT = 120.0
 
 
-def _writer(
-    name: str, place: dict[str, Any], prefix: str, seconds: float, barrier: Any, results: Any
-) -> None:
-    contender = open_contender(name, Place.from_dict(place))
-    try:
-        # A short warm-up outside the measured window (connections, prepared statements).
-        contender.append_until(time.time() + 0.2, f"{prefix}-warm", STREAMS_PER_WRITER)
-        barrier.wait(timeout=120)
-        count = contender.append_until(time.time() + seconds, prefix, STREAMS_PER_WRITER)
-        results.put(count)
-    finally:
-        contender.close()
+def _serve(index: int, tasks: Any, results: Any, barrier: Any) -> None:
+    while (task := tasks.get()) is not None:
+        name, place, seconds = task
+        outcome: int | str
+        try:
+            contender = open_contender(name, Place.from_dict(place), tables_exist=True)
+        except BaseException as error:
+            barrier.abort()
+            results.put(f"writer {index}: {error!r}")
+            continue
+        try:
+            # Connections, prepared statements and first-call costs, outside the measured time.
+            contender.append_until(time.time() + 0.2, f"warm{index}", STREAMS_PER_WRITER)
+            barrier.wait(timeout=_TIMEOUT)
+            outcome = contender.append_until(time.time() + seconds, f"writer{index}", STREAMS_PER_WRITER)
+        except BaseException as error:
+            barrier.abort()
+            outcome = f"writer {index}: {error!r}"
+        finally:
+            contender.close()
+        # Reported only once the connection is closed, so the place can be dropped at once.
+        results.put(outcome)
 
 
-def concurrent_appends(name: str, place: Place, writers: int, seconds: float) -> float:
-    """Events per second that ``writers`` processes of contender ``name`` append together."""
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(writers + 1)
-    results = context.Queue()
-    processes = [
-        context.Process(
-            target=_writer, args=(name, place.to_dict(), f"writer{index}", seconds, barrier, results)
-        )
-        for index in range(writers)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        barrier.wait(timeout=120)
-        counts = [results.get(timeout=seconds + 120) for _ in processes]
-    finally:
-        for process in processes:
+class WriterPool:
+    """``writers`` processes that append concurrently, started once for every C1 run."""
+
+    def __init__(self, writers: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.writers = writers
+        self._barrier = context.Barrier(writers + 1)
+        self._results = context.Queue()
+        self._tasks = [context.Queue() for _ in range(writers)]
+        self._processes = [
+            context.Process(
+                target=_serve, args=(index, self._tasks[index], self._results, self._barrier), daemon=True
+            )
+            for index in range(writers)
+        ]
+        for process in self._processes:
+            process.start()
+
+    def appends_per_second(self, name: str, place: Place, seconds: float) -> float:
+        """Events per second that the writers, all running contender ``name``, append together."""
+        for tasks in self._tasks:
+            tasks.put((name, place.to_dict(), seconds))
+        with contextlib.suppress(threading.BrokenBarrierError):
+            self._barrier.wait(timeout=_TIMEOUT)
+        outcomes = [self._results.get(timeout=seconds + _TIMEOUT) for _ in range(self.writers)]
+        failures = [outcome for outcome in outcomes if isinstance(outcome, str)]
+        if failures or self._barrier.broken:
+            self._barrier.reset()
+            raise RuntimeError(f"C1 {name}: " + ("; ".join(failures) or "a writer did not start"))
+        return sum(outcomes) / seconds
+
+    def close(self) -> None:
+        """Stop the processes."""
+        for tasks in self._tasks:
+            tasks.put(None)
+        for process in self._processes:
             process.join(timeout=30)
             if process.is_alive():
                 process.kill()
-    return sum(counts) / seconds

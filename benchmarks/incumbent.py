@@ -99,8 +99,11 @@ class IncumbentContender:
 
     name = "eventsourcing"
 
-    def __init__(self, place: Place) -> None:
-        self.app = BenchApplication(env=environment(place))
+    def __init__(self, place: Place, *, create_tables: bool = True) -> None:
+        settings = environment(place)
+        if not create_tables:
+            settings["CREATE_TABLE"] = "false"
+        self.app = BenchApplication(env=settings)
 
     def new_streams(self, count: int, first: int = 0) -> float:
         """W1: one ``put`` of one event per new stream."""

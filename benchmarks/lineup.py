@@ -11,8 +11,12 @@ CONTENDERS: Final = ("eventledger", "eventsourcing", "raw")
 """Every contender, in the order the report lists them."""
 
 
-def open_contender(name: str, place: Place) -> Contender:
-    """Open contender ``name`` on ``place`` (imports only what that contender needs)."""
+def open_contender(name: str, place: Place, *, tables_exist: bool = False) -> Contender:
+    """Open contender ``name`` on ``place`` (imports only what that contender needs).
+
+    ``tables_exist``: another process has created the contender's tables already, so it must
+    not try to again (the incumbent's table creation races with itself across processes).
+    """
     if name == "eventledger":
         from benchmarks.ledger import LedgerContender
 
@@ -20,7 +24,7 @@ def open_contender(name: str, place: Place) -> Contender:
     if name == "eventsourcing":
         from benchmarks.incumbent import IncumbentContender
 
-        return IncumbentContender(place)
+        return IncumbentContender(place, create_tables=not tables_exist)
     if name == "raw" and place.backend == "sqlite":
         from benchmarks.raw_sqlite import RawSQLiteContender
 

@@ -7,20 +7,32 @@ object: events read, seconds, resident memory before reading and the process's p
 from __future__ import annotations
 
 import json
-import resource
 import sys
 
 from benchmarks.lineup import open_contender
 from benchmarks.places import Place
 
 
-def resident_mb() -> float:
-    """The process's current resident set size in MB (Linux /proc)."""
+def _status_mb(field: str) -> float:
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def resident_mb() -> float:
+    """The process's current resident set size in MB (Linux /proc)."""
+    return _status_mb("VmRSS")
+
+
+def peak_resident_mb() -> float:
+    """The process's peak resident set size in MB since it started its program.
+
+    ``VmHWM``, not ``getrusage``: Linux carries ``ru_maxrss`` across exec, so a child of a large
+    parent would report the parent's size.
+    """
+    return _status_mb("VmHWM")
 
 
 def main(arguments: list[str]) -> None:
@@ -29,7 +41,7 @@ def main(arguments: list[str]) -> None:
     contender = open_contender(name, place)
     before = resident_mb()
     seconds, events = contender.read_log()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_resident_mb()
     contender.close()
     print(json.dumps({"events": events, "seconds": seconds, "before_mb": before, "peak_mb": peak}))
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchmarks.concurrency import concurrent_appends
+from benchmarks.concurrency import WriterPool
 from benchmarks.contender import Contender
 from benchmarks.lineup import CONTENDERS, open_contender
 from benchmarks.places import Backend, Place
@@ -58,8 +58,8 @@ QUICK = Sizes(
     batches=30,
     stream_lengths=(1000, 10_000),
     log_streams=100,
-    memory_events=100_000,
-    concurrent_seconds=2.0,
+    memory_events=50_000,
+    concurrent_seconds=1.5,
     concurrent_repeats=3,
 )
 
@@ -260,15 +260,19 @@ class Suite:
             "appends to own streams", "events/s", True,
             (Target("eventsourcing", at_least=3.0), Target("raw", at_least=0.7)),
         )
-        for repeat in range(self.sizes.concurrent_repeats):
-            for name in self._order(repeat):
-                place = self.backend.fresh(f"c1_{name}")
-                try:
-                    # Create the schema once, before the writers race to.
-                    open_contender(name, place).close()
-                    result.add(name, concurrent_appends(name, place, writers, seconds))
-                finally:
-                    self.backend.discard(place)
+        pool = WriterPool(writers)
+        try:
+            for repeat in range(self.sizes.concurrent_repeats):
+                for name in self._order(repeat):
+                    place = self.backend.fresh(f"c1_{name}")
+                    try:
+                        # Create the schema once, before the writers race to.
+                        open_contender(name, place).close()
+                        result.add(name, pool.appends_per_second(name, place, seconds))
+                    finally:
+                        self.backend.discard(place)
+        finally:
+            pool.close()
         return [result]
 
     def memory(self) -> list[Result]:
