@@ -57,6 +57,7 @@ from eventledger.errors import (
 )
 from eventledger.events import Event, EventTypeRegistry, Metadata, RecordedEvent, event_types
 from eventledger.projections import (
+    AtLeastOnceTarget,
     BatchApplied,
     DeadLetter,
     EventFailed,
@@ -106,6 +107,7 @@ __all__ = [
     "Aggregate",
     "AggregateNotFound",
     "AppendResult",
+    "AtLeastOnceTarget",
     "BatchApplied",
     "CheckpointConflict",
     "Command",

@@ -20,6 +20,7 @@ from eventledger.projections.status import (
     StateChanged,
 )
 from eventledger.projections.targets import (
+    AtLeastOnceTarget,
     Build,
     BuildState,
     DeadLetter,
@@ -32,6 +33,7 @@ from eventledger.projections.targets import (
 )
 
 __all__ = [
+    "AtLeastOnceTarget",
     "BatchApplied",
     "Build",
     "BuildState",

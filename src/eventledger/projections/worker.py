@@ -250,8 +250,9 @@ class ProjectionWorker:
     async def _lead(self, until_caught_up: bool) -> None:
         connection = self._connection()
         target = self.projection.target
+        start = await self.store.head_position() if target.starts_at_end else 0
         async with self._lock:
-            preparation = await connection.prepare(self.projection, replayable=type(target).replayable)
+            preparation = await connection.prepare(self.projection, start, replayable=type(target).replayable)
         for stale in preparation.drop:
             async with self._lock:
                 await connection.drop(self.projection, stale)

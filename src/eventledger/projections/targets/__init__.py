@@ -6,6 +6,7 @@
 - :class:`AtLeastOnceTarget`: anything without transactions (e-mail, caches, other services).
 """
 
+from eventledger.projections.targets.at_least_once import AtLeastOnceConnection, AtLeastOnceTarget
 from eventledger.projections.targets.base import (
     Build,
     BuildState,
@@ -19,6 +20,8 @@ from eventledger.projections.targets.memory import MemoryReadModel, MemoryTarget
 from eventledger.projections.targets.sqlite import SQLiteTarget
 
 __all__ = [
+    "AtLeastOnceConnection",
+    "AtLeastOnceTarget",
     "Build",
     "BuildState",
     "DeadLetter",

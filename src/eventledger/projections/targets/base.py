@@ -93,11 +93,13 @@ class Target(ABC, Generic[S]):
     ``exactly_once`` targets apply a batch and its checkpoint in one transaction. Targets
     that cannot (e-mail, caches, other services) deliver at least once and offer the event id
     as an idempotency key. ``replayable`` is False for targets whose effects must not be
-    repeated by a rebuild.
+    repeated by a rebuild; ``starts_at_end`` makes a new projection skip the history.
     """
 
     exactly_once: ClassVar[bool] = True
     replayable: ClassVar[bool] = True
+    #: A projection's first build starts after the newest event rather than at the beginning.
+    starts_at_end: bool = False
 
     @abstractmethod
     async def connect(self) -> TargetConnection[S]:
