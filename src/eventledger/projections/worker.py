@@ -38,6 +38,7 @@ from eventledger.errors import (
     ProjectionRetired,
     ProjectionStateError,
     StoreClosed,
+    StoreUnavailable,
 )
 from eventledger.events import RecordedEvent
 from eventledger.projections.leases import LeasePolicy, lease_key
@@ -533,20 +534,35 @@ class ProjectionWorker:
                 await self._apply(run, events)
                 self._recovered(run)
                 return
-            except _HandlerFailed as failed:
+            except (CheckpointConflict, LeaseLost, ProjectionRetired, _Stopped, _Reconnect):
+                raise
+            except Exception as error:
+                connection = self._connection()
+                if connection.broken:
+                    raise _Reconnect(str(error)) from error
+                if isinstance(error, StoreUnavailable) or connection.is_transient(error):
+                    # The database's trouble, not an event's: wait it out, however long.
+                    outages += 1
+                    self._retrying(run, error)
+                    await self._pause(self.retry.delay(min(outages, 8)))
+                    continue
                 if len(events) > 1:
-                    # One event per transaction finds the culprit; the ones before it commit.
+                    # One event per transaction finds the culprit (a handler's error, or one
+                    # the database raised only at commit); the events before it commit.
                     for recorded in events:
                         await self._apply_with_retries(run, [recorded])
                     return
                 attempt += 1
                 final = attempt >= self.retry.attempts
-                recorded = failed.recorded
+                recorded = error.recorded if isinstance(error, _HandlerFailed) else events[0]
+                reason = (
+                    str(error) if isinstance(error, _HandlerFailed) else f"{type(error).__name__}: {error}"
+                )
                 failure = FailedEvent(
                     position=recorded.position,
                     stream_id=recorded.stream_id,
                     event_type=recorded.type,
-                    error=str(failed),
+                    error=reason,
                     event_id=recorded.event_id,
                 )
                 self._event_failed(failure, attempt, final)
@@ -555,16 +571,8 @@ class ProjectionWorker:
                         return
                     attempt = 0
                     continue
-                self._retrying(run, failed)
-                await self._pause(self.retry.delay(attempt))
-            except (CheckpointConflict, LeaseLost, ProjectionRetired, _Stopped, _Reconnect):
-                raise
-            except Exception as error:
-                if self._connection().broken:
-                    raise _Reconnect(str(error)) from error
-                outages += 1
                 self._retrying(run, error)
-                await self._pause(self.retry.delay(min(outages, 8)))
+                await self._pause(self.retry.delay(attempt))
 
     async def _fail(self, run: BuildRun, failed: FailedEvent) -> str:
         """Stop at ``failed`` until an operator decides; returns ``retry`` or ``skip``."""

@@ -165,6 +165,10 @@ class AtLeastOnceConnection(TargetConnection[Client]):
         """True when the bookkeeping connection is lost."""
         return self.inner.broken
 
+    def is_transient(self, error: Exception) -> bool:
+        """As the bookkeeping target judges it."""
+        return self.inner.is_transient(error)
+
     async def close(self) -> None:
         """Close the bookkeeping connection (releasing the lease)."""
         await self.inner.close()

@@ -190,6 +190,14 @@ class TargetConnection(ABC, Generic[S]):
         """True when the connection is lost and must be replaced (its lease is gone with it)."""
         return False
 
+    def is_transient(self, error: Exception) -> bool:
+        """Is ``error`` the database's passing trouble (a lock wait, a deadlock) rather than an event's?
+
+        Transient errors are retried without limit, in state ``stalled``; any other error of a
+        batch is pinned on the event that caused it.
+        """
+        return False
+
     @abstractmethod
     async def close(self) -> None:
         """Release the lease and the connection."""

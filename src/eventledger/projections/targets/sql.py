@@ -148,10 +148,19 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
         self, projection: Projection[SQLTransaction], build: Build, expected: int, position: int
     ) -> AsyncIterator[SQLTransaction]:
         """See :meth:`TargetConnection.batch`."""
-        async with self.transaction(self.build_tables(build)) as sql:
+        tables = self.build_tables(build)
+        async with self.transaction(tables) as sql:
             await self._require_lease(sql, projection)
             await self.checkpoints.compare_and_set(sql, build, expected, position)
-            yield sql
+            async with self.handlers_session(sql, tables) as session:
+                yield session
+
+    @asynccontextmanager
+    async def handlers_session(
+        self, sql: SQLTransaction, tables: Mapping[str, str]
+    ) -> AsyncIterator[SQLTransaction]:
+        """The session the handlers of a batch write through (the batch's transaction itself)."""
+        yield sql
 
     async def _require_lease(self, sql: SQLTransaction, projection: Projection[SQLTransaction]) -> None:
         if not await self.check_lease(sql):
