@@ -43,6 +43,13 @@ from eventledger.errors import (
 from eventledger.events import RecordedEvent
 from eventledger.projections.leases import LeasePolicy, lease_key
 from eventledger.projections.projection import Projection
+from eventledger.projections.reading import (
+    LiveFeed,
+    is_decode_error,
+    read_batch,
+    read_until_undecodable,
+    undecodable,
+)
 from eventledger.projections.retries import ProjectionRetryPolicy
 from eventledger.projections.status import (
     BatchApplied,
@@ -97,18 +104,12 @@ class BuildRun:
     failed_event: FailedEvent | None = None
     decision: asyncio.Future[_Decision] | None = None
     task: asyncio.Task[None] | None = None
-    queue: asyncio.Queue[RecordedEvent | Exception] | None = None
-    pump: asyncio.Task[None] | None = None
+    feed: LiveFeed | None = None
     last_commit: float = field(default_factory=time.monotonic)
 
 
 def _failed(projection: str, failed: FailedEvent) -> ProjectionFailed:
     return ProjectionFailed(projection, failed.position, failed.event_type, failed.stream_id, failed.error)
-
-
-def _is_decode_error(error: BaseException) -> bool:
-    # UnknownEventType, EventDecodeError and their kin say which stored event could not be read.
-    return all(hasattr(error, name) for name in ("position", "type_name", "stream_id"))
 
 
 class ProjectionWorker:
@@ -213,7 +214,7 @@ class ProjectionWorker:
 
     async def _drop_connection(self) -> None:
         self.holds_lease = False
-        self._stop_pumps()
+        self._stop_feeds()
         connection, self.connection = self.connection, None
         if connection is not None:
             with contextlib.suppress(Exception):
@@ -284,7 +285,7 @@ class ProjectionWorker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            self._stop_pumps()
+            self._stop_feeds()
         if self.runs and all(run.retired for run in self.runs.values()):
             raise ProjectionRetired(self.name, max(self.runs), "a newer build or version replaced it")
 
@@ -347,7 +348,7 @@ class ProjectionWorker:
             log.info("%s: %s", self.name, error)
             self._retire(run)
         finally:
-            self._stop_pump(run)
+            self._stop_feed(run)
 
     async def _switch(self, run: BuildRun) -> None:
         connection = self._connection()
@@ -397,95 +398,68 @@ class ProjectionWorker:
 
     async def _read_batch(self, run: BuildRun) -> list[RecordedEvent] | None:
         """The next catch-up batch, or None when the log has nothing after the checkpoint."""
-        attempt = 0
+        outages = 0
         while True:
             try:
-                events = [e async for e in self.store.read_all(after=run.checkpoint, limit=self.batch_size)]
+                events = await read_batch(self.store, run.checkpoint, self.batch_size)
                 self._recovered(run)
                 return events or None
             except StoreClosed:
                 raise
             except Exception as error:
-                if _is_decode_error(error):
+                if is_decode_error(error):
                     return await self._read_up_to_undecodable(run)
-                attempt += 1
+                outages += 1
                 self._retrying(run, error)
-                await self._pause(self.retry.delay(min(attempt, 8)))
+                await self._pause(self.retry.delay(min(outages, 8)))
 
     async def _read_up_to_undecodable(self, run: BuildRun) -> list[RecordedEvent] | None:
-        # A page fails as a whole when one of its events cannot be decoded; read one at a time
-        # so that every event before it is applied and the projection stops exactly at it.
-        events: list[RecordedEvent] = []
-        cursor = run.checkpoint
         attempt = 0
-        while len(events) < self.batch_size:
-            try:
-                got = [e async for e in self.store.read_all(after=cursor, limit=1)]
-            except StoreClosed:
-                raise
-            except Exception as error:
-                if events or not _is_decode_error(error):
-                    return events
-                attempt += 1
-                final = attempt >= self.retry.attempts
-                failed = FailedEvent(
-                    position=int(error.position),  # type: ignore[attr-defined]
-                    stream_id=str(error.stream_id),  # type: ignore[attr-defined]
-                    event_type=str(error.type_name),  # type: ignore[attr-defined]
-                    error=f"{type(error).__name__}: {error}",
-                )
-                self._event_failed(failed, attempt, final)
-                if final:
-                    await self._fail(run, failed)
-                    return []
-                self._retrying(run, error)
-                await self._pause(self.retry.delay(attempt))
-                continue
-            if not got:
+        while True:
+            events, error = await read_until_undecodable(self.store, run.checkpoint, self.batch_size)
+            if events or error is None:
                 return events or None
-            events.extend(got)
-            cursor = got[-1].position
-        return events
+            if isinstance(error, StoreClosed):
+                raise error
+            if not is_decode_error(error):
+                return []  # the database's trouble: back to the ordinary read and its retries
+            # The very next event cannot be decoded: retry, then stop at it.
+            attempt += 1
+            final = attempt >= self.retry.attempts
+            failed = undecodable(error)
+            self._event_failed(failed, attempt, final)
+            if final:
+                await self._fail(run, failed)
+                return []
+            self._retrying(run, error)
+            await self._pause(self.retry.delay(attempt))
 
     async def _next_live_batch(self, run: BuildRun) -> list[RecordedEvent]:
-        if run.queue is None:
-            queue: asyncio.Queue[RecordedEvent | Exception] = asyncio.Queue(maxsize=self.batch_size * 2)
-            run.queue = queue
-            run.pump = asyncio.create_task(self._pump(run.checkpoint, queue))
-        queue = run.queue
-        first = await self._interruptible(queue.get())
-        items = [first]
-        while len(items) < self.batch_size and not queue.empty():
-            items.append(queue.get_nowait())
+        if run.feed is None:
+            run.feed = LiveFeed(self.store, run.checkpoint, capacity=self.batch_size * 2)
+        first = await self._interruptible(run.feed.next())
+        items = [first, *run.feed.waiting(self.batch_size - 1)]
         events: list[RecordedEvent] = []
         for item in items:
             if isinstance(item, Exception):
                 if isinstance(item, StoreClosed):
                     raise item
                 # Catch-up reading knows how to stop exactly at an undecodable event.
-                self._stop_pump(run)
+                self._stop_feed(run)
                 run.live = False
                 self._refresh()
                 break
             events.append(item)
         return events
 
-    async def _pump(self, after: int, queue: asyncio.Queue[RecordedEvent | Exception]) -> None:
-        try:
-            async for recorded in self.store.subscribe(after=after):
-                await queue.put(recorded)
-        except Exception as error:
-            await queue.put(error)
+    def _stop_feed(self, run: BuildRun) -> None:
+        if run.feed is not None:
+            run.feed.close()
+        run.feed = None
 
-    def _stop_pump(self, run: BuildRun) -> None:
-        if run.pump is not None:
-            run.pump.cancel()
-        run.pump = None
-        run.queue = None
-
-    def _stop_pumps(self) -> None:
+    def _stop_feeds(self) -> None:
         for run in self.runs.values():
-            self._stop_pump(run)
+            self._stop_feed(run)
             run.live = False
 
     # ------------------------------------------------------------------ applying
