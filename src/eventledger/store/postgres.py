@@ -446,8 +446,11 @@ class PostgresEventStore(EventStore):
         names = type_names(types)
         position = after
         failures = 0
+        cancellation = _CancellationWatch()
+        pause = _Pause(self.poll_interval)
         while True:
             self._check_open()
+            cancellation.check()
             waiter = self._new_waiter()
             try:
                 try:
@@ -458,20 +461,49 @@ class PostgresEventStore(EventStore):
                     logger.warning("eventledger: subscriber retrying in %ss: %s", delay, error)
                     await asyncio.sleep(delay)
                     continue
+                cancellation.check()
                 failures = 0
                 for recorded in page:
                     position = recorded.position
                     yield recorded
                 if len(page) < self.page_size:
-                    await self._wait_for_events(waiter)
+                    pause.after_read(found_events=bool(page))
+                    pause.after_wait(woken=await self._sleep_until_woken(waiter, pause.seconds))
             finally:
                 self._waiters.discard(waiter)
                 if not waiter.done():
                     waiter.cancel()
 
+    @property
+    def listening(self) -> bool:
+        """True while the store's LISTEN connection is in place (it starts with the first
+        subscriber that has caught up, and reconnects by itself when dropped)."""
+        return self._listener.listening.is_set()
+
     async def _wait_for_events(self, waiter: asyncio.Future[None]) -> None:
+        """Sleep until an append here, a NOTIFY from elsewhere, or at most :attr:`poll_interval`."""
+        await self._sleep_until_woken(waiter, self.poll_interval)
+
+    async def _sleep_until_woken(self, waiter: asyncio.Future[None], seconds: float) -> bool:
+        """Sleep until ``waiter`` is woken (True) or ``seconds`` have passed (False)."""
         self._listener.start()
-        await super()._wait_for_events(waiter)
+        # A timer rather than asyncio.wait_for: on Python 3.11, wait_for swallows a cancellation
+        # that arrives while the wake-up is being delivered, and the cancelled subscriber then
+        # runs for ever.
+        timed_out = False
+
+        def time_out() -> None:
+            nonlocal timed_out
+            if not waiter.done():
+                timed_out = True
+                waiter.set_result(None)
+
+        timer = asyncio.get_running_loop().call_later(seconds, time_out)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+        return not timed_out
 
     # ----------------------------------------------------------------- snapshots
 
@@ -502,6 +534,57 @@ class PostgresEventStore(EventStore):
     async def _close(self) -> None:
         await self._listener.stop()
         await self._pool.close()
+
+
+class _CancellationWatch:
+    """Notices a cancellation of the subscribing task that something swallowed.
+
+    On Python 3.11, ``asyncio.wait_for`` (which psycopg_pool uses while a task waits for a
+    connection) drops a cancellation that arrives just as the connection is handed over. A
+    one-off read then merely finishes; a subscription, which never ends by itself, would run
+    on for ever. So it compares the task's pending cancellations with those it started with.
+    """
+
+    def __init__(self) -> None:
+        self._task = asyncio.current_task()
+        self._at_start = self._task.cancelling() if self._task is not None else 0
+
+    def check(self) -> None:
+        task = self._task
+        if task is not None and task is asyncio.current_task() and task.cancelling() > self._at_start:
+            raise asyncio.CancelledError
+
+
+class _Pause:
+    """How long a caught-up subscriber sleeps before it re-reads, if nothing wakes it.
+
+    Normally :attr:`PostgresEventStore.poll_interval`. But a wake-up that finds nothing new
+    usually means the event it announced is committed and still behind the visibility barrier
+    (another transaction on the server is open), and no second notification will come when
+    that transaction ends. Then it re-reads soon, backing off from 10 ms up to the interval.
+    """
+
+    _FIRST: Final = 0.01
+
+    def __init__(self, poll_interval: float) -> None:
+        self._poll_interval = poll_interval
+        self._woken = False
+        self._quick: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self._poll_interval if self._quick is None else min(self._quick, self._poll_interval)
+
+    def after_read(self, *, found_events: bool) -> None:
+        if found_events:
+            self._quick = None
+        elif self._woken:
+            self._quick = self._FIRST
+        elif self._quick is not None:
+            self._quick = None if self._quick * 2 >= self._poll_interval else self._quick * 2
+
+    def after_wait(self, *, woken: bool) -> None:
+        self._woken = woken
 
 
 def _recorded(row: TupleRow) -> RecordedEvent:
