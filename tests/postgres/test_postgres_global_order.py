@@ -60,39 +60,6 @@ async def test_a_lower_position_committed_after_a_higher_one_is_still_delivered_
         await newer.close()
 
 
-async def test_an_open_older_transaction_holds_back_later_commits_and_the_store_shows_it(
-    backend: PostgresBackend,
-) -> None:
-    store = await backend.open()
-    first = await store.append("first", [noted("first")], expected_version=el.NO_STREAM)
-    await read_until(store, 1)
-    blocker = await connect()
-    try:
-        low = await insert_note(blocker, backend.schema, "slow", 1, "slow")
-        later = await store.append("later", [noted("later")], expected_version=el.NO_STREAM)
-        high = later.positions[0]
-
-        assert [r.position async for r in store.read_all()] == [first.positions[0]]
-        assert await store.head_position() == first.positions[0]
-        status = await store.visibility_status()  # type: ignore[attr-defined]
-        assert status.written_position == high
-        assert status.visible_position == first.positions[0]
-        assert status.held_back_events == 1
-        assert status.oldest_open_transaction.pid == blocker.info.backend_pid
-        assert status.oldest_open_transaction.database == "test"
-        assert status.oldest_open_transaction.state == "idle in transaction"
-
-        await blocker.commit()
-
-        everything = await read_until(store, 3)
-        assert [r.position for r in everything] == [first.positions[0], low, high]
-        assert await store.head_position() == high
-        status = await store.visibility_status()  # type: ignore[attr-defined]
-        assert (status.visible_position, status.held_back_events) == (high, 0)
-    finally:
-        await blocker.close()
-
-
 async def test_read_all_after_any_delivered_position_continues_exactly_after_it_in_global_order(
     backend: PostgresBackend,
 ) -> None:

@@ -139,6 +139,9 @@ class PostgresEventStore(EventStore):
     Other query parameters (``sslmode``, ``application_name``, ...) go to libpq.
     """
 
+    #: Seconds a read of the global log waits for this store's own appends to become visible.
+    own_writes_wait: float = 1.0
+
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__()
         self.settings = settings
@@ -159,6 +162,7 @@ class PostgresEventStore(EventStore):
             name=f"eventledger:{settings.schema}",
         )
         self._listener = NotificationListener(settings, channel, self._wake_subscribers)
+        self._own_writes = _OwnWrites()
 
     def __repr__(self) -> str:
         return f"PostgresEventStore({self.settings.describe()}, schema={self.schema!r})"
@@ -280,6 +284,7 @@ class PostgresEventStore(EventStore):
             found, positions = int(row[0]), row[1]
             if positions is None:
                 raise ConcurrencyError(stream_id, expected, found)
+            self._own_writes.wrote(int(row[2]))
             return AppendResult(stream_id, found + len(events), tuple(positions))
         raise ConcurrencyError(stream_id, expected, await self.stream_version(stream_id))
 
@@ -390,6 +395,55 @@ class PostgresEventStore(EventStore):
         rows = await self._fetch(statement, (after, limit), f"read raw rows after position {after}")
         return [RawEvent(*row) for row in rows]
 
+    async def read_all(
+        self,
+        *,
+        after: int = 0,
+        limit: int | None = None,
+        types: TypeFilter = None,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Yield the global log after position ``after``, each committed event exactly once.
+
+        Reads see this store's own appends: when another transaction on the server still holds
+        the visibility barrier below them, the read first waits for it, up to
+        :attr:`own_writes_wait` seconds (see :meth:`visibility_status`).
+        """
+        await self._see_own_writes()
+        async for recorded in super().read_all(after=after, limit=limit, types=types):
+            yield recorded
+
+    async def _see_own_writes(self) -> None:
+        """Wait until readers can see this store's own appends (bounded; never skips anything).
+
+        Other transactions on the server usually end within milliseconds. If one stays open
+        for longer than :attr:`own_writes_wait`, the read goes ahead with what is visible
+        (it is the long-transaction hazard, and :meth:`visibility_status` shows it), and later
+        reads do not wait again until that transaction has ended.
+        """
+        written = self._own_writes.pending
+        if written is None:
+            return
+        deadline = asyncio.get_running_loop().time() + self.own_writes_wait
+        delay = 0.002
+        while True:
+            rows = await self._fetch(self._statements.barrier, (), "read the visibility barrier")
+            barrier = int(rows[0][0])
+            if barrier > written:
+                self._own_writes.seen(written)
+                return
+            if self._own_writes.stuck_at == barrier:
+                return
+            if asyncio.get_running_loop().time() >= deadline:
+                self._own_writes.stuck_at = barrier
+                logger.warning(
+                    "eventledger: %s: an open transaction holds back readers of the global log; "
+                    "reading without this store's latest appends (see visibility_status())",
+                    self.settings.describe(),
+                )
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
     async def stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 when it has no events)."""
         rows = await self._fetch(self._statements.stream_version, (stream_id,), f"read stream {stream_id!r}")
@@ -399,8 +453,10 @@ class PostgresEventStore(EventStore):
         """The position of the last event a reader of the global log can see (0 if none).
 
         Events committed behind a still-open older transaction are not counted yet; compare
-        with :meth:`visibility_status` to see whether readers are held back.
+        with :meth:`visibility_status` to see whether readers are held back. Like
+        :meth:`read_all`, it first waits (briefly) until this store's own appends are visible.
         """
+        await self._see_own_writes()
         rows = await self._fetch(self._statements.head_position, (), "read the head position")
         return int(rows[0][0]) if rows else 0
 
@@ -534,6 +590,25 @@ class PostgresEventStore(EventStore):
     async def _close(self) -> None:
         await self._listener.stop()
         await self._pool.close()
+
+
+class _OwnWrites:
+    """The newest transaction id this store wrote that readers may not see yet."""
+
+    def __init__(self) -> None:
+        self.pending: int | None = None
+        #: The barrier at which the last wait gave up (a long-open transaction); None if none.
+        self.stuck_at: int | None = None
+
+    def wrote(self, transaction_id: int) -> None:
+        if self.pending is None or transaction_id > self.pending:
+            self.pending = transaction_id
+
+    def seen(self, transaction_id: int) -> None:
+        # A newer append may have come in meanwhile; only forget what was actually seen.
+        if self.pending == transaction_id:
+            self.pending = None
+        self.stuck_at = None
 
 
 class _CancellationWatch:

@@ -59,6 +59,7 @@ class Statements:
     load_snapshot: bytes
     find_event: bytes
     visibility: bytes
+    barrier: bytes
 
     @classmethod
     def for_schema(cls, schema: str, *, notify_channel: str | None) -> Statements:
@@ -115,6 +116,7 @@ class Statements:
                 f"FROM {snapshots} WHERE stream_id = %s"
             ),
             find_event=sql_text(f"SELECT position, version FROM {events} WHERE event_id = %s"),
+            barrier=sql_text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"),
             # One snapshot, one barrier, so the three numbers agree with each other.
             visibility=sql_text(
                 "WITH barrier AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) "
@@ -129,8 +131,9 @@ class Statements:
 def _append(events: str, size: str, condition: str, notify_channel: str | None) -> str:
     """One append statement: check the expected version and insert the batch, all at once.
 
-    Returns one row: the stream's version as the statement found it, and the positions written
-    (NULL when the expected version did not match and nothing was inserted). The batch form
+    Returns one row: the stream's version as the statement found it, the positions written and
+    the writing transaction's id (both NULL when the expected version did not match and nothing
+    was inserted). The batch form
     takes arrays and numbers its rows, so positions rise with versions.
     """
     if size == "one":
@@ -154,12 +157,15 @@ def _append(events: str, size: str, condition: str, notify_channel: str | None) 
         if notify_channel
         else ""
     )
+    # The writing transaction's id comes back too, so the store can let its own later reads of
+    # the global log wait until the barrier has passed what it wrote.
     return (
         "WITH current AS ("
         f"SELECT coalesce(max(version), 0) AS version FROM {events} WHERE stream_id = %(stream)s"
         "), inserted AS ("
         f"INSERT INTO {events} (stream_id, version, event_id, type, schema_version, data, metadata) "
         f"{rows} RETURNING position) "
-        f"SELECT current.version, (SELECT array_agg(position ORDER BY position) FROM inserted){notify} "
+        "SELECT current.version, (SELECT array_agg(position ORDER BY position) FROM inserted), "
+        f"(SELECT pg_current_xact_id()::text WHERE EXISTS (SELECT FROM inserted)){notify} "
         "FROM current"
     )
