@@ -33,18 +33,23 @@ class NotificationListener:
         self._channel = channel
         self._wake = wake
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
         #: Set while the LISTEN is in place (tests and status pages read it).
         self.listening = asyncio.Event()
 
     def start(self) -> None:
-        """Start listening in the background (idempotent)."""
+        """Start listening in the background (idempotent; never again once stopped)."""
+        if self._stopped:
+            return
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(
                 self._listen_forever(), name=f"eventledger LISTEN {self._channel}"
             )
 
     async def stop(self) -> None:
-        """Stop listening and close the connection."""
+        """Stop listening and close the connection, for good."""
+        # A subscriber still finishing its last read must not start a new listener after this.
+        self._stopped = True
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
