@@ -97,3 +97,18 @@ async def test_the_database_refuses_to_change_or_remove_stored_events(
         with pytest.raises(psycopg.Error, match="immutable"):
             await connection.execute(statement.format(table=backend.events_table).encode())
     assert await store.stream_version("s") == 1
+
+
+async def test_libpq_parameters_in_the_url_reach_the_server_intact(backend: PostgresBackend) -> None:
+    name = f"ledger test {uuid.uuid4().hex[:8]}"
+    store = await el.open_store(f"{backend.url}&application_name={name.replace(' ', '%20')}")
+    try:
+        await store.stream_version("s")
+        async with await connect(autocommit=True) as connection:
+            cursor = await connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)
+            )
+            row = await cursor.fetchone()
+        assert row is not None and int(str(row[0])) >= 1
+    finally:
+        await store.close()

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -134,7 +134,8 @@ def parse_postgres_url(url: str, options: Mapping[str, Any]) -> ConnectionSettin
             settings[key] = _OPTIONS[key](given)
         except ValueError as error:
             raise InvalidStoreURL(shown, f"option {key}={given!r}: {error}", SUPPORTED_FORM) from error
-    libpq_url = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(theirs), ""))
+    # libpq reads %20 as a space but not "+", so re-encode with quote, not quote_plus.
+    libpq_url = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(theirs, quote_via=quote), ""))
     try:
         params = conninfo_to_dict(libpq_url)
     except psycopg.Error as error:
