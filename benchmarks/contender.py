@@ -52,6 +52,11 @@ class Contender(Protocol):
         (seconds, events read)."""
         ...
 
+    def bulk_load(self, total: int, stream_length: int) -> None:
+        """Fill the log with ``total`` events in streams of ``stream_length`` as fast as the
+        database allows (bulk SQL in the contender's own layout; untimed, for M1)."""
+        ...
+
     def append_until(self, deadline: float, prefix: str, streams: int) -> int:
         """C1: single-event appends to this writer's own streams until ``time.time()`` reaches
         ``deadline``; the number of events appended."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import DomainEvent
 from eventsourcing.sqlite import SQLiteConnection, SQLiteFactory
 
+from benchmarks import bulk
 from benchmarks.contender import SEED_BATCH, stream_names
 from benchmarks.payload import fields
 from benchmarks.places import Place
@@ -100,6 +101,7 @@ class IncumbentContender:
     name = "eventsourcing"
 
     def __init__(self, place: Place, *, create_tables: bool = True) -> None:
+        self.place = place
         settings = environment(place)
         if not create_tables:
             settings["CREATE_TABLE"] = "false"
@@ -180,6 +182,32 @@ class IncumbentContender:
                 break
             start = page[-1].id + 1
         return time.perf_counter() - started, count
+
+    def bulk_load(self, total: int, stream_length: int) -> None:
+        """M1's events in bulk into its ``stored_events`` table, states encoded by its mapper."""
+        now = ItemAdded.create_timestamp()
+        encode = self.app.mapper.to_stored_event
+        states = [encode(_event(_NAMESPACE, 1, index, now)).state for index in range(1000)]
+        topic = encode(_event(_NAMESPACE, 1, 0, now)).topic
+        originators = [stream_id(name) for name in stream_names("m1", -(-total // stream_length))]
+        sqlite = self.place.backend == "sqlite"
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for index in range(total):
+                stream, offset = divmod(index, stream_length)
+                originator = originators[stream].hex if sqlite else originators[stream]
+                yield (originator, offset + 1, topic, states[index % 1000])
+
+        if sqlite:
+            statement = (
+                "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+                "VALUES (?, ?, ?, ?)"
+            )
+            bulk.into_sqlite(self.place.path, statement, rows())
+        else:
+            columns = ("originator_id", "originator_version", "topic", "state")
+            table = self.app.recorder.events_table_name  # type: ignore[attr-defined]
+            bulk.into_postgres(self.place, table, columns, rows())
 
     def append_until(self, deadline: float, prefix: str, streams: int) -> int:
         """C1: single-event puts to this writer's own streams."""

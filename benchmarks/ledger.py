@@ -13,9 +13,12 @@ from typing import TypeVar
 from urllib.parse import quote
 
 import eventledger as el
+from benchmarks import bulk
 from benchmarks.contender import SEED_BATCH, stream_names
 from benchmarks.payload import ledger_events
 from benchmarks.places import Place
+from benchmarks.raw_postgres import BULK_COLUMNS
+from benchmarks.raw_sqlite import BULK_INSERT
 
 _T = TypeVar("_T")
 
@@ -38,6 +41,7 @@ class LedgerContender:
     name = "eventledger"
 
     def __init__(self, place: Place) -> None:
+        self.place = place
         self._runner = asyncio.Runner()
         self.store: el.EventStore = self._run(self._open(store_url(place)))
 
@@ -126,6 +130,14 @@ class LedgerContender:
         async for _recorded in self.store.read_all():
             count += 1
         return time.perf_counter() - started, count
+
+    def bulk_load(self, total: int, stream_length: int) -> None:
+        """M1's events in bulk, into the table the store created (the raw layout is its own)."""
+        rows = bulk.event_rows(total, stream_length)
+        if self.place.backend == "sqlite":
+            bulk.into_sqlite(self.place.path, BULK_INSERT, rows)
+        else:
+            bulk.into_postgres(self.place, "events", BULK_COLUMNS, rows)
 
     def append_until(self, deadline: float, prefix: str, streams: int) -> int:
         """C1."""

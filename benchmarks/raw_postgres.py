@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from benchmarks import bulk
 from benchmarks.contender import SEED_BATCH, stream_names
 from benchmarks.payload import TYPE_NAME, fields
 from benchmarks.places import Place
@@ -39,6 +40,7 @@ INSERT = (
     "INSERT INTO events (stream_id, version, event_id, type, schema_version, data) "
     "VALUES (%s, %s, %s, %s, 1, %s)"
 )
+BULK_COLUMNS = ("stream_id", "version", "event_id", "type", "schema_version", "data")
 COLUMNS = "position, stream_id, version, event_id, type, schema_version, data, metadata, recorded_at"
 PAGE = 1000
 
@@ -49,6 +51,7 @@ class RawPostgresContender:
     name = "raw"
 
     def __init__(self, place: Place) -> None:
+        self.place = place
         self.connection = psycopg.connect(
             place.conninfo, autocommit=True, options=f"-c search_path={place.schema}"
         )
@@ -124,6 +127,10 @@ class RawPostgresContender:
                 break
             after = rows[-1][0]
         return time.perf_counter() - started, count
+
+    def bulk_load(self, total: int, stream_length: int) -> None:
+        """M1's events with one COPY."""
+        bulk.into_postgres(self.place, "events", BULK_COLUMNS, bulk.event_rows(total, stream_length))
 
     def append_until(self, deadline: float, prefix: str, streams: int) -> int:
         """C1: autocommitted single-event INSERTs to this writer's own streams."""

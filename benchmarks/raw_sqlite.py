@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any
 
+from benchmarks import bulk
 from benchmarks.contender import SEED_BATCH, stream_names
 from benchmarks.payload import TYPE_NAME, fields
 from benchmarks.places import Place
@@ -37,6 +38,10 @@ INSERT = (
     "INSERT INTO events (stream_id, version, event_id, type, schema_version, data, metadata, "
     "recorded_at) VALUES (?, ?, ?, ?, 1, ?, NULL, ?)"
 )
+BULK_INSERT = (
+    "INSERT INTO events (stream_id, version, event_id, type, schema_version, data, recorded_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, 1764000000000000)"
+)
 COLUMNS = "position, stream_id, version, event_id, type, schema_version, data, metadata, recorded_at"
 
 
@@ -55,6 +60,7 @@ class RawSQLiteContender:
     name = "raw"
 
     def __init__(self, place: Place) -> None:
+        self.path = place.path
         self.db = sqlite3.connect(place.path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")
@@ -129,6 +135,10 @@ class RawSQLiteContender:
             _decoded(row)
             count += 1
         return time.perf_counter() - started, count
+
+    def bulk_load(self, total: int, stream_length: int) -> None:
+        """M1's events in one bulk transaction."""
+        bulk.into_sqlite(self.path, BULK_INSERT, bulk.event_rows(total, stream_length))
 
     def append_until(self, deadline: float, prefix: str, streams: int) -> int:
         """C1 (not run on SQLite, which has one writer at a time)."""
