@@ -47,6 +47,10 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
     def transaction(self, tables: Mapping[str, str]) -> AbstractAsyncContextManager[SQLTransaction]:
         """A write transaction whose ``table()`` maps declared names to ``tables``."""
 
+    def read_transaction(self) -> AbstractAsyncContextManager[SQLTransaction]:
+        """A transaction that only reads the bookkeeping tables (by default a write transaction)."""
+        return self.transaction({})
+
     @abstractmethod
     async def lock_projection(self, sql: SQLTransaction, projection: str) -> None:
         """Serialise changes to one projection's builds until the transaction ends."""
@@ -140,7 +144,7 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
 
     async def load(self, projection: str, number: int) -> Build | None:
         """See :meth:`TargetConnection.load`."""
-        async with self.transaction({}) as sql:
+        async with self.read_transaction() as sql:
             return await self.checkpoints.build(sql, projection, number)
 
     @asynccontextmanager
@@ -218,5 +222,5 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
 
     async def dead_letters(self, projection: str) -> list[DeadLetter]:
         """See :meth:`TargetConnection.dead_letters`."""
-        async with self.transaction({}) as sql:
+        async with self.read_transaction() as sql:
             return await self.checkpoints.read_dead_letters(sql, projection)

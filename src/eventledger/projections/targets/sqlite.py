@@ -217,6 +217,20 @@ class SQLiteTargetConnection(SQLTargetConnection):
         else:
             db.execute("COMMIT")
 
+    def read_transaction(self) -> AbstractAsyncContextManager[SQLTransaction]:
+        """A deferred transaction: reading needs no write lock (WAL readers never wait)."""
+        return self._read_transaction()
+
+    @asynccontextmanager
+    async def _read_transaction(self) -> AsyncIterator[SQLTransaction]:
+        db = self._db
+        await with_lock_retry(self.target, lambda: db.execute("BEGIN"))
+        try:
+            yield SQLiteTransaction(db, {})
+        finally:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+
     async def lock_projection(self, sql: SQLTransaction, projection: str) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` already made this the file's only writer."""
 
