@@ -161,3 +161,43 @@ async def test_a_standby_reports_that_it_does_not_hold_the_lease() -> None:
 
 async def leader_holds(runner: el.ProjectionRunner) -> bool:
     return (await runner.status_of("ledger")).holds_lease
+
+
+async def test_a_standby_reports_the_checkpoint_of_the_runner_that_applies_not_the_whole_log_as_lag(
+    rig: Rig,
+) -> None:
+    await deposit_many(rig.store, 25)
+    quick = el.LeasePolicy(ttl=1.0, renew_every=0.2, standby_poll=0.05)
+    leader = el.ProjectionRunner(rig.store, [rig.ledger()], owner="leader", lease=quick)
+    standby = el.ProjectionRunner(rig.store, [rig.ledger()], owner="standby", lease=quick)
+    leading = asyncio.create_task(leader.run(handle_signals=False))
+    waiting: asyncio.Task[None] | None = None
+    try:
+        async with asyncio.timeout(10):
+            await leader.wait_until_caught_up()
+        waiting = asyncio.create_task(standby.run(handle_signals=False))
+
+        async def on_standby() -> bool:
+            return (await standby.status_of("ledger")).state is el.ProjectionState.STANDBY
+
+        await eventually(on_standby)
+        status = await standby.status_of("ledger")
+        assert status.checkpoint == (await leader.status_of("ledger")).checkpoint == status.head_position
+        assert (status.lag_events, status.lag_seconds) == (0, 0.0)
+    finally:
+        leader.stop()
+        standby.stop()
+        await leading
+        if waiting is not None:
+            await waiting
+
+
+async def test_a_runner_not_yet_started_reports_the_stored_checkpoint(rig: Rig) -> None:
+    await deposit_many(rig.store, 10)
+    [applied] = await el.ProjectionRunner(rig.store, [rig.ledger()]).run_until_caught_up()
+    await deposit_many(rig.store, 4, start=100)
+    fresh = el.ProjectionRunner(rig.store, [rig.ledger()])
+    status = await fresh.status_of("ledger")
+    assert status.state is el.ProjectionState.STARTING
+    assert status.checkpoint == applied.checkpoint
+    assert 0 < status.lag_events <= 5

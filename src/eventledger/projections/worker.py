@@ -682,7 +682,12 @@ class ProjectionWorker:
 
     async def status(self) -> ProjectionStatus:
         """This projection's :class:`ProjectionStatus` now."""
-        checkpoint = self.serving.checkpoint if self.serving is not None else self.last_checkpoint
+        if self.serving is not None:
+            checkpoint = self.serving.checkpoint
+        else:
+            # On standby, stopped or not started: the serving build's checkpoint as stored, so
+            # that a standby does not report the whole log as lag.
+            checkpoint = await self._stored_checkpoint()
         head = await self.store.head_position()
         lag_seconds: float | None = 0.0
         try:
@@ -725,6 +730,24 @@ class ProjectionWorker:
             holds_lease=self.holds_lease,
             build=None if self.serving is None else self.serving.build.number,
         )
+
+    async def _stored_checkpoint(self) -> int:
+        try:
+            if self.connection is not None:
+                async with self._lock:
+                    build = await self.connection.serving_build(self.name)
+            else:
+                temporary = await self.projection.target.connect()
+                try:
+                    build = await temporary.serving_build(self.name)
+                finally:
+                    await temporary.close()
+        except Exception as error:
+            log.debug("%s: cannot read the stored checkpoint: %s", self.name, error)
+            return self.last_checkpoint
+        if build is not None:
+            self.last_checkpoint = build.position
+        return self.last_checkpoint
 
     # ------------------------------------------------------------------ waiting
 

@@ -127,6 +127,10 @@ class AtLeastOnceConnection(TargetConnection[Client]):
         """See :meth:`TargetConnection.load`."""
         return await self.inner.load(projection, number)
 
+    async def serving_build(self, projection: str) -> Build | None:
+        """See :meth:`TargetConnection.serving_build`."""
+        return await self.inner.serving_build(projection)
+
     @asynccontextmanager
     async def batch(
         self, projection: Projection[Client], build: Build, expected: int, position: int

@@ -158,6 +158,10 @@ class TargetConnection(ABC, Generic[S]):
         """A build as recorded now, or None when it no longer exists."""
 
     @abstractmethod
+    async def serving_build(self, projection: str) -> Build | None:
+        """The build readers see now (with its checkpoint), or None before the first one."""
+
+    @abstractmethod
     def batch(
         self, projection: Projection[S], build: Build, expected: int, position: int
     ) -> AbstractAsyncContextManager[S]:

@@ -200,6 +200,10 @@ class MemoryTargetConnection(TargetConnection[MemoryReadModel]):
         """See :meth:`TargetConnection.load`."""
         return self._builds(projection).get(number)
 
+    async def serving_build(self, projection: str) -> Build | None:
+        """See :meth:`TargetConnection.serving_build`."""
+        return self.target.active_build(projection)
+
     def _check(self, projection: str, build: Build, expected: int) -> Build:
         if not self._renew():
             raise LeaseLost(projection, "(this runner)")

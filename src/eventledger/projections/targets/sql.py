@@ -147,6 +147,12 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
         async with self.read_transaction() as sql:
             return await self.checkpoints.build(sql, projection, number)
 
+    async def serving_build(self, projection: str) -> Build | None:
+        """See :meth:`TargetConnection.serving_build`."""
+        async with self.read_transaction() as sql:
+            builds = await self.checkpoints.builds(sql, projection)
+        return next((build for build in builds if build.state is BuildState.ACTIVE), None)
+
     @asynccontextmanager
     async def batch(
         self, projection: Projection[SQLTransaction], build: Build, expected: int, position: int
