@@ -224,3 +224,25 @@ async def test_the_listener_hears_the_projection_go_from_catching_up_to_live(rig
     states = [change.current for change in recorder.states]
     assert states.index(el.ProjectionState.CATCHING_UP) < states.index(el.ProjectionState.LIVE)
     assert states[-1] is el.ProjectionState.STOPPED
+
+
+async def test_a_stop_asked_for_before_run_begins_ends_that_run_at_once() -> None:
+    async with el.open_store("memory://") as store:
+        runner = el.ProjectionRunner(store, [MemoryLedger(MemoryTarget())])
+        running = asyncio.create_task(runner.run(handle_signals=False))
+        runner.stop()
+        await asyncio.wait_for(running, 5)
+        assert (await runner.status_of("ledger")).state is el.ProjectionState.STOPPED
+
+
+async def test_running_a_runner_that_is_already_running_is_refused() -> None:
+    async with el.open_store("memory://") as store:
+        runner = el.ProjectionRunner(store, [MemoryLedger(MemoryTarget())])
+        running = asyncio.create_task(runner.run(handle_signals=False))
+        await asyncio.sleep(0.05)
+        try:
+            with pytest.raises(el.ProjectionStateError, match="already running"):
+                await runner.run_until_caught_up()
+        finally:
+            runner.stop()
+            await running

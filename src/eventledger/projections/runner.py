@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from eventledger.errors import UnknownProjection
+from eventledger.errors import ProjectionStateError, UnknownProjection
 from eventledger.projections.leases import LeasePolicy, new_owner_id
 from eventledger.projections.projection import Projection
 from eventledger.projections.retries import ProjectionRetryPolicy
@@ -102,6 +102,7 @@ class ProjectionRunner:
         back. Either way the checkpoint and the read model stay consistent. With
         ``handle_signals`` (and on the main thread), SIGTERM and SIGINT call :meth:`stop`.
         """
+        self._claim()
         loop = asyncio.get_running_loop()
         installed: list[signal.Signals] = []
         if handle_signals:
@@ -109,9 +110,6 @@ class ProjectionRunner:
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.add_signal_handler(signum, self.stop)
                     installed.append(signum)
-        for worker in self._workers.values():
-            worker.reset_stop()
-        self._running = True
         tasks = [
             asyncio.create_task(worker.run(), name=f"projection {name}")
             for name, worker in self._workers.items()
@@ -119,15 +117,18 @@ class ProjectionRunner:
         try:
             await asyncio.gather(*tasks)
         finally:
-            self._running = False
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             for signum in installed:
                 loop.remove_signal_handler(signum)
+            self._release()
 
     def stop(self) -> None:
-        """Stop every projection after the batch each is applying (safe from a signal handler)."""
+        """Stop every projection after the batch each is applying (safe from a signal handler).
+
+        It ends the run in progress, or the next one when called before it began.
+        """
         for worker in self._workers.values():
             worker.stop()
 
@@ -139,13 +140,26 @@ class ProjectionRunner:
         longer than ``lease_wait`` seconds (default: the lease's ttl, after which the lease
         of a runner that died has expired).
         """
-        wait = self._lease.ttl if lease_wait is None else lease_wait
-        deadline = time.monotonic() + wait
+        self._claim()
+        try:
+            wait = self._lease.ttl if lease_wait is None else lease_wait
+            deadline = time.monotonic() + wait
+            runs = [worker.run(until_caught_up=True, deadline=deadline) for worker in self._workers.values()]
+            await asyncio.gather(*runs)
+        finally:
+            self._release()
+        return await self.status()
+
+    def _claim(self) -> None:
+        if self._running:
+            raise ProjectionStateError("this runner is already running; one run at a time")
+        self._running = True
+
+    def _release(self) -> None:
+        # A stop asked for ends the current run (or the next, if asked before it began).
         for worker in self._workers.values():
             worker.reset_stop()
-        runs = [worker.run(until_caught_up=True, deadline=deadline) for worker in self._workers.values()]
-        await asyncio.gather(*runs)
-        return await self.status()
+        self._running = False
 
     async def wait_until_caught_up(self) -> None:
         """While :meth:`run` runs elsewhere: wait until every projection has applied the whole log.
