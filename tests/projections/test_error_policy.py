@@ -253,3 +253,18 @@ async def test_a_failed_projection_does_not_hold_up_the_others() -> None:
         finally:
             runner.stop()
             await running
+
+
+async def test_an_event_of_a_retired_type_is_passed_over_like_any_event_without_a_handler(rig: Rig) -> None:
+    await deposit_many(rig.store, 8)
+    retired = await insert_undecodable(rig, "foreign-1")
+    await deposit_many(rig.store, 4, start=900)
+    registry = el.UpcasterRegistry()
+    registry.retire("test.projections.vanished", reason="nobody reads it any more")
+    with el.use_upcasters(registry):
+        runner = el.ProjectionRunner(rig.store, [rig.ledger()], batch_size=5, retry=FAST)
+        [status] = await runner.run_until_caught_up()
+        everything = [r async for r in rig.store.read_all()]
+    assert any(r.position == retired and isinstance(r.event, el.RetiredEvent) for r in everything)
+    assert (status.checkpoint, status.failure) == (everything[-1].position, None)
+    assert await ledger_view(rig.reader) == expected_from(everything)
