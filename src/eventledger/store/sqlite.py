@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from eventledger.errors import ConcurrencyError, StoreUnavailable
-from eventledger.events import EncodedEvent, RecordedEvent, decode_metadata
+from eventledger.events import EncodedEvent, RecordedEvent, decode_metadata, recorded_event
 from eventledger.store.base import (
     ANY,
     STREAM_EXISTS,
@@ -494,7 +494,7 @@ def _decode_rows(rows: list[tuple[Any, ...]]) -> list[RecordedEvent]:
             recorded_at = _EPOCH + timedelta(microseconds=at)
             last_at = at
         append(
-            RecordedEvent(
+            recorded_event(
                 _uuid_from_text(event_id),
                 stream_id,
                 version,
