@@ -83,7 +83,7 @@ Connection = psycopg.AsyncConnection[TupleRow]
 _STREAM_VERSION_CONSTRAINT: Final = "events_stream_version"
 # ANY and STREAM_EXISTS stay satisfied when another appender wins the race for a version, so
 # the append simply runs again; this bounds the retries under pathological contention.
-_UNCHECKED_APPEND_ATTEMPTS: Final = 50
+_APPEND_ATTEMPTS: Final = 50
 _RESUBSCRIBE_DELAYS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 _OLDEST_TRANSACTION: Final = sql_text(
     "SELECT pid, datname, now() - xact_start, state, age(backend_xid) AS xid_age FROM pg_stat_activity "
@@ -269,23 +269,26 @@ class PostgresEventStore(EventStore):
                 raise ConcurrencyError(stream_id, expected, actual)
             return AppendResult(stream_id, actual, ())
         statement, parameters = self._append_statement(stream_id, events, expected, metadata)
-        for _attempt in range(_UNCHECKED_APPEND_ATTEMPTS):
+        for _attempt in range(_APPEND_ATTEMPTS):
             try:
-                row = await self._run_append(statement, parameters)
+                rows = await self._run_append(statement, parameters)
             except psycopg.errors.UniqueViolation as error:
                 if error.diag.constraint_name != _STREAM_VERSION_CONSTRAINT:
                     raise unavailable(self.settings, f"append to stream {stream_id!r}", error) from None
-                # Another appender took the version this statement computed; it committed first.
+                # Another appender took a version this batch aimed at, and committed first.
                 if expected is ANY or expected is STREAM_EXISTS:
                     continue
                 raise ConcurrencyError(stream_id, expected, await self.stream_version(stream_id)) from None
             except _ConnectionLost as error:
                 return await self._recover_append(stream_id, parameters, len(events), error)
-            found, positions = int(row[0]), row[1]
-            if positions is None:
-                raise ConcurrencyError(stream_id, expected, found)
-            self._own_writes.wrote(int(row[2]))
-            return AppendResult(stream_id, found + len(events), tuple(positions))
+            if not rows:
+                actual = await self.stream_version(stream_id)
+                if expected_version_matches(expected, actual):
+                    continue  # the stream reached the expected version just now: append after it
+                raise ConcurrencyError(stream_id, expected, actual)
+            rows.sort(key=lambda row: int(row[1]))
+            self._own_writes.wrote(int(rows[0][2]))
+            return AppendResult(stream_id, int(rows[-1][1]), tuple(int(row[0]) for row in rows))
         raise ConcurrencyError(stream_id, expected, await self.stream_version(stream_id))
 
     def _append_statement(
@@ -322,13 +325,10 @@ class PostgresEventStore(EventStore):
         parameters["expected"] = expected
         return forms[0], parameters
 
-    async def _run_append(self, statement: bytes, parameters: dict[str, Any]) -> TupleRow:
+    async def _run_append(self, statement: bytes, parameters: dict[str, Any]) -> list[TupleRow]:
         async with self._connection(f"append to stream {parameters['stream']!r}") as connection:
             cursor = await connection.execute(statement, parameters, prepare=True)
-            row = await cursor.fetchone()
-        if row is None:
-            raise AssertionError("an append statement always returns one row")
-        return row
+            return await cursor.fetchall()
 
     async def _recover_append(
         self, stream_id: str, parameters: dict[str, Any], count: int, lost: _ConnectionLost

@@ -2,12 +2,11 @@
 
 Two ideas carry the design; the reasons are written next to each statement.
 
-- **An append is one statement.** It reads the stream's current version, checks the expected
-  version and inserts the whole batch, then reports the version it found and the positions it
-  wrote, so a success or a conflict costs one round trip. Its ``WHERE`` carries the expected
-  version; the unique ``(stream_id, version)`` constraint settles a race between two
-  appenders that both saw the same version (the loser waits for the winner's commit and then
-  fails on the constraint), so there is no lost update between "read version" and "insert".
+- **An append is one statement.** It checks the expected version and inserts the whole batch,
+  so a success costs one round trip. The unique ``(stream_id, version)`` constraint settles a
+  race between two appenders aiming at the same version (the loser waits for the winner's
+  commit and then fails on the constraint), so there is no lost update between "check the
+  version" and "insert".
 - **The global log is read through a visibility barrier.** See ``READ_ALL`` below.
 """
 
@@ -67,13 +66,9 @@ class Statements:
         events = f'"{schema}".events'
         snapshots = f'"{schema}".snapshots'
         appends = {
-            f"append_{size}_{form}": sql_text(_append(events, size, condition, notify_channel))
+            f"append_{size}_{form}": sql_text(_append(events, size, form, notify_channel))
             for size in ("one", "many")
-            for form, condition in (
-                ("exact", "current.version = %(expected)s"),
-                ("any", "true"),
-                ("existing", "current.version > 0"),
-            )
+            for form in ("exact", "any", "existing")
         }
         cursor = CURSOR_TRANSACTION.format(events=events)
         read_all = (
@@ -128,44 +123,51 @@ class Statements:
         )
 
 
-def _append(events: str, size: str, condition: str, notify_channel: str | None) -> str:
-    """One append statement: check the expected version and insert the batch, all at once.
+def _append(events: str, size: str, form: str, notify_channel: str | None) -> str:
+    """One append statement: the expected-version check and the whole batch's insert, at once.
 
-    Returns one row: the stream's version as the statement found it, the positions written and
-    the writing transaction's id (both NULL when the expected version did not match and nothing
-    was inserted). The batch form
-    takes arrays and numbers its rows, so positions rise with versions.
+    It returns a row per inserted event (position, version, writing transaction id) and no
+    rows when the expected version did not match. An exact expected version needs no read of
+    the stream's version: the batch goes right after it, and if the stream has already moved
+    past it the unique ``(stream_id, version)`` refuses the insert. The other forms number the
+    batch after the stream's current maximum. Batch rows are numbered and inserted in order, so
+    positions rise with versions.
     """
+    columns = "stream_id, version, event_id, type, schema_version, data, metadata"
     if size == "one":
-        rows = (
-            "SELECT %(stream)s, current.version + 1, %(event_id)s, %(type)s, %(schema_version)s, "
-            "%(data)s::jsonb, %(metadata)s::jsonb FROM current "
-            f"WHERE {condition}"
+        number = "1"
+        values = "%(event_id)s, %(type)s, %(schema_version)s, %(data)s::jsonb, %(metadata)s::jsonb"
+        batch, order = "", ""
+    else:
+        number = "batch.number"
+        values = "batch.event_id, batch.type, batch.schema_version, batch.data::jsonb, %(metadata)s::jsonb"
+        batch = (
+            "unnest(%(event_ids)s::uuid[], %(types)s::text[], %(schema_versions)s::int[], "
+            "%(datas)s::text[]) WITH ORDINALITY AS batch(event_id, type, schema_version, data, number)"
+        )
+        order = " ORDER BY batch.number"
+    if form == "exact":
+        rows = f"SELECT %(stream)s, %(expected)s::bigint + {number}, {values}"
+        if batch:
+            rows += f" FROM {batch}"
+        rows += (
+            f" WHERE (%(expected)s::bigint = 0 OR EXISTS (SELECT FROM {events} "
+            "WHERE stream_id = %(stream)s AND version = %(expected)s::bigint))"
         )
     else:
         rows = (
-            "SELECT %(stream)s, current.version + batch.number, batch.event_id, batch.type, "
-            "batch.schema_version, batch.data::jsonb, %(metadata)s::jsonb FROM current, "
-            "unnest(%(event_ids)s::uuid[], %(types)s::text[], %(schema_versions)s::int[], "
-            "%(datas)s::text[]) WITH ORDINALITY AS batch(event_id, type, schema_version, data, number) "
-            f"WHERE {condition} ORDER BY batch.number"
+            f"SELECT %(stream)s, current.version + {number}, {values} FROM (SELECT coalesce(max(version), 0) "
+            f"AS version FROM {events} WHERE stream_id = %(stream)s) AS current"
         )
-    # The wake-up rides in the same statement, and only when something was written; it is
-    # delivered at commit, and listeners treat it as a hint to re-read, never as data.
-    notify = (
-        f", (SELECT pg_notify('{notify_channel}', '')::text WHERE EXISTS (SELECT FROM inserted))"
-        if notify_channel
-        else ""
-    )
+        if batch:
+            rows += f", {batch}"
+        if form == "existing":
+            rows += " WHERE current.version > 0"
     # The writing transaction's id comes back too, so the store can let its own later reads of
-    # the global log wait until the barrier has passed what it wrote.
-    return (
-        "WITH current AS ("
-        f"SELECT coalesce(max(version), 0) AS version FROM {events} WHERE stream_id = %(stream)s"
-        "), inserted AS ("
-        f"INSERT INTO {events} (stream_id, version, event_id, type, schema_version, data, metadata) "
-        f"{rows} RETURNING position) "
-        "SELECT current.version, (SELECT array_agg(position ORDER BY position) FROM inserted), "
-        f"(SELECT pg_current_xact_id()::text WHERE EXISTS (SELECT FROM inserted)){notify} "
-        "FROM current"
-    )
+    # the global log wait until the barrier has passed what it wrote. The wake-up rides along
+    # (repeats within a transaction are folded into one); it is delivered at commit, and
+    # listeners take it as a hint to re-read, never as data.
+    returning = "RETURNING position, version, pg_current_xact_id()::text"
+    if notify_channel:
+        returning += f", pg_notify('{notify_channel}', '')::text"
+    return f"INSERT INTO {events} ({columns}) {rows}{order} {returning}"
