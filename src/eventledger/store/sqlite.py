@@ -32,8 +32,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+import pydantic
+
 from eventledger.errors import ConcurrencyError, StoreUnavailable
-from eventledger.events import EncodedEvent, RecordedEvent, decode_metadata, recorded_event
+from eventledger.events import EncodedEvent, Event, RecordedEvent, decode_metadata, recorded_event
 from eventledger.store.base import (
     ANY,
     STREAM_EXISTS,
@@ -43,6 +45,7 @@ from eventledger.store.base import (
     RawEvent,
     Snapshot,
     StreamInfo,
+    current_validator,
     expected_version_matches,
 )
 from eventledger.versioning import decode_event
@@ -486,6 +489,8 @@ def _uuid_from_text(text: str) -> uuid.UUID:
 def _decode_rows(rows: list[tuple[Any, ...]]) -> list[RecordedEvent]:
     decoded: list[RecordedEvent] = []
     append = decoded.append
+    # A page holds few distinct (type, schema version) pairs: find each one's validator once.
+    validators: dict[tuple[str, int], Callable[[str | bytes], Event] | None] = {}
     # The events of one batch share their recorded_at, so one datetime serves them all.
     last_at: int | None = None
     recorded_at = _EPOCH
@@ -493,6 +498,20 @@ def _decode_rows(rows: list[tuple[Any, ...]]) -> list[RecordedEvent]:
         if at != last_at:
             recorded_at = _EPOCH + timedelta(microseconds=at)
             last_at = at
+        key = (type_name, schema_version)
+        try:
+            validate = validators[key]
+        except KeyError:
+            validate = validators[key] = current_validator(type_name, schema_version)
+        event: Event | None = None
+        if validate is not None:
+            try:
+                event = validate(data)
+            except pydantic.ValidationError:
+                event = None
+        if event is None:
+            # Upcasting, renames, retirements, and the error that names a row that does not decode.
+            event = decode_event(type_name, schema_version, data, stream_id=stream_id, position=position)
         append(
             recorded_event(
                 _uuid_from_text(event_id),
@@ -500,7 +519,7 @@ def _decode_rows(rows: list[tuple[Any, ...]]) -> list[RecordedEvent]:
                 version,
                 position,
                 type_name,
-                decode_event(type_name, schema_version, data, stream_id=stream_id, position=position),
+                event,
                 decode_metadata(metadata) if metadata else {},
                 recorded_at,
             )
