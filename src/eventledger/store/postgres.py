@@ -33,8 +33,9 @@ to bound the damage. Never wait for a subscription to deliver an event while you
 transaction on the same server, one that has written something, is still open: it holds
 back that very event.
 
-Subscriptions wake on LISTEN/NOTIFY (appends notify in the same statement) and also poll, so
-a lost notification costs at most :attr:`poll_interval`; a dropped connection is retried and
+Subscriptions wake on LISTEN/NOTIFY (a NOTIFY follows each burst of appends, sent outside the
+appending transactions so that it never serialises their commits) and also poll, so a lost
+notification costs at most :attr:`poll_interval`; a dropped connection is retried and
 the subscription resumes from the last event it delivered.
 """
 
@@ -71,9 +72,9 @@ from eventledger.store.base import (
     type_names,
 )
 from eventledger.store.postgres_connection import ConnectionSettings, parse_postgres_url, unavailable
-from eventledger.store.postgres_notifications import NotificationListener
+from eventledger.store.postgres_notifications import Announcer, NotificationListener
 from eventledger.store.postgres_schema import SCHEMA_VERSION, migrate, sql_text
-from eventledger.store.postgres_statements import Statements
+from eventledger.store.postgres_statements import Statements, notify_channel
 from eventledger.versioning import decode_event
 
 logger: Final = logging.getLogger("eventledger.postgres")
@@ -148,10 +149,7 @@ class PostgresEventStore(EventStore):
         self.schema = settings.schema
         self.poll_interval = settings.poll_interval
         self.events_table = f"{settings.schema}.events"
-        channel = f"eventledger.{settings.schema}"
-        self._statements = Statements.for_schema(
-            settings.schema, notify_channel=channel if settings.notify else None
-        )
+        self._statements = Statements.for_schema(settings.schema)
         self._pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             settings.conninfo,
             connection_class=psycopg.AsyncConnection,
@@ -161,7 +159,10 @@ class PostgresEventStore(EventStore):
             open=False,
             name=f"eventledger:{settings.schema}",
         )
-        self._listener = NotificationListener(settings, channel, self._wake_subscribers)
+        self._listener = NotificationListener(
+            settings, notify_channel(settings.schema), self._wake_subscribers
+        )
+        self._announcer = Announcer(self._notify)
         self._own_writes = _OwnWrites()
 
     def __repr__(self) -> str:
@@ -288,6 +289,8 @@ class PostgresEventStore(EventStore):
                 raise ConcurrencyError(stream_id, expected, actual)
             rows.sort(key=lambda row: int(row[1]))
             self._own_writes.wrote(int(rows[0][2]))
+            if self.settings.notify:
+                self._announcer.announce()
             return AppendResult(stream_id, int(rows[-1][1]), tuple(int(row[0]) for row in rows))
         raise ConcurrencyError(stream_id, expected, await self.stream_version(stream_id))
 
@@ -324,6 +327,10 @@ class PostgresEventStore(EventStore):
             return forms[2], parameters
         parameters["expected"] = expected
         return forms[0], parameters
+
+    async def _notify(self) -> None:
+        async with self._connection("announce appends") as connection:
+            await connection.execute(self._statements.notify, prepare=True)
 
     async def _run_append(self, statement: bytes, parameters: dict[str, Any]) -> list[TupleRow]:
         async with self._connection(f"append to stream {parameters['stream']!r}") as connection:
@@ -588,6 +595,7 @@ class PostgresEventStore(EventStore):
         return Snapshot(row[0], int(row[1]), row[2], int(row[3]), json.loads(row[4]), row[5].astimezone(UTC))
 
     async def _close(self) -> None:
+        await self._announcer.stop()
         await self._listener.stop()
         await self._pool.close()
 

@@ -1,4 +1,10 @@
-"""LISTEN for appends made by other processes, and wake this process's subscribers.
+"""NOTIFY other processes of appends; LISTEN for theirs and wake this process's subscribers.
+
+Appends do not NOTIFY inside their own transaction: PostgreSQL serialises the commits of
+notifying transactions (a lock held through the commit's WAL flush), which would cap
+concurrent appenders at one commit at a time. The :class:`Announcer` sends the NOTIFY
+afterwards, from a transaction of its own that writes nothing and so commits without a flush,
+and folds a burst of appends into one notification.
 
 A notification is only a hint that something may be new: subscribers always re-read the global
 log through the visibility barrier, and keep polling as well, so a lost or late notification
@@ -12,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 import psycopg
@@ -91,3 +97,40 @@ class NotificationListener:
         )
         await asyncio.sleep(delay)
         return failures + 1
+
+
+class Announcer:
+    """Sends one NOTIFY for however many appends happened while the previous one was on its way.
+
+    The first append after a quiet spell is announced at once; during a burst, at most one
+    NOTIFY goes out per ``spacing`` seconds, so announcing never competes with the appends.
+    """
+
+    def __init__(self, send: Callable[[], Awaitable[None]], spacing: float = 0.01) -> None:
+        self._send = send
+        self._spacing = spacing
+        self._pending = False
+        self._task: asyncio.Task[None] | None = None
+
+    def announce(self) -> None:
+        """Note that something was appended; a NOTIFY follows soon (this never waits)."""
+        self._pending = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._announce(), name="eventledger NOTIFY")
+
+    async def _announce(self) -> None:
+        while self._pending:
+            self._pending = False
+            try:
+                await self._send()
+            except Exception as error:  # a lost wake-up costs latency only: subscribers also poll
+                logger.debug("eventledger: NOTIFY not sent: %s", error)
+                return
+            await asyncio.sleep(self._spacing)
+
+    async def stop(self) -> None:
+        """Let a NOTIFY already on its way finish (once the store is closed it is dropped)."""
+        task, self._task = self._task, None
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await task

@@ -37,6 +37,11 @@ CURSOR_TRANSACTION = (
 )
 
 
+def notify_channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel that announces appends to ``schema``'s events."""
+    return f"eventledger.{schema}"
+
+
 @dataclass(frozen=True, slots=True)
 class Statements:
     """Every statement of one store, as bytes ready for psycopg (prepared on first use)."""
@@ -59,14 +64,15 @@ class Statements:
     find_event: bytes
     visibility: bytes
     barrier: bytes
+    notify: bytes
 
     @classmethod
-    def for_schema(cls, schema: str, *, notify_channel: str | None) -> Statements:
-        """Build the statements for ``schema`` (validated); ``notify_channel`` wakes listeners."""
+    def for_schema(cls, schema: str) -> Statements:
+        """Build the statements for ``schema`` (a validated identifier)."""
         events = f'"{schema}".events'
         snapshots = f'"{schema}".snapshots'
         appends = {
-            f"append_{size}_{form}": sql_text(_append(events, size, form, notify_channel))
+            f"append_{size}_{form}": sql_text(_append(events, size, form))
             for size in ("one", "many")
             for form in ("exact", "any", "existing")
         }
@@ -112,6 +118,7 @@ class Statements:
             ),
             find_event=sql_text(f"SELECT position, version FROM {events} WHERE event_id = %s"),
             barrier=sql_text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"),
+            notify=sql_text(f"SELECT pg_notify('{notify_channel(schema)}', '')::text"),
             # One snapshot, one barrier, so the three numbers agree with each other.
             visibility=sql_text(
                 "WITH barrier AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) "
@@ -123,7 +130,7 @@ class Statements:
         )
 
 
-def _append(events: str, size: str, form: str, notify_channel: str | None) -> str:
+def _append(events: str, size: str, form: str) -> str:
     """One append statement: the expected-version check and the whole batch's insert, at once.
 
     It returns a row per inserted event (position, version, writing transaction id) and no
@@ -164,10 +171,6 @@ def _append(events: str, size: str, form: str, notify_channel: str | None) -> st
         if form == "existing":
             rows += " WHERE current.version > 0"
     # The writing transaction's id comes back too, so the store can let its own later reads of
-    # the global log wait until the barrier has passed what it wrote. The wake-up rides along
-    # (repeats within a transaction are folded into one); it is delivered at commit, and
-    # listeners take it as a hint to re-read, never as data.
+    # the global log wait until the barrier has passed what it wrote.
     returning = "RETURNING position, version, pg_current_xact_id()::text"
-    if notify_channel:
-        returning += f", pg_notify('{notify_channel}', '')::text"
     return f"INSERT INTO {events} ({columns}) {rows}{order} {returning}"
