@@ -148,3 +148,15 @@ async def test_an_event_announced_while_another_transaction_holds_the_barrier_ar
         subscriber.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await subscriber
+
+
+async def test_a_burst_of_appends_is_announced_with_a_few_notifications_not_one_each(
+    backend: PostgresBackend,
+) -> None:
+    writer = await backend.open()
+    async with await connect(autocommit=True) as listener:
+        await listener.execute(f'LISTEN "eventledger.{backend.schema}"'.encode())
+        for index in range(40):
+            await writer.append("s", [noted(str(index))], expected_version=index)
+        received = [notification async for notification in listener.notifies(timeout=0.5)]
+    assert 1 <= len(received) < 40

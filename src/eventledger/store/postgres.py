@@ -360,6 +360,8 @@ class PostgresEventStore(EventStore):
             ) from None
         first_version = int(rows[0][1])
         logger.info("eventledger: append to %r was stored before the connection dropped", stream_id)
+        if self.settings.notify:
+            self._announcer.announce()
         # Concurrent inserts may interleave positions, so read the batch's positions back.
         rows = await self._fetch(
             self._statements.read_stream_forwards, (stream_id, first_version, count), "read an appended batch"
@@ -395,11 +397,9 @@ class PostgresEventStore(EventStore):
     async def _read_all_raw_page(self, after: int, limit: int) -> list[RawEvent]:
         # Plain position order, without the visibility barrier: a store-wide check wants every
         # committed row now, and must not stall behind an unrelated long transaction.
-        statement = sql_text(
-            "SELECT position, stream_id, version, type, schema_version, data::text "
-            f'FROM "{self.schema}".events WHERE position > %s ORDER BY position LIMIT %s'
+        rows = await self._fetch(
+            self._statements.read_raw, (after, limit), f"read raw rows after position {after}"
         )
-        rows = await self._fetch(statement, (after, limit), f"read raw rows after position {after}")
         return [RawEvent(*row) for row in rows]
 
     async def read_all(

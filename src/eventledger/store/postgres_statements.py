@@ -57,6 +57,7 @@ class Statements:
     read_stream_backwards: bytes
     read_all: bytes
     read_all_of_types: bytes
+    read_raw: bytes
     head_position: bytes
     list_streams: bytes
     save_snapshot: bytes
@@ -96,6 +97,10 @@ class Statements:
             ),
             read_all=sql_text(read_all + order),
             read_all_of_types=sql_text(read_all + "AND event.type = ANY(%(types)s) " + order),
+            read_raw=sql_text(
+                "SELECT position, stream_id, version, type, schema_version, data::text "
+                f"FROM {events} WHERE position > %s ORDER BY position LIMIT %s"
+            ),
             head_position=sql_text(
                 f"SELECT position FROM {events} WHERE transaction_id < {BARRIER} "
                 "ORDER BY transaction_id DESC, position DESC LIMIT 1"
