@@ -22,6 +22,8 @@ from benchmarks.suite import FULL, QUICK, WORKLOADS, Suite, sizes_dict
 REPOSITORY = Path(__file__).resolve().parent.parent
 RESULTS = REPOSITORY / "benchmarks" / "results"
 DOCUMENT = REPOSITORY / "docs" / "benchmarks.md"
+FINDINGS = REPOSITORY / "benchmarks" / "findings.md"
+"""Hand-written: what the figures mean and what was done about them; copied into the document."""
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
@@ -93,7 +95,8 @@ def main(argv: list[str]) -> int:
     if arguments.docs == "always" or (arguments.docs == "auto" and complete):
         command = "make bench" if not arguments.quick else "make bench-quick"
         DOCUMENT.parent.mkdir(parents=True, exist_ok=True)
-        DOCUMENT.write_text(markdown_document(results, facts, settings, command))
+        findings = FINDINGS.read_text() if FINDINGS.exists() else ""
+        DOCUMENT.write_text(markdown_document(results, facts, settings, command, findings))
         print(f"wrote {DOCUMENT}")
     return 0
 

@@ -9,6 +9,9 @@ from benchmarks.places import Place
 
 CONTENDERS: Final = ("eventledger", "eventsourcing", "raw")
 """Every contender, in the order the report lists them."""
+ASYNC_REFERENCE: Final = "raw-async"
+"""The raw SQL through psycopg's async connection: the asyncio floor for single-event writes on
+PostgreSQL (W1, W2, C1), shown beside the others."""
 
 
 def open_contender(name: str, place: Place, *, tables_exist: bool = False) -> Contender:
@@ -33,4 +36,8 @@ def open_contender(name: str, place: Place, *, tables_exist: bool = False) -> Co
         from benchmarks.raw_postgres import RawPostgresContender
 
         return RawPostgresContender(place)
+    if name == ASYNC_REFERENCE and place.backend == "postgres":
+        from benchmarks.raw_postgres_async import RawPostgresAsyncContender
+
+        return RawPostgresAsyncContender(place)
     raise ValueError(f"no contender {name!r} for {place.backend}")

@@ -11,6 +11,7 @@ from benchmarks.results import Result
 
 HEADERS = (
     "Backend", "Workload", "Unit", "eventledger", "eventsourcing", "raw", "el/raw", "el/es", "Target",
+    "raw async", "el/raw async",
 )
 
 
@@ -47,6 +48,8 @@ def rows(results: list[Result]) -> list[tuple[str, ...]]:
             _ratio(result.ratio("raw")),
             _ratio(result.ratio("eventsourcing")),
             _verdicts(result),
+            _figure(result.median("raw-async"), result.unit),
+            _ratio(result.ratio("raw-async")),
         )
         for result in results
     ]
@@ -116,9 +119,9 @@ METHOD = """\
 
 
 def markdown_document(
-    results: list[Result], facts: dict[str, str], settings: dict[str, Any], command: str
+    results: list[Result], facts: dict[str, str], settings: dict[str, Any], command: str, findings: str
 ) -> str:
-    """The whole docs/benchmarks.md."""
+    """The whole docs/benchmarks.md; ``findings`` is the hand-written analysis, kept verbatim."""
     machine = "\n".join(f"| {key} | {value} |" for key, value in facts.items())
     recorded = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     repeats = settings.get("repeats")
@@ -141,5 +144,7 @@ run the command again.
 driver's and over eventsourcing's.
 
 {markdown_table(results)}
+
+{findings.strip()}
 
 {METHOD}"""

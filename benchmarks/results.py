@@ -86,6 +86,7 @@ class Result:
             "medians": {name: self.median(name) for name in self.samples},
             "eventledger_over_raw": self.ratio("raw"),
             "eventledger_over_eventsourcing": self.ratio("eventsourcing"),
+            "eventledger_over_raw_async": self.ratio("raw-async"),
             "targets": [
                 {"target": description, "met": met} for description, met in self.verdicts()
             ],

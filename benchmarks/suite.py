@@ -21,7 +21,7 @@ from pathlib import Path
 
 from benchmarks.concurrency import WriterPool
 from benchmarks.contender import Contender
-from benchmarks.lineup import CONTENDERS, open_contender
+from benchmarks.lineup import ASYNC_REFERENCE, CONTENDERS, open_contender
 from benchmarks.places import Backend, Place
 from benchmarks.results import Result, Target
 
@@ -104,9 +104,14 @@ class Suite:
 
     # ----------------------------------------------------------------- helpers
 
-    def _order(self, repeat: int) -> list[str]:
-        shift = repeat % len(CONTENDERS)
-        return list(CONTENDERS[shift:] + CONTENDERS[:shift])
+    @property
+    def _single_writers(self) -> tuple[str, ...]:
+        # On PostgreSQL the single-event write workloads also run the asyncio reference.
+        return (*CONTENDERS, ASYNC_REFERENCE) if self.backend.name == "postgres" else CONTENDERS
+
+    def _order(self, repeat: int, names: tuple[str, ...] = CONTENDERS) -> list[str]:
+        shift = repeat % len(names)
+        return list(names[shift:] + names[:shift])
 
     @contextmanager
     def _opened(self, name: str, label: str) -> Iterator[tuple[Contender, Place]]:
@@ -120,11 +125,13 @@ class Suite:
 
     def _warm_up(self) -> None:
         # First calls pay for imports, schema compilation and statement preparation.
-        for name in CONTENDERS:
+        for name in self._single_writers:
             with self._opened(name, "warm") as (contender, _place):
                 contender.new_streams(200)
                 contender.seed("s", 10, 1)
                 contender.append_exact("s", 10, 200, 1)
+                if name == ASYNC_REFERENCE:
+                    continue
                 contender.append_batches(5, 100)
                 contender.load_stream("s-0")
                 contender.read_log()
@@ -135,16 +142,17 @@ class Suite:
         events: int,
         measure: Callable[[Contender, int], float],
         seed: Callable[[Contender], object] | None = None,
+        names: tuple[str, ...] = CONTENDERS,
     ) -> list[Result]:
         # Each repeat opens all contenders on fresh places and has them take turns chunk by
         # chunk, so a disturbance on this shared machine lands on all of them alike.
         for repeat in range(self.sizes.repeats):
-            totals = dict.fromkeys(CONTENDERS, 0.0)
-            with self._seeded_places(result.workload.lower(), seed) as opened:
+            totals = dict.fromkeys(names, 0.0)
+            with self._seeded_places(result.workload.lower(), seed, names) as opened:
                 for chunk in range(CHUNKS):
-                    for name in self._order(repeat + chunk):
+                    for name in self._order(repeat + chunk, names):
                         totals[name] += measure(opened[name], chunk)
-            for name in CONTENDERS:
+            for name in names:
                 result.add(name, events / totals[name])
         return [result]
 
@@ -161,6 +169,7 @@ class Suite:
         return self._writes(
             result, per_chunk * CHUNKS,
             lambda contender, chunk: contender.new_streams(per_chunk, chunk * per_chunk),
+            names=self._single_writers,
         )
 
     def exact_appends(self) -> list[Result]:
@@ -180,6 +189,7 @@ class Suite:
                 "w2", streams, per_chunk, 1 + chunk * per_chunk // streams
             ),
             lambda contender: contender.seed("w2", streams, 1),
+            self._single_writers,
         )
 
     def batch_appends(self) -> list[Result]:
@@ -234,12 +244,12 @@ class Suite:
 
     @contextmanager
     def _seeded_places(
-        self, label: str, seed: Callable[[Contender], object] | None
+        self, label: str, seed: Callable[[Contender], object] | None, names: tuple[str, ...] = CONTENDERS
     ) -> Iterator[dict[str, Contender]]:
         opened: dict[str, Contender] = {}
         places: list[Place] = []
         try:
-            for name in CONTENDERS:
+            for name in names:
                 place = self.backend.fresh(f"{label}_{name}")
                 places.append(place)
                 opened[name] = open_contender(name, place)
@@ -263,7 +273,7 @@ class Suite:
         pool = WriterPool(writers)
         try:
             for repeat in range(self.sizes.concurrent_repeats):
-                for name in self._order(repeat):
+                for name in self._order(repeat, self._single_writers):
                     place = self.backend.fresh(f"c1_{name}")
                     try:
                         # Create the schema once, before the writers race to.
