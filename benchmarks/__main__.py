@@ -7,11 +7,13 @@ run of every workload on both backends, regenerates docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from benchmarks.machine import machine_facts
 from benchmarks.places import Backend, PostgresBackend, SQLiteBackend
@@ -34,6 +36,11 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, help="override the number of repeats")
     parser.add_argument("--postgres", help="PostgreSQL URL of the benchmark database")
     parser.add_argument(
+        "--from-json", metavar="PATH", nargs="+",
+        help="run nothing: rebuild the table and docs/benchmarks.md from results files (say, one per "
+        "backend), in order",
+    )
+    parser.add_argument(
         "--docs", choices=("auto", "always", "never"), default="auto",
         help="regenerate docs/benchmarks.md (auto: only for a full run of everything)",
     )
@@ -55,6 +62,8 @@ def _backend(name: str, postgres_url: str | None) -> Backend | None:
 def main(argv: list[str]) -> int:
     """Run the suite and report."""
     arguments = _arguments(argv)
+    if arguments.from_json:
+        return _rebuild([Path(path) for path in arguments.from_json])
     sizes = QUICK if arguments.quick else FULL
     if arguments.repeats:
         sizes = replace(sizes, repeats=arguments.repeats, concurrent_repeats=arguments.repeats)
@@ -82,7 +91,8 @@ def main(argv: list[str]) -> int:
 
     facts = machine_facts(postgres_version)
     settings = {**sizes_dict(sizes), "quick": arguments.quick, "workloads": list(workloads),
-                "backends": backend_names, "seconds": round(elapsed, 1)}
+                "backends": backend_names, "seconds": round(elapsed, 1),
+                "recorded_at": datetime.now(UTC).isoformat(timespec="seconds")}
     print(text_table(results))
     print(f"\n{len(results)} results in {elapsed:.0f}s")
 
@@ -93,12 +103,32 @@ def main(argv: list[str]) -> int:
 
     complete = not arguments.quick and set(workloads) == set(WORKLOADS) and postgres_version is not None
     if arguments.docs == "always" or (arguments.docs == "auto" and complete):
-        command = "make bench" if not arguments.quick else "make bench-quick"
-        DOCUMENT.parent.mkdir(parents=True, exist_ok=True)
-        findings = FINDINGS.read_text() if FINDINGS.exists() else ""
-        DOCUMENT.write_text(markdown_document(results, facts, settings, command, findings))
-        print(f"wrote {DOCUMENT}")
+        _write_document(results, facts, settings, quick=arguments.quick)
     return 0
+
+
+def _rebuild(paths: list[Path]) -> int:
+    documents = [json.loads(path.read_text()) for path in paths]
+    results = [Result.from_dict(item) for document in documents for item in document["results"]]
+    facts: dict[str, str] = {}
+    for document in documents:
+        # A fact one run did not measure (PostgreSQL's version) comes from the run that did.
+        facts.update({key: value for key, value in document["machine"].items() if value != "not measured"})
+    settings = {**documents[-1]["settings"], "recorded_at": documents[-1]["recorded_at"]}
+    print(text_table(results))
+    quick = any(document["settings"]["quick"] for document in documents)
+    _write_document(results, facts, settings, quick=quick)
+    return 0
+
+
+def _write_document(
+    results: list[Result], facts: dict[str, str], settings: dict[str, Any], *, quick: bool
+) -> None:
+    findings = FINDINGS.read_text() if FINDINGS.exists() else ""
+    command = "make bench-quick" if quick else "make bench"
+    DOCUMENT.parent.mkdir(parents=True, exist_ok=True)
+    DOCUMENT.write_text(markdown_document(results, facts, settings, command, findings))
+    print(f"wrote {DOCUMENT}")
 
 
 if __name__ == "__main__":

@@ -123,7 +123,9 @@ def markdown_document(
 ) -> str:
     """The whole docs/benchmarks.md; ``findings`` is the hand-written analysis, kept verbatim."""
     machine = "\n".join(f"| {key} | {value} |" for key, value in facts.items())
-    recorded = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    moment = settings.get("recorded_at")
+    when = datetime.fromisoformat(moment) if isinstance(moment, str) else datetime.now(UTC)
+    recorded = when.strftime("%Y-%m-%d %H:%M UTC")
     repeats = settings.get("repeats")
     return f"""# Benchmarks
 
@@ -141,7 +143,9 @@ run the command again.
 ## Results
 
 ↑ higher is better, ↓ lower is better. el/raw and el/es are eventledger's figure over the raw
-driver's and over eventsourcing's.
+driver's and over eventsourcing's. *raw async* (PostgreSQL single-event writes only) is the raw
+driver's SQL through psycopg's async connection: the floor for any asyncio store, shown to
+separate what asyncio costs from what eventledger costs.
 
 {markdown_table(results)}
 

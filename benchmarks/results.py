@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -88,6 +88,18 @@ class Result:
             "eventledger_over_eventsourcing": self.ratio("eventsourcing"),
             "eventledger_over_raw_async": self.ratio("raw-async"),
             "targets": [
-                {"target": description, "met": met} for description, met in self.verdicts()
+                {"target": description, "met": met, **asdict(target)}
+                for (description, met), target in zip(self.verdicts(), self.targets, strict=True)
             ],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        """Inverse of :meth:`to_dict` (to rebuild a report from a JSON file)."""
+        targets = tuple(
+            Target(item["against"], item.get("at_least"), item.get("at_most")) for item in data["targets"]
+        )
+        return cls(
+            data["backend"], data["workload"], data["title"], data["unit"], data["higher_is_better"],
+            targets, {name: list(values) for name, values in data["samples"].items()},
+        )
