@@ -94,7 +94,8 @@ class PausedReads:
     """Wraps a store so that reading the log pauses once past a position, until opened.
 
     Unlike a :class:`Gate` it pauses a runner *between* batches, outside any transaction, so
-    other runners can write meanwhile (SQLite has one writer at a time).
+    other runners can write meanwhile (SQLite has one writer at a time). Only batch reads
+    pause: a status query's one-event peek goes through.
     """
 
     def __init__(self, store: el.EventStore, after: int) -> None:
@@ -104,7 +105,7 @@ class PausedReads:
         self.opened = asyncio.Event()
 
     async def read_all(self, *, after: int = 0, limit: int | None = None) -> AsyncIterator[el.RecordedEvent]:
-        if after >= self.after and not self.opened.is_set():
+        if after >= self.after and limit != 1 and not self.opened.is_set():
             self.reached.set()
             await self.opened.wait()
         async for recorded in self.store.read_all(after=after, limit=limit):

@@ -96,7 +96,7 @@ async def test_a_rebuild_from_scratch_keeps_the_old_read_model_readable_until_it
         await eventually(lambda: serving_build(runner), within=10)
         await eventually(lambda: _equals(serving_build(runner), new_build.number), within=10)
         assert await ledger_view(rig.reader) == expected
-        assert (await runner.status_of("ledger")).state is el.ProjectionState.LIVE
+        await eventually(lambda: _is_live(runner))
     finally:
         runner.stop()
         await running
@@ -104,6 +104,10 @@ async def test_a_rebuild_from_scratch_keeps_the_old_read_model_readable_until_it
 
 async def _equals(value: Any, expected: Any) -> bool:
     return (await value) == expected
+
+
+async def _is_live(runner: el.ProjectionRunner) -> bool:
+    return (await runner.status_of("ledger")).state is el.ProjectionState.LIVE
 
 
 async def test_a_rebuild_drops_the_old_builds_tables_once_the_new_one_serves(sql_rig: Rig) -> None:
@@ -164,7 +168,8 @@ async def test_blue_green_a_new_schema_version_builds_beside_the_old_one_which_k
         gate.opened.set()
         await eventually(lambda: reads_largest(reader), within=10)
         assert await ledger_view(reader) == await expected_view(sql_rig.store)
-        assert await build_tables(reader) == {"balances_v2_b2", "applied_v2_b2"}
+        # The old build's tables go in the transaction right after the switch.
+        await eventually(lambda: _equals(build_tables(reader), {"balances_v2_b2", "applied_v2_b2"}))
         # The old runner finds its build retired and stops applying.
         await eventually(lambda: old_running.done(), within=10)
         assert (await old.status_of("ledger")).state is el.ProjectionState.RETIRED
