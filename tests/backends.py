@@ -7,6 +7,7 @@ to attempt a raw UPDATE or DELETE behind the store's back (which the database mu
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
@@ -130,6 +131,9 @@ def postgres_backend(tmp_path: Path) -> Backend:
 
     async def open_new() -> EventStore:
         opened = await open_store(url)
+        # Other sessions on the shared test server may hold the visibility barrier for a moment;
+        # let the store's reads wait for its own appends longer than in production.
+        opened.own_writes_wait = 10.0  # type: ignore[attr-defined]
         stores.append(opened)
         return opened
 
@@ -138,11 +142,22 @@ def postgres_backend(tmp_path: Path) -> Backend:
     ) -> None:
         # Like an older release: a plain INSERT whose transaction id comes from the column default.
         async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as connection:
-            await connection.execute(
+            cursor = await connection.execute(
                 f'INSERT INTO "{schema}".events (stream_id, version, event_id, type, schema_version, data) '
-                "VALUES (%s, %s, %s, %s, %s, %s::jsonb)".encode(),
+                "VALUES (%s, %s, %s, %s, %s, %s::jsonb) RETURNING transaction_id::text".encode(),
                 (stream_id, version, uuid.uuid4(), type_name, version_of_schema, data),
             )
+            row = await cursor.fetchone()
+            assert row is not None
+            # Return once readers of the global log can see the row, as the test will read next.
+            for _ in range(1000):
+                cursor = await connection.execute(
+                    "SELECT pg_snapshot_xmin(pg_current_snapshot()) > %s::text::xid8", (row[0],)
+                )
+                visible = await cursor.fetchone()
+                if visible is not None and visible[0]:
+                    return
+                await asyncio.sleep(0.01)
 
     async def tamper(statement: str) -> Exception | None:
         async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as connection:
