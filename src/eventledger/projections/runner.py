@@ -162,7 +162,8 @@ class ProjectionRunner:
         self._running = False
 
     async def wait_until_caught_up(self) -> None:
-        """While :meth:`run` runs elsewhere: wait until every projection has applied the whole log.
+        """While :meth:`run` runs elsewhere: wait until every projection has applied the whole log
+        and follows it live (state ``live``).
 
         Raises :class:`ProjectionFailed` if a projection fails meanwhile. Bound the wait with
         ``asyncio.timeout()``.

@@ -669,12 +669,17 @@ class ProjectionWorker:
             await asyncio.wait_for(self._progress.wait(), seconds)
 
     async def is_caught_up(self) -> bool:
-        """True when the serving build has applied everything in the log (raises if failed)."""
+        """True when the serving build has applied everything in the log and follows it live.
+
+        Raises :class:`ProjectionFailed` if the projection has failed.
+        """
         for run in self.runs.values():
             if run.failed_event is not None:
                 raise _failed(self.name, run.failed_event)
         serving = self.serving
-        if serving is None or any(run.rebuilding and not run.retired for run in self.runs.values()):
+        if serving is None or not serving.live:
+            return False
+        if any(run.rebuilding and not run.retired for run in self.runs.values()):
             return False
         async for _ in self.store.read_all(after=serving.checkpoint, limit=1):
             return False
