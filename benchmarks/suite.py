@@ -53,13 +53,13 @@ class Sizes:
 FULL = Sizes()
 QUICK = Sizes(
     repeats=3,
-    new_streams=1000,
+    new_streams=600,
     exact_appends=1000,
     batches=30,
     stream_lengths=(1000, 10_000),
     log_streams=100,
     memory_events=50_000,
-    concurrent_seconds=1.5,
+    concurrent_seconds=1.0,
     concurrent_repeats=3,
 )
 
