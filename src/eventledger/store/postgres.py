@@ -193,11 +193,7 @@ class PostgresEventStore(EventStore):
 
     async def schema_version(self) -> int:
         """The store schema version recorded in the database."""
-        rows = await self._fetch(
-            sql_text(f"SELECT version FROM \"{self.schema}\".eventledger_schema WHERE component = 'store'"),
-            (),
-            "read the schema version",
-        )
+        rows = await self._fetch(self._statements.schema_version, (), "read the schema version")
         return int(rows[0][0]) if rows else 0
 
     @contextlib.asynccontextmanager

@@ -66,6 +66,7 @@ class Statements:
     visibility: bytes
     barrier: bytes
     notify: bytes
+    schema_version: bytes
 
     @classmethod
     def for_schema(cls, schema: str) -> Statements:
@@ -124,6 +125,9 @@ class Statements:
             find_event=sql_text(f"SELECT position, version FROM {events} WHERE event_id = %s"),
             barrier=sql_text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"),
             notify=sql_text(f"SELECT pg_notify('{notify_channel(schema)}', '')::text"),
+            schema_version=sql_text(
+                f"SELECT version FROM \"{schema}\".eventledger_schema WHERE component = 'store'"
+            ),
             # One snapshot, one barrier, so the three numbers agree with each other.
             visibility=sql_text(
                 "WITH barrier AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) "
