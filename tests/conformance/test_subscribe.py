@@ -71,3 +71,29 @@ async def test_closing_the_store_ends_a_waiting_subscription_with_store_closed(
     await store.close()
     with pytest.raises(el.StoreClosed):
         await asyncio.wait_for(reader, 5)
+
+
+@pytest.mark.parametrize("ticks", [0, 1, 2, 3])
+async def test_a_subscriber_cancelled_just_after_a_wake_up_stops(store: el.EventStore, ticks: int) -> None:
+    """Cancellation must win even when it lands while a wake-up is being delivered."""
+    head = await store.head_position()
+
+    async def consume() -> None:
+        async for _ in store.subscribe(after=head + 10**9):
+            pass
+
+    loop = asyncio.get_running_loop()
+    for _ in range(5):
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.02)
+        await store.append("wake", [noted("w")], expected_version=el.ANY)
+
+        def cancel_later(remaining: int, task: asyncio.Task[None] = task) -> None:
+            if remaining == 0:
+                task.cancel()
+            else:
+                loop.call_soon(cancel_later, remaining - 1)
+
+        cancel_later(ticks)
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)

@@ -9,7 +9,6 @@ apart in behaviour; the conformance suite in ``tests/conformance`` holds them to
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import time
 from abc import ABC, abstractmethod
@@ -437,8 +436,27 @@ class EventStore(ABC):
 
     async def _wait_for_events(self, waiter: asyncio.Future[None]) -> None:
         """Sleep until an append in this process, or at most :attr:`poll_interval`."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(waiter), self.poll_interval)
+        await self._sleep_until_woken(waiter, self.poll_interval)
+
+    async def _sleep_until_woken(self, waiter: asyncio.Future[None], seconds: float) -> bool:
+        """Sleep until ``waiter`` is woken (True) or ``seconds`` have passed (False)."""
+        # A timer rather than asyncio.wait_for: on Python 3.11, wait_for swallows a cancellation
+        # that arrives while the wake-up is being delivered, and the cancelled subscriber then
+        # runs for ever.
+        timed_out = False
+
+        def time_out() -> None:
+            nonlocal timed_out
+            if not waiter.done():
+                timed_out = True
+                waiter.set_result(None)
+
+        timer = asyncio.get_running_loop().call_later(seconds, time_out)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+        return not timed_out
 
     def _wake_subscribers(self) -> None:
         if not self._waiters:
