@@ -105,7 +105,8 @@ def test_a_postgresql_url_switches_store_and_read_models_with_no_code_change(pos
         create(client, "order-pg")
         confirmed = client.post("/api/orders/order-pg/confirm").json()
         order = client.get(f"/api/orders/order-pg?min_position={confirmed['position']}").json()
-        history = client.get("/api/orders/order-pg/events").json()["events"]
+        after = confirmed["position"]
+        history = client.get(f"/api/orders/order-pg/events?min_position={after}").json()["events"]
         info = client.get("/api/info").json()
 
     assert order["status"] == "confirmed"
