@@ -46,18 +46,20 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Self
 
 import psycopg
 import psycopg.errors
+import pydantic
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from eventledger.errors import ConcurrencyError, StoreClosed, StoreUnavailable
-from eventledger.events import EncodedEvent, RecordedEvent, decode_metadata
+from eventledger.events import EncodedEvent, Event, RecordedEvent, decode_metadata, recorded_event
 from eventledger.store.base import (
     ANY,
     STREAM_EXISTS,
@@ -68,6 +70,7 @@ from eventledger.store.base import (
     Snapshot,
     StreamInfo,
     TypeFilter,
+    current_validator,
     expected_version_matches,
     type_names,
 )
@@ -78,6 +81,7 @@ from eventledger.store.postgres_statements import Statements, notify_channel
 from eventledger.versioning import decode_event
 
 logger: Final = logging.getLogger("eventledger.postgres")
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 Connection = psycopg.AsyncConnection[TupleRow]
 
@@ -162,7 +166,10 @@ class PostgresEventStore(EventStore):
         self._listener = NotificationListener(
             settings, notify_channel(settings.schema), self._wake_subscribers
         )
-        self._announcer = Announcer(self._notify)
+        # One NOTIFY per 50 ms at most during a burst: each is a statement of its own, and at
+        # 10 ms they were a fifth of the statements four busy writers sent (C1: 0.54x -> 0.79x
+        # the raw driver). A quiet store still announces its first append at once.
+        self._announcer = Announcer(self._notify, spacing=0.05)
         self._own_writes = _OwnWrites()
 
     def __repr__(self) -> str:
@@ -244,7 +251,8 @@ class PostgresEventStore(EventStore):
         for attempt in (1, 2):
             try:
                 async with self._connection(doing) as connection:
-                    cursor = await connection.execute(statement, parameters, prepare=True)
+                    cursor = _cursor(connection)
+                    await cursor.execute(statement, parameters, prepare=True)
                     return await cursor.fetchall()
             except _ConnectionLost:
                 if attempt == 2:
@@ -330,7 +338,8 @@ class PostgresEventStore(EventStore):
 
     async def _run_append(self, statement: bytes, parameters: dict[str, Any]) -> list[TupleRow]:
         async with self._connection(f"append to stream {parameters['stream']!r}") as connection:
-            cursor = await connection.execute(statement, parameters, prepare=True)
+            cursor = _cursor(connection)
+            await cursor.execute(statement, parameters, prepare=True)
             return await cursor.fetchall()
 
     async def _recover_append(
@@ -375,7 +384,7 @@ class PostgresEventStore(EventStore):
         else:
             statement, parameters = self._statements.read_stream_forwards, (stream_id, start or 1, limit)
         rows = await self._fetch(statement, parameters, f"read stream {stream_id!r}")
-        return [_recorded(row) for row in rows]
+        return _recorded_rows(rows)
 
     async def _read_all_page(
         self, after: int, limit: int, types: tuple[str, ...] | None
@@ -388,7 +397,7 @@ class PostgresEventStore(EventStore):
             statement = self._statements.read_all_of_types
             parameters["types"] = list(types)
         rows = await self._fetch(statement, parameters, f"read the global log after position {after}")
-        return [_recorded(row) for row in rows]
+        return _recorded_rows(rows)
 
     async def _read_all_raw_page(self, after: int, limit: int) -> list[RawEvent]:
         # Plain position order, without the visibility barrier: a store-wide check wants every
@@ -666,18 +675,58 @@ class _Pause:
         self._woken = woken
 
 
-def _recorded(row: TupleRow) -> RecordedEvent:
-    position, stream_id, version, event_id, type_name, schema_version, data, metadata, recorded_at = row
-    return RecordedEvent(
-        event_id=event_id,
-        stream_id=stream_id,
-        version=version,
-        position=position,
-        type=type_name,
-        event=decode_event(type_name, schema_version, data, stream_id=stream_id, position=position),
-        metadata=decode_metadata(metadata) if metadata else {},
-        recorded_at=recorded_at.astimezone(UTC),
-    )
+def _recorded_rows(rows: list[TupleRow]) -> list[RecordedEvent]:
+    decoded: list[RecordedEvent] = []
+    append = decoded.append
+    # A page holds few distinct (type, schema version) pairs: find each one's validator once.
+    validators: dict[tuple[str, int], Callable[[str | bytes], Event] | None] = {}
+    # The events of one batch share their recorded_at, so one conversion to UTC serves them all.
+    last_at: datetime | None = None
+    recorded_at = _EPOCH
+    for position, stream_id, version, event_id, type_name, schema_version, data, metadata, at in rows:
+        if at != last_at:
+            recorded_at = at.astimezone(UTC)
+            last_at = at
+        key = (type_name, schema_version)
+        try:
+            validate = validators[key]
+        except KeyError:
+            validate = validators[key] = current_validator(type_name, schema_version)
+        event: Event | None = None
+        if validate is not None:
+            try:
+                event = validate(data)
+            except pydantic.ValidationError:
+                event = None
+        if event is None:
+            # Upcasting, renames, retirements, and the error that names a row that does not decode.
+            event = decode_event(type_name, schema_version, data, stream_id=stream_id, position=position)
+        append(
+            recorded_event(
+                event_id,
+                stream_id,
+                version,
+                position,
+                type_name,
+                event,
+                decode_metadata(metadata) if metadata else {},
+                recorded_at,
+            )
+        )
+    return decoded
+
+
+_CURSORS: Final[weakref.WeakKeyDictionary[Connection, psycopg.AsyncCursor[TupleRow]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _cursor(connection: Connection) -> psycopg.AsyncCursor[TupleRow]:
+    """The connection's own reusable cursor (a pooled connection serves one task at a time)."""
+    cursor = _CURSORS.get(connection)
+    if cursor is None or cursor.closed:
+        cursor = _CURSORS[connection] = connection.cursor()
+    return cursor
 
 
 async def open_postgres_store(url: str, **options: Any) -> PostgresEventStore:
