@@ -115,6 +115,11 @@ def _rebuild(paths: list[Path]) -> int:
         # A fact one run did not measure (PostgreSQL's version) comes from the run that did.
         facts.update({key: value for key, value in document["machine"].items() if value != "not measured"})
     settings = {**documents[-1]["settings"], "recorded_at": documents[-1]["recorded_at"]}
+    if len(documents) > 1:
+        settings["combined"] = [
+            f"{', '.join(document['settings']['backends'])} at {document['recorded_at']}"
+            for document in documents
+        ]
     print(text_table(results))
     quick = any(document["settings"]["quick"] for document in documents)
     _write_document(results, facts, settings, quick=quick)
