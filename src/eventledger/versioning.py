@@ -35,7 +35,7 @@ import copy
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import pydantic
 
@@ -441,3 +441,58 @@ def _summarise(error: pydantic.ValidationError) -> str:
         location = ".".join(str(part) for part in detail["loc"]) or "(event)"
         parts.append(f"{location}: {detail['msg']}")
     return "; ".join(parts)
+
+
+_PYDANTIC_VALIDATE_JSON: Final = pydantic.BaseModel.__dict__["model_validate_json"].__func__
+
+
+def current_validator(type_name: str, schema_version: int) -> Callable[[str | bytes], Event] | None:
+    """The JSON validator that decodes stored events of this type and version, or None.
+
+    For backends decoding pages of rows: when the stored type's class is registered at this
+    very schema version, :func:`~eventledger.versioning.decode_event` does nothing but
+    ``cls.model_validate_json(data)``, and this returns what that calls, to be looked up once
+    per page rather than per event. Anything else (an older version to upcast, a renamed,
+    retired or unknown type, a class that overrides ``model_validate_json`` or is not fully
+    defined) returns None: decode those with ``decode_event``. A ``ValidationError`` from the
+    validator means the row must go through ``decode_event`` too, which raises the error that
+    names it.
+    """
+    cls = event_types.resolve(type_name)
+    if cls is None or cls.__schema_version__ != schema_version or not cls.__pydantic_complete__:
+        return None
+    if getattr(cls.model_validate_json, "__func__", None) is not _PYDANTIC_VALIDATE_JSON:
+        return None
+    validate: Callable[[str | bytes], Event] = cls.__pydantic_validator__.validate_json
+    return validate
+
+
+class PageDecoder:
+    """Decodes the rows of one page of a read, finding each (type, version)'s validator once.
+
+    Backends decode pages of rows; a page holds few distinct (type name, schema version) pairs,
+    so the fast path (:func:`current_validator`) is looked up once per pair rather than per
+    event. Rows it cannot take (upcasts, renames, retirements, data that does not validate) go
+    through :func:`decode_event`, which raises the error that names the row.
+    """
+
+    __slots__ = ("_validators",)
+
+    def __init__(self) -> None:
+        self._validators: dict[tuple[str, int], Callable[[str | bytes], Event] | None] = {}
+
+    def decode(
+        self, type_name: str, schema_version: int, data: str | bytes, stream_id: str, position: int
+    ) -> Event:
+        """Decode one stored event of the page."""
+        key = (type_name, schema_version)
+        try:
+            validate = self._validators[key]
+        except KeyError:
+            validate = self._validators[key] = current_validator(type_name, schema_version)
+        if validate is not None:
+            try:
+                return validate(data)
+            except pydantic.ValidationError:
+                pass
+        return decode_event(type_name, schema_version, data, stream_id=stream_id, position=position)

@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final, Self
 
-import pydantic
-
 from eventledger.errors import ConcurrencyError, InvalidExpectedVersion, StoreClosed
 from eventledger.events import (
     EncodedEvent,
@@ -27,7 +25,6 @@ from eventledger.events import (
     RecordedEvent,
     encode_events,
     encode_metadata,
-    event_types,
 )
 from eventledger.versioning import active_upcasters
 
@@ -152,30 +149,6 @@ def type_names(types: TypeFilter) -> tuple[str, ...] | None:
     # Events stored under a renamed type's old names decode to the class, so a filter matches them.
     upcasters = active_upcasters()
     return tuple(dict.fromkeys(alias for name in names for alias in (name, *upcasters.renamed_from(name))))
-
-
-_PYDANTIC_VALIDATE_JSON: Final = pydantic.BaseModel.__dict__["model_validate_json"].__func__
-
-
-def current_validator(type_name: str, schema_version: int) -> Callable[[str | bytes], Event] | None:
-    """The JSON validator that decodes stored events of this type and version, or None.
-
-    For backends decoding pages of rows: when the stored type's class is registered at this
-    very schema version, :func:`~eventledger.versioning.decode_event` does nothing but
-    ``cls.model_validate_json(data)``, and this returns what that calls, to be looked up once
-    per page rather than per event. Anything else (an older version to upcast, a renamed,
-    retired or unknown type, a class that overrides ``model_validate_json`` or is not fully
-    defined) returns None: decode those with ``decode_event``. A ``ValidationError`` from the
-    validator means the row must go through ``decode_event`` too, which raises the error that
-    names it.
-    """
-    cls = event_types.resolve(type_name)
-    if cls is None or cls.__schema_version__ != schema_version or not cls.__pydantic_complete__:
-        return None
-    if getattr(cls.model_validate_json, "__func__", None) is not _PYDANTIC_VALIDATE_JSON:
-        return None
-    validate: Callable[[str | bytes], Event] = cls.__pydantic_validator__.validate_json
-    return validate
 
 
 def check_stream_id(stream_id: object) -> str:

@@ -47,19 +47,18 @@ import json
 import logging
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Self
 
 import psycopg
 import psycopg.errors
-import pydantic
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from eventledger.errors import ConcurrencyError, StoreClosed, StoreUnavailable
-from eventledger.events import EncodedEvent, Event, RecordedEvent, decode_metadata, recorded_event
+from eventledger.events import EncodedEvent, RecordedEvent, decode_metadata, recorded_event
 from eventledger.store.base import (
     ANY,
     STREAM_EXISTS,
@@ -70,7 +69,6 @@ from eventledger.store.base import (
     Snapshot,
     StreamInfo,
     TypeFilter,
-    current_validator,
     expected_version_matches,
     type_names,
 )
@@ -78,7 +76,7 @@ from eventledger.store.postgres_connection import ConnectionSettings, parse_post
 from eventledger.store.postgres_notifications import Announcer, NotificationListener
 from eventledger.store.postgres_schema import SCHEMA_VERSION, migrate, sql_text
 from eventledger.store.postgres_statements import Statements, notify_channel
-from eventledger.versioning import decode_event
+from eventledger.versioning import PageDecoder
 
 logger: Final = logging.getLogger("eventledger.postgres")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -678,8 +676,7 @@ class _Pause:
 def _recorded_rows(rows: list[TupleRow]) -> list[RecordedEvent]:
     decoded: list[RecordedEvent] = []
     append = decoded.append
-    # A page holds few distinct (type, schema version) pairs: find each one's validator once.
-    validators: dict[tuple[str, int], Callable[[str | bytes], Event] | None] = {}
+    decode = PageDecoder().decode
     # The events of one batch share their recorded_at, so one conversion to UTC serves them all.
     last_at: datetime | None = None
     recorded_at = _EPOCH
@@ -687,20 +684,7 @@ def _recorded_rows(rows: list[TupleRow]) -> list[RecordedEvent]:
         if at != last_at:
             recorded_at = at.astimezone(UTC)
             last_at = at
-        key = (type_name, schema_version)
-        try:
-            validate = validators[key]
-        except KeyError:
-            validate = validators[key] = current_validator(type_name, schema_version)
-        event: Event | None = None
-        if validate is not None:
-            try:
-                event = validate(data)
-            except pydantic.ValidationError:
-                event = None
-        if event is None:
-            # Upcasting, renames, retirements, and the error that names a row that does not decode.
-            event = decode_event(type_name, schema_version, data, stream_id=stream_id, position=position)
+        event = decode(type_name, schema_version, data, stream_id, position)
         append(
             recorded_event(
                 event_id,

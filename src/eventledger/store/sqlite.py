@@ -32,10 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-import pydantic
-
 from eventledger.errors import ConcurrencyError, StoreUnavailable
-from eventledger.events import EncodedEvent, Event, RecordedEvent, decode_metadata, recorded_event
+from eventledger.events import EncodedEvent, RecordedEvent, decode_metadata, recorded_event
 from eventledger.store.base import (
     ANY,
     STREAM_EXISTS,
@@ -45,10 +43,9 @@ from eventledger.store.base import (
     RawEvent,
     Snapshot,
     StreamInfo,
-    current_validator,
     expected_version_matches,
 )
-from eventledger.versioning import decode_event
+from eventledger.versioning import PageDecoder
 
 SCHEMA_VERSION: Final = 1
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -489,8 +486,7 @@ def _uuid_from_text(text: str) -> uuid.UUID:
 def _decode_rows(rows: list[tuple[Any, ...]]) -> list[RecordedEvent]:
     decoded: list[RecordedEvent] = []
     append = decoded.append
-    # A page holds few distinct (type, schema version) pairs: find each one's validator once.
-    validators: dict[tuple[str, int], Callable[[str | bytes], Event] | None] = {}
+    decode = PageDecoder().decode
     # The events of one batch share their recorded_at, so one datetime serves them all.
     last_at: int | None = None
     recorded_at = _EPOCH
@@ -498,20 +494,7 @@ def _decode_rows(rows: list[tuple[Any, ...]]) -> list[RecordedEvent]:
         if at != last_at:
             recorded_at = _EPOCH + timedelta(microseconds=at)
             last_at = at
-        key = (type_name, schema_version)
-        try:
-            validate = validators[key]
-        except KeyError:
-            validate = validators[key] = current_validator(type_name, schema_version)
-        event: Event | None = None
-        if validate is not None:
-            try:
-                event = validate(data)
-            except pydantic.ValidationError:
-                event = None
-        if event is None:
-            # Upcasting, renames, retirements, and the error that names a row that does not decode.
-            event = decode_event(type_name, schema_version, data, stream_id=stream_id, position=position)
+        event = decode(type_name, schema_version, data, stream_id, position)
         append(
             recorded_event(
                 _uuid_from_text(event_id),
