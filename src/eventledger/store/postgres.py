@@ -551,25 +551,9 @@ class PostgresEventStore(EventStore):
         await self._sleep_until_woken(waiter, self.poll_interval)
 
     async def _sleep_until_woken(self, waiter: asyncio.Future[None], seconds: float) -> bool:
-        """Sleep until ``waiter`` is woken (True) or ``seconds`` have passed (False)."""
+        """Start listening for NOTIFY (once), then sleep as every store does."""
         self._listener.start()
-        # A timer rather than asyncio.wait_for: on Python 3.11, wait_for swallows a cancellation
-        # that arrives while the wake-up is being delivered, and the cancelled subscriber then
-        # runs for ever.
-        timed_out = False
-
-        def time_out() -> None:
-            nonlocal timed_out
-            if not waiter.done():
-                timed_out = True
-                waiter.set_result(None)
-
-        timer = asyncio.get_running_loop().call_later(seconds, time_out)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-        return not timed_out
+        return await super()._sleep_until_woken(waiter, seconds)
 
     # ----------------------------------------------------------------- snapshots
 
