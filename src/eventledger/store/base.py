@@ -238,6 +238,12 @@ class EventStore(ABC):
         expected = check_expected_version(stream_id, expected_version)
         encoded = encode_events(stream_id, events)
         encoded_metadata = encode_metadata(stream_id, metadata)
+        if not encoded:
+            # Nothing to write, but the caller still learns whether its decision was current.
+            actual = await self.stream_version(stream_id)
+            if not expected_version_matches(expected, actual):
+                raise ConcurrencyError(stream_id, expected, actual)
+            return AppendResult(stream_id, actual, ())
         observer = self.append_observer
         if observer is None:
             result = await self._append(stream_id, encoded, expected, encoded_metadata)
@@ -255,7 +261,7 @@ class EventStore(ABC):
         expected: ExpectedVersion,
         metadata: str | None,
     ) -> AppendResult:
-        """Write the batch atomically or raise ConcurrencyError having written nothing."""
+        """Write the (non-empty) batch atomically or raise ConcurrencyError having written nothing."""
 
     # ----------------------------------------------------------------- reading
 

@@ -66,8 +66,6 @@ class MemoryEventStore(EventStore):
         actual = len(stream)
         if not expected_version_matches(expected, actual):
             raise ConcurrencyError(stream_id, expected, actual)
-        if not events:
-            return AppendResult(stream_id, actual, ())
         now = datetime.now(UTC)
         first = len(self._log) + 1
         rows = [

@@ -266,11 +266,6 @@ class PostgresEventStore(EventStore):
         expected: ExpectedVersion,
         metadata: str | None,
     ) -> AppendResult:
-        if not events:
-            actual = await self.stream_version(stream_id)
-            if not expected_version_matches(expected, actual):
-                raise ConcurrencyError(stream_id, expected, actual)
-            return AppendResult(stream_id, actual, ())
         statement, parameters = self._append_statement(stream_id, events, expected, metadata)
         for _attempt in range(_APPEND_ATTEMPTS):
             try:

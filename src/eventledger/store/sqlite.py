@@ -276,11 +276,6 @@ class SQLiteEventStore(EventStore):
         metadata: str | None,
     ) -> AppendResult:
         self._check_open()
-        if not events:
-            actual = await self.stream_version(stream_id)
-            if not expected_version_matches(expected, actual):
-                raise ConcurrencyError(stream_id, expected, actual)
-            return AppendResult(stream_id, actual, ())
         return await self._with_lock_retry(lambda: self._append_now(stream_id, events, expected, metadata))
 
     def _append_now(
