@@ -12,21 +12,24 @@ import asyncio
 import enum
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final, Self
+from uuid import UUID
 
 from eventledger.errors import ConcurrencyError, InvalidExpectedVersion, StoreClosed
 from eventledger.events import (
     EncodedEvent,
     Event,
     RecordedEvent,
+    decode_metadata,
     encode_events,
     encode_metadata,
+    recorded_event,
 )
-from eventledger.versioning import active_upcasters
+from eventledger.versioning import PageDecoder, active_upcasters
 
 
 class StreamState(enum.Enum):
@@ -149,6 +152,43 @@ def type_names(types: TypeFilter) -> tuple[str, ...] | None:
     # Events stored under a renamed type's old names decode to the class, so a filter matches them.
     upcasters = active_upcasters()
     return tuple(dict.fromkeys(alias for name in names for alias in (name, *upcasters.renamed_from(name))))
+
+
+def decode_rows(
+    rows: Iterable[Sequence[Any]],
+    *,
+    event_id: Callable[[Any], UUID],
+    recorded_at: Callable[[Any], datetime],
+) -> list[RecordedEvent]:
+    """Decode a page of stored rows into RecordedEvents, for the SQL backends.
+
+    Each row is ``(position, stream_id, version, event_id, type, schema_version, data, metadata,
+    recorded_at)`` as the backend's driver returns it; ``event_id`` and ``recorded_at`` turn the
+    driver's values into a UUID and a UTC datetime.
+    """
+    decoded: list[RecordedEvent] = []
+    append = decoded.append
+    decode = PageDecoder().decode
+    # The events of one batch share their recorded_at, so one conversion serves them all.
+    last_at: object = None
+    moment = datetime.fromtimestamp(0, UTC)
+    for position, stream_id, version, stored_id, type_name, schema_version, data, metadata, at in rows:
+        if at != last_at:
+            moment = recorded_at(at)
+            last_at = at
+        append(
+            recorded_event(
+                event_id(stored_id),
+                stream_id,
+                version,
+                position,
+                type_name,
+                decode(type_name, schema_version, data, stream_id, position),
+                decode_metadata(metadata) if metadata else {},
+                moment,
+            )
+        )
+    return decoded
 
 
 def check_stream_id(stream_id: object) -> str:

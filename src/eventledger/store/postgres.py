@@ -58,7 +58,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from eventledger.errors import ConcurrencyError, StoreClosed, StoreUnavailable
-from eventledger.events import EncodedEvent, RecordedEvent, decode_metadata, recorded_event
+from eventledger.events import EncodedEvent, RecordedEvent
 from eventledger.store.base import (
     ANY,
     STREAM_EXISTS,
@@ -69,6 +69,7 @@ from eventledger.store.base import (
     Snapshot,
     StreamInfo,
     TypeFilter,
+    decode_rows,
     expected_version_matches,
     type_names,
 )
@@ -76,7 +77,6 @@ from eventledger.store.postgres_connection import ConnectionSettings, parse_post
 from eventledger.store.postgres_notifications import Announcer, NotificationListener
 from eventledger.store.postgres_schema import SCHEMA_VERSION, migrate, sql_text
 from eventledger.store.postgres_statements import Statements, notify_channel
-from eventledger.versioning import PageDecoder
 
 logger: Final = logging.getLogger("eventledger.postgres")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -653,30 +653,15 @@ class _Pause:
 
 
 def _recorded_rows(rows: list[TupleRow]) -> list[RecordedEvent]:
-    decoded: list[RecordedEvent] = []
-    append = decoded.append
-    decode = PageDecoder().decode
-    # The events of one batch share their recorded_at, so one conversion to UTC serves them all.
-    last_at: datetime | None = None
-    recorded_at = _EPOCH
-    for position, stream_id, version, event_id, type_name, schema_version, data, metadata, at in rows:
-        if at != last_at:
-            recorded_at = at.astimezone(UTC)
-            last_at = at
-        event = decode(type_name, schema_version, data, stream_id, position)
-        append(
-            recorded_event(
-                event_id,
-                stream_id,
-                version,
-                position,
-                type_name,
-                event,
-                decode_metadata(metadata) if metadata else {},
-                recorded_at,
-            )
-        )
-    return decoded
+    return decode_rows(rows, event_id=_same_uuid, recorded_at=_in_utc)
+
+
+def _same_uuid(value: uuid.UUID) -> uuid.UUID:
+    return value
+
+
+def _in_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
 
 
 _CURSORS: Final[weakref.WeakKeyDictionary[Connection, psycopg.AsyncCursor[TupleRow]]] = (

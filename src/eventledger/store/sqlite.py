@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from eventledger.errors import ConcurrencyError, StoreUnavailable
-from eventledger.events import EncodedEvent, RecordedEvent, decode_metadata, recorded_event
+from eventledger.events import EncodedEvent, RecordedEvent
 from eventledger.store.base import (
     ANY,
     STREAM_EXISTS,
@@ -43,9 +43,9 @@ from eventledger.store.base import (
     RawEvent,
     Snapshot,
     StreamInfo,
+    decode_rows,
     expected_version_matches,
 )
-from eventledger.versioning import PageDecoder
 
 SCHEMA_VERSION: Final = 1
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -479,27 +479,4 @@ def _uuid_from_text(text: str) -> uuid.UUID:
 
 
 def _decode_rows(rows: list[tuple[Any, ...]]) -> list[RecordedEvent]:
-    decoded: list[RecordedEvent] = []
-    append = decoded.append
-    decode = PageDecoder().decode
-    # The events of one batch share their recorded_at, so one datetime serves them all.
-    last_at: int | None = None
-    recorded_at = _EPOCH
-    for position, stream_id, version, event_id, type_name, schema_version, data, metadata, at in rows:
-        if at != last_at:
-            recorded_at = _EPOCH + timedelta(microseconds=at)
-            last_at = at
-        event = decode(type_name, schema_version, data, stream_id, position)
-        append(
-            recorded_event(
-                _uuid_from_text(event_id),
-                stream_id,
-                version,
-                position,
-                type_name,
-                event,
-                decode_metadata(metadata) if metadata else {},
-                recorded_at,
-            )
-        )
-    return decoded
+    return decode_rows(rows, event_id=_uuid_from_text, recorded_at=from_microseconds)
