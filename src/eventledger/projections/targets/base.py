@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 from uuid import UUID
+
+from eventledger.errors import ProjectionRetired
 
 if TYPE_CHECKING:
     from eventledger.projections.projection import Projection
@@ -85,6 +88,42 @@ class Preparation:
 
     run: tuple[Build, ...]
     drop: tuple[Build, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildPlan:
+    """How the builds stored for a projection meet a runner of one version."""
+
+    active: Build | None
+    """The build serving readers, if any (never of a newer version than the runner's)."""
+    building: tuple[Build, ...]
+    """Unfinished builds of the runner's version: to continue."""
+    stale: tuple[Build, ...]
+    """Unfinished builds of older versions: they will never be used, so retire and drop them."""
+    retired: tuple[Build, ...]
+    """Builds already retired: to drop."""
+
+
+def plan_builds(projection: str, version: int, builds: Iterable[Build]) -> BuildPlan:
+    """Sort a projection's stored builds for a runner of ``version`` (every target's ``prepare``).
+
+    Raises :class:`ProjectionRetired` when a newer version is already serving.
+    """
+    stored = list(builds)
+    active = next((b for b in stored if b.state is BuildState.ACTIVE), None)
+    if active is not None and active.version > version:
+        raise ProjectionRetired(
+            projection,
+            active.number,
+            f"version {active.version} is serving and this runner has version {version}",
+        )
+    unfinished = [b for b in stored if b.state is BuildState.BUILDING]
+    return BuildPlan(
+        active=active,
+        building=tuple(b for b in unfinished if b.version == version),
+        stale=tuple(b for b in unfinished if b.version < version),
+        retired=tuple(b for b in stored if b.state is BuildState.RETIRED),
+    )
 
 
 class Target(ABC, Generic[S]):

@@ -25,6 +25,7 @@ from eventledger.projections.targets.base import (
     Preparation,
     Target,
     TargetConnection,
+    plan_builds,
 )
 
 if TYPE_CHECKING:
@@ -153,23 +154,14 @@ class MemoryTargetConnection(TargetConnection[MemoryReadModel]):
         self, projection: Projection[MemoryReadModel], start: int = 0, *, replayable: bool = True
     ) -> Preparation:
         """See :meth:`TargetConnection.prepare`."""
-        builds = list(self._builds(projection.name).values())
-        active = next((b for b in builds if b.state is BuildState.ACTIVE), None)
-        if active is not None and active.version > projection.version:
-            raise ProjectionRetired(
-                projection.name,
-                active.number,
-                f"version {active.version} is serving and this runner has version {projection.version}",
-            )
-        drop = [b for b in builds if b.state is BuildState.RETIRED]
-        for stale in builds:
-            if stale.state is BuildState.BUILDING and stale.version < projection.version:
-                drop.append(self._replace(stale, state=BuildState.RETIRED))
-        building = [b for b in builds if b.state is BuildState.BUILDING and b.version == projection.version]
+        plan = plan_builds(projection.name, projection.version, self._builds(projection.name).values())
+        active = plan.active
+        drop = [*plan.retired]
+        drop.extend(self._replace(stale, state=BuildState.RETIRED) for stale in plan.stale)
         if active is not None and active.version == projection.version:
-            return Preparation((active, *building), tuple(drop))
-        if building:
-            return Preparation(tuple(building), tuple(drop))
+            return Preparation((active, *plan.building), tuple(drop))
+        if plan.building:
+            return Preparation(plan.building, tuple(drop))
         begin = start if active is None or replayable else active.position
         build = await self._create(projection, begin)
         if active is None or not replayable:

@@ -27,6 +27,7 @@ from eventledger.projections.targets.base import (
     FailedEvent,
     Preparation,
     TargetConnection,
+    plan_builds,
 )
 
 if TYPE_CHECKING:
@@ -76,26 +77,16 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
         async with self.transaction({}) as sql:
             await self.lock_projection(sql, projection.name)
             builds = await self.checkpoints.builds(sql, projection.name)
-            active = next((b for b in builds if b.state is BuildState.ACTIVE), None)
-            if active is not None and active.version > projection.version:
-                raise ProjectionRetired(
-                    projection.name,
-                    active.number,
-                    f"version {active.version} is serving and this runner has version {projection.version}",
-                )
-            drop = [b for b in builds if b.state is BuildState.RETIRED]
-            for stale in builds:
-                # An unfinished build of an older version will never be used now.
-                if stale.state is BuildState.BUILDING and stale.version < projection.version:
-                    await self.checkpoints.set_state(sql, stale, BuildState.RETIRED)
-                    drop.append(stale)
-            building = [
-                b for b in builds if b.state is BuildState.BUILDING and b.version == projection.version
-            ]
+            plan = plan_builds(projection.name, projection.version, builds)
+            active = plan.active
+            drop = [*plan.retired]
+            for stale in plan.stale:
+                await self.checkpoints.set_state(sql, stale, BuildState.RETIRED)
+                drop.append(stale)
             if active is not None and active.version == projection.version:
-                return Preparation((active, *building), tuple(drop))
-            if building:
-                return Preparation(tuple(building), tuple(drop))
+                return Preparation((active, *plan.building), tuple(drop))
+            if plan.building:
+                return Preparation(plan.building, tuple(drop))
             # A target whose effects must not repeat continues where the old version stopped.
             begin = start if active is None or replayable else active.position
             number = max((b.number for b in builds), default=0) + 1
