@@ -4,6 +4,25 @@ Every error the library raises on purpose derives from :class:`EventLedgerError`
 application can catch the whole family at its boundary. Each error keeps the facts that
 explain it as attributes (stream, expected and actual version, type name, position) and
 puts them in its message, so a log line alone says what went wrong.
+
+The middle layers let a caller catch a *kind* of failure::
+
+    EventLedgerError
+    ├── InvalidArgument        the caller passed something the library refuses (never retry)
+    │   ├── InvalidStreamId, InvalidExpectedVersion, InvalidStoreURL
+    │   └── SerializationError an event or metadata that could not be stored and read back
+    ├── DefinitionError        a class statement or registration is malformed (at import time)
+    ├── ConcurrencyError       the stream moved on: reload, decide again
+    ├── StoreError             the store cannot do it now
+    │   ├── StoreUnavailable   the server or connection failed: retrying may help
+    │   ├── StoreClosed, ReadOnlyStore, StoreSchemaError
+    ├── StoredEventError       a stored event cannot be decoded (position, type, stream)
+    │   ├── UnknownEventType, EventDecodeError, UpcastError
+    ├── DomainError, AggregateNotFound, UnhandledEvent
+    └── ProjectionError        a projection's bookkeeping, failure or state
+
+:class:`StoreUnavailable` is reserved for faults of the server or the connection, so code that
+retries on it never retries a caller's mistake for ever.
 """
 
 from __future__ import annotations
@@ -13,6 +32,39 @@ from typing import Any
 
 class EventLedgerError(Exception):
     """Root of every error raised by eventledger."""
+
+
+class InvalidArgument(EventLedgerError, ValueError, TypeError):
+    """The caller passed a value the library refuses; nothing was read or written.
+
+    It also derives from :class:`ValueError` and :class:`TypeError`, so code written against
+    the built-in exceptions keeps working. Retrying the same call cannot succeed.
+    """
+
+
+class DefinitionError(EventLedgerError, TypeError):
+    """A class statement or a registration is malformed (an event, aggregate or projection class)."""
+
+
+class StoreError(EventLedgerError):
+    """The store cannot carry out the operation; the caller's arguments were not the problem."""
+
+
+class StoredEventError(EventLedgerError):
+    """A stored event cannot be turned into today's event class.
+
+    Every subclass carries ``type_name``, ``stream_id`` and ``position`` (``stream_id`` and
+    ``position`` are None only when the problem was found before reading any event, as
+    ``UpcasterRegistry.check_chains`` does).
+    """
+
+    type_name: str
+    stream_id: str | None
+    position: int | None
+
+
+class ProjectionError(EventLedgerError):
+    """A projection's bookkeeping, failure or state stops what was asked."""
 
 
 def describe_expected(expected: object) -> str:
@@ -46,19 +98,37 @@ class ConcurrencyError(EventLedgerError):
         return (type(self), (self.stream_id, self.expected, self.actual))
 
 
-class InvalidExpectedVersion(EventLedgerError, ValueError):
-    """The expected version is not an int >= 0, ``ANY``, ``NO_STREAM`` or ``STREAM_EXISTS``."""
+class InvalidExpectedVersion(InvalidArgument):
+    """The expected version is not an int from 0 to 2**63 - 2, ``ANY``, ``NO_STREAM`` or ``STREAM_EXISTS``."""
 
     def __init__(self, stream_id: str, expected: object) -> None:
         self.stream_id = stream_id
         self.expected = expected
         super().__init__(
-            f"stream {stream_id!r}: invalid expected version {expected!r}; use an int >= 0 "
+            f"stream {stream_id!r}: invalid expected version {expected!r}; use an int from 0 to "
+            f"{2**63 - 2} "
             "(0 means the stream must not exist), ANY, NO_STREAM or STREAM_EXISTS"
         )
 
 
-class DuplicateEventType(EventLedgerError, TypeError):
+class InvalidStreamId(InvalidArgument):
+    """A stream id is not a string the store accepts (see ``eventledger.store.limits``)."""
+
+    def __init__(self, stream_id: object, reason: str) -> None:
+        self.stream_id = stream_id
+        self.reason = reason
+        shown = (
+            repr(stream_id)
+            if not isinstance(stream_id, str) or len(stream_id) <= 80
+            else (f"{stream_id[:60]!r}... ({len(stream_id)} characters)")
+        )
+        super().__init__(f"invalid stream id {shown}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.stream_id, self.reason))
+
+
+class DuplicateEventType(DefinitionError):
     """Two event classes claim the same type name."""
 
     def __init__(self, type_name: str, existing: str, new: str) -> None:
@@ -70,7 +140,7 @@ class DuplicateEventType(EventLedgerError, TypeError):
         )
 
 
-class UnknownEventType(EventLedgerError):
+class UnknownEventType(StoredEventError):
     """A stored event's type name has no registered class (or rename, or retirement)."""
 
     def __init__(self, type_name: str, stream_id: str, position: int) -> None:
@@ -83,7 +153,7 @@ class UnknownEventType(EventLedgerError):
         )
 
 
-class EventDecodeError(EventLedgerError):
+class EventDecodeError(StoredEventError):
     """Stored data does not fit the current class of its event type."""
 
     def __init__(self, type_name: str, stream_id: str, position: int, reason: str) -> None:
@@ -102,7 +172,7 @@ def _where(stream_id: str | None, position: int | None) -> str:
     return f" at position {position} in stream {stream_id!r}"
 
 
-class UpcastError(EventLedgerError):
+class UpcastError(StoredEventError):
     """A stored event's data could not be brought up to its current class's schema version.
 
     ``stream_id`` and ``position`` are None when the problem was found before reading any
@@ -208,21 +278,36 @@ class StoredVersionTooNew(UpcastError):
         )
 
 
-class SchemaEvolutionError(EventLedgerError, ValueError):
+class SchemaEvolutionError(DefinitionError, ValueError):
     """An upcaster, rename or retirement contradicts what is already declared, or cannot be used."""
 
 
-class SerializationError(EventLedgerError):
-    """An event or its metadata cannot be encoded; raised before anything is written."""
+class SerializationError(InvalidArgument):
+    """An event or its metadata cannot be stored so that it reads back equal; nothing was written.
 
-    def __init__(self, stream_id: str, what: str, reason: str) -> None:
+    Raised before any I/O: an unserialisable value, a float that is NaN or infinite, a string
+    with a NUL character, data over the size limit, or anything else whose stored form would
+    not decode to an equal event.
+    """
+
+    def __init__(
+        self,
+        stream_id: str,
+        what: str,
+        reason: str,
+        *,
+        event_type: str | None = None,
+        field: str | None = None,
+    ) -> None:
         self.stream_id = stream_id
         self.what = what
         self.reason = reason
+        self.event_type = event_type
+        self.field = field
         super().__init__(f"stream {stream_id!r}: cannot serialise {what}: {reason}; nothing was written")
 
 
-class InvalidStoreURL(EventLedgerError, ValueError):
+class InvalidStoreURL(InvalidArgument):
     """A store URL is malformed or names a scheme eventledger does not support."""
 
     def __init__(self, url: str, reason: str, supported: tuple[str, ...]) -> None:
@@ -232,14 +317,41 @@ class InvalidStoreURL(EventLedgerError, ValueError):
         super().__init__(f"invalid store URL {url!r}: {reason}; supported: {', '.join(supported)}")
 
 
-class StoreClosed(EventLedgerError):
+class StoreClosed(StoreError):
     """The store was used after :meth:`EventStore.close`."""
 
 
-class StoreUnavailable(EventLedgerError):
-    """The store's database cannot be reached or refused the connection.
+class StoreUnavailable(StoreError):
+    """The server or the connection to it failed; retrying later may help.
 
-    The message names the host and database, never the password.
+    Raised only for faults of the database or the way to it (unreachable, restarted, locked
+    past ``lock_timeout``), never for the caller's arguments. The message names the host and
+    database, never the password.
+    """
+
+
+class ReadOnlyStore(StoreError):
+    """The store was opened without the right to write (read-only role, hot standby,
+    ``default_transaction_read_only``, SQLite ``?mode=ro``) and an operation needed to write.
+
+    ``reason`` says which of those it was, as the database reported it.
+    """
+
+    def __init__(self, where: str, doing: str, reason: str) -> None:
+        self.where = where
+        self.doing = doing
+        self.reason = reason
+        super().__init__(f"{where}: cannot {doing}: the store is read-only ({reason})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.where, self.doing, self.reason))
+
+
+class StoreSchemaError(StoreError):
+    """The store's tables are missing, older or newer than this release can use.
+
+    Raised on open when the schema is newer than this eventledger (upgrade it), or when it is
+    missing or older and the connection has no right to create or migrate it.
     """
 
 
@@ -303,11 +415,11 @@ class UnhandledEvent(EventLedgerError):
         )
 
 
-class ProjectionDefinitionError(EventLedgerError, TypeError):
+class ProjectionDefinitionError(DefinitionError):
     """A projection class is malformed: a bad name, table name or handler signature."""
 
 
-class CheckpointConflict(EventLedgerError):
+class CheckpointConflict(ProjectionError):
     """A projection batch found another checkpoint than the one it started from.
 
     Another runner applied these events first; the batch was rolled back, so nothing was
@@ -329,7 +441,7 @@ class CheckpointConflict(EventLedgerError):
         return (type(self), (self.projection, self.build, self.expected, self.actual))
 
 
-class ProjectionRetired(EventLedgerError):
+class ProjectionRetired(ProjectionError):
     """A projection build was replaced by a newer build or schema version and must stop."""
 
     def __init__(self, projection: str, build: int, reason: str) -> None:
@@ -342,7 +454,7 @@ class ProjectionRetired(EventLedgerError):
         return (type(self), (self.projection, self.build, self.reason))
 
 
-class LeaseLost(EventLedgerError):
+class LeaseLost(ProjectionError):
     """This runner no longer holds the lease on a projection; another runner may own it now."""
 
     def __init__(self, projection: str, owner: str) -> None:
@@ -356,7 +468,7 @@ class LeaseLost(EventLedgerError):
         return (type(self), (self.projection, self.owner))
 
 
-class ProjectionFailed(EventLedgerError):
+class ProjectionFailed(ProjectionError):
     """A projection stopped at an event it could not apply after its retries ran out.
 
     Nothing after the event was applied. Fix the cause and retry, or skip the event
@@ -378,7 +490,7 @@ class ProjectionFailed(EventLedgerError):
         return (type(self), (self.projection, self.position, self.event_type, self.stream_id, self.reason))
 
 
-class UnknownProjection(EventLedgerError, LookupError):
+class UnknownProjection(ProjectionError, LookupError):
     """A runner was asked about a projection it does not run."""
 
     def __init__(self, projection: str, known: tuple[str, ...]) -> None:
@@ -390,5 +502,5 @@ class UnknownProjection(EventLedgerError, LookupError):
         return (type(self), (self.projection, self.known))
 
 
-class ProjectionStateError(EventLedgerError):
+class ProjectionStateError(ProjectionError):
     """An operator action does not fit the projection's current state (e.g. skip when not failed)."""

@@ -201,7 +201,14 @@ class EncodedEvent:
 def encode_event(stream_id: str, event: object) -> EncodedEvent:
     """Encode one event for storage, or raise :class:`SerializationError`.
 
-    The event must be an instance of a registered :class:`Event` subclass.
+    The event must be an instance of a registered :class:`Event` subclass, and its stored form
+    must read back as an equal event: the JSON is decoded again with the event's class and
+    compared, so a float that is NaN or infinite (which JSON turns into ``null``), a tuple in
+    an ``Any`` field (which comes back a list), a subclass instance in a field of its base class
+    (which loses its own fields) and everything else the encoder would change are refused
+    here, before anything is written, instead of failing every later read. Strings may not
+    hold the NUL character (PostgreSQL cannot store it), and the JSON may not exceed
+    :data:`MAX_EVENT_SIZE` characters.
     """
     if not isinstance(event, Event):
         raise SerializationError(
@@ -210,11 +217,133 @@ def encode_event(stream_id: str, event: object) -> EncodedEvent:
     cls = type(event)
     if cls is Event:
         raise SerializationError(stream_id, "Event", "use a subclass of Event, not Event itself")
+    what = f"event {cls.__event_type__!r}"
     try:
         data = event.model_dump_json()
     except (pydantic_core.PydanticSerializationError, ValueError, TypeError) as error:
-        raise SerializationError(stream_id, f"event {cls.__event_type__!r}", str(error)) from error
+        raise SerializationError(stream_id, what, str(error)) from error
+    if "\\u0000" in data:
+        # PostgreSQL's text and jsonb cannot hold NUL; refusing it everywhere keeps backends alike.
+        path = _path_to_nul(event) or "(the event)"
+        raise SerializationError(
+            stream_id,
+            what,
+            f"field {path!r} holds the NUL character (\\x00)",
+            event_type=cls.__event_type__,
+            field=path,
+        )
+    _check_json_text(stream_id, what, data)
+    try:
+        again = cls.model_validate_json(data)
+    except pydantic.ValidationError as error:
+        first = error.errors()[0]
+        path = _dotted(first["loc"])
+        given = _value_at(event, first["loc"])
+        raise SerializationError(
+            stream_id,
+            what,
+            f"field {path!r} holds {type(given).__name__} {given!r}, which would be stored as "
+            f"{_stored_form(data, first['loc'])} and could not be read back ({first['msg']})",
+            event_type=cls.__event_type__,
+            field=path,
+        ) from None
+    if again != event:
+        path, given, stored = _first_difference(event, again)
+        raise SerializationError(
+            stream_id,
+            what,
+            f"field {path!r} holds {type(given).__name__} {given!r}, which would read back as "
+            f"{type(stored).__name__} {stored!r}; use field types whose JSON form reads back equal",
+            event_type=cls.__event_type__,
+            field=path,
+        )
     return EncodedEvent(cls.__event_type__, cls.__schema_version__, data)
+
+
+MAX_EVENT_SIZE: Final = 16 * 1024 * 1024
+"""The longest JSON text of one event's data, or of one append's metadata, in characters."""
+
+
+def _check_json_text(stream_id: str, what: str, text: str) -> None:
+    """Refuse JSON text that some store cannot hold: NUL characters, or too much of it."""
+    if "\\u0000" in text:
+        # PostgreSQL's text and jsonb cannot hold NUL; refusing it everywhere keeps backends alike.
+        raise SerializationError(stream_id, what, "a string holds the NUL character (\\x00)")
+    if len(text) > MAX_EVENT_SIZE:
+        raise SerializationError(
+            stream_id, what, f"its JSON is {len(text)} characters; the limit is {MAX_EVENT_SIZE}"
+        )
+
+
+def _stored_form(data: str, location: tuple[int | str, ...]) -> str:
+    value: Any = json.loads(data)
+    for part in location:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return "something else"
+    return json.dumps(value)
+
+
+def _path_to_nul(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string holding NUL (in a value, key or nested model)."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items: Iterable[tuple[str, Any]] = ()
+    if isinstance(value, pydantic.BaseModel):
+        items = (
+            (f"{path}.{name}" if path else name, getattr(value, name)) for name in type(value).model_fields
+        )
+    elif isinstance(value, dict):
+        if any(isinstance(key, str) and "\x00" in key for key in value):
+            return path
+        items = ((f"{path}[{key!r}]", item) for key, item in value.items())
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = ((f"{path}[{index}]", item) for index, item in enumerate(value))
+    for where, item in items:
+        found = _path_to_nul(item, where)
+        if found is not None:
+            return found
+    return None
+
+
+def _dotted(location: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
+    return path or "(the event)"
+
+
+def _value_at(event: Event, location: tuple[int | str, ...]) -> Any:
+    value: Any = event
+    for part in location:
+        try:
+            value = value[part] if isinstance(part, int) or isinstance(value, dict) else getattr(value, part)
+        except (AttributeError, KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def _first_difference(given: Any, stored: Any, path: str = "") -> tuple[str, Any, Any]:
+    """Where ``stored`` first differs from ``given``: a dotted path, the given and the stored value."""
+    if isinstance(given, pydantic.BaseModel) and type(given) is type(stored):
+        for name in type(given).model_fields:
+            left, right = getattr(given, name), getattr(stored, name)
+            if not _same(left, right):
+                return _first_difference(left, right, f"{path}.{name}" if path else name)
+    elif isinstance(given, list | tuple) and type(given) is type(stored) and len(given) == len(stored):
+        for index, (left, right) in enumerate(zip(given, stored, strict=True)):
+            if not _same(left, right):
+                return _first_difference(left, right, f"{path}[{index}]")
+    elif isinstance(given, dict) and isinstance(stored, dict) and given.keys() == stored.keys():
+        for key in given:
+            if not _same(given[key], stored[key]):
+                return _first_difference(given[key], stored[key], f"{path}[{key!r}]")
+    return path or "(the event)", given, stored
+
+
+def _same(left: object, right: object) -> bool:
+    return type(left) is type(right) and left == right
 
 
 def encode_events(stream_id: str, events: Iterable[object]) -> list[EncodedEvent]:
@@ -223,15 +352,41 @@ def encode_events(stream_id: str, events: Iterable[object]) -> list[EncodedEvent
 
 
 def encode_metadata(stream_id: str, metadata: Mapping[str, Any] | None) -> str | None:
-    """Encode metadata as JSON text (None when empty), or raise :class:`SerializationError`."""
+    """Encode metadata as JSON text (None when empty), or raise :class:`SerializationError`.
+
+    Keys must be strings at every level (JSON would silently turn others into strings);
+    UUIDs and datetimes are stored as their text.
+    """
     if not metadata:
         return None
     if not isinstance(metadata, Mapping):
         raise SerializationError(stream_id, "metadata", "metadata must be a mapping of str keys")
     try:
-        return json.dumps(dict(metadata), separators=(",", ":"), allow_nan=False, default=_json_default)
+        text = json.dumps(
+            _checked_keys(dict(metadata)), separators=(",", ":"), allow_nan=False, default=_json_default
+        )
     except (TypeError, ValueError) as error:
         raise SerializationError(stream_id, "metadata", str(error)) from error
+    _check_json_text(stream_id, "metadata", text)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise SerializationError(
+            stream_id, "metadata", f"a string holds a lone surrogate ({error.reason})"
+        ) from None
+    return text
+
+
+def _checked_keys(value: Any, path: str = "metadata") -> Any:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{path} has the key {key!r}; keys must be strings")
+            _checked_keys(item, f"{path}[{key!r}]")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _checked_keys(item, f"{path}[{index}]")
+    return value
 
 
 def _json_default(value: object) -> str:

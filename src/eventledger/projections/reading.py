@@ -10,23 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import TypeGuard
 
+from eventledger.errors import StoredEventError
 from eventledger.events import RecordedEvent
 from eventledger.projections.targets.base import FailedEvent
 from eventledger.store.base import EventStore
 
 
-def is_decode_error(error: BaseException) -> bool:
-    """Does ``error`` say which stored event could not be read (``UnknownEventType`` and kin)?"""
-    return all(hasattr(error, name) for name in ("position", "type_name", "stream_id"))
+def is_decode_error(error: BaseException) -> TypeGuard[StoredEventError]:
+    """Does ``error`` name a stored event that could not be read (``UnknownEventType`` and kin)?"""
+    return isinstance(error, StoredEventError) and error.position is not None
 
 
-def undecodable(error: BaseException) -> FailedEvent:
+def undecodable(error: StoredEventError) -> FailedEvent:
     """The stored event a decode error names."""
     return FailedEvent(
-        position=int(getattr(error, "position")),  # noqa: B009 - checked by is_decode_error
-        stream_id=str(getattr(error, "stream_id")),  # noqa: B009
-        event_type=str(getattr(error, "type_name")),  # noqa: B009
+        position=error.position or 0,
+        stream_id=error.stream_id or "",
+        event_type=error.type_name,
         error=f"{type(error).__name__}: {error}",
     )
 

@@ -7,9 +7,11 @@ from eventledger.store.base import (
     AppendResult,
     EventStore,
     ExpectedVersion,
+    OpenTransaction,
     Snapshot,
     StreamInfo,
     StreamState,
+    VisibilityStatus,
 )
 from eventledger.store.url import StoreOpener, open_store
 
@@ -20,9 +22,11 @@ __all__ = [
     "AppendResult",
     "EventStore",
     "ExpectedVersion",
+    "OpenTransaction",
     "Snapshot",
     "StoreOpener",
     "StreamInfo",
     "StreamState",
+    "VisibilityStatus",
     "open_store",
 ]

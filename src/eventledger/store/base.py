@@ -14,12 +14,12 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, Self
 from uuid import UUID
 
-from eventledger.errors import ConcurrencyError, InvalidExpectedVersion, StoreClosed
+from eventledger.errors import ConcurrencyError, InvalidArgument, InvalidExpectedVersion, StoreClosed
 from eventledger.events import (
     EncodedEvent,
     Event,
@@ -28,6 +28,13 @@ from eventledger.events import (
     encode_events,
     encode_metadata,
     recorded_event,
+)
+from eventledger.store.limits import (
+    MAX_VERSION,
+    check_batch,
+    check_limit,
+    check_position,
+    check_stream_id,
 )
 from eventledger.versioning import PageDecoder, active_upcasters
 
@@ -94,6 +101,43 @@ class Snapshot:
     recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+@dataclass(frozen=True, slots=True)
+class OpenTransaction:
+    """A database transaction holding back the readers of the global log (PostgreSQL)."""
+
+    pid: int | None
+    """Backend process id (None for a prepared transaction); ``pg_terminate_backend(pid)`` ends it."""
+    database: str | None
+    """The database it runs in."""
+    state: str
+    """``active``, ``idle in transaction``, ... or ``prepared transaction <gid>``."""
+    age: timedelta
+    """How long the transaction has been open."""
+
+
+@dataclass(frozen=True, slots=True)
+class VisibilityStatus:
+    """How far readers of the global log are behind what has been committed, and why.
+
+    On the memory and SQLite stores every committed event is visible at once, so nothing is
+    ever held back. On PostgreSQL an event committed by one transaction can wait behind
+    another that is still open and may yet add events before it (see
+    :mod:`eventledger.store.postgres`); those events count as lag, and
+    ``oldest_open_transaction`` names the transaction they wait for.
+    """
+
+    written_position: int
+    """The highest position of any committed event (0 for an empty store)."""
+    visible_position: int
+    """The last position a reader of the global log can see now (:meth:`EventStore.head_position`)."""
+    held_back_events: int
+    """Committed events readers cannot see yet because an older transaction is still open."""
+    oldest_held_back_at: datetime | None
+    """When the oldest held-back event was recorded (None when nothing is held back)."""
+    oldest_open_transaction: OpenTransaction | None
+    """The open transaction readers wait for (None when readers wait for nothing)."""
+
+
 AppendObserver = Callable[[int, float, bool], None]
 """Told of each append: ``(events written, seconds in the store, refused by a ConcurrencyError)``."""
 
@@ -119,13 +163,11 @@ TypeFilter = Collection[type[Event] | str] | None
 
 def check_expected_version(stream_id: str, expected: object) -> ExpectedVersion:
     """Validate an expected version, or raise :class:`InvalidExpectedVersion`."""
-    if type(expected) is int and expected >= 0:
+    if type(expected) is int and 0 <= expected < MAX_VERSION:
         return expected  # the common case, decided without the isinstance chain below
     if isinstance(expected, StreamState):
         return expected
-    if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
-        raise InvalidExpectedVersion(stream_id, expected)
-    return expected
+    raise InvalidExpectedVersion(stream_id, expected)
 
 
 def expected_version_matches(expected: ExpectedVersion, actual: int) -> bool:
@@ -148,7 +190,7 @@ def type_names(types: TypeFilter) -> tuple[str, ...] | None:
         elif isinstance(item, type) and issubclass(item, Event):
             names.append(item.__event_type__)
         else:
-            raise TypeError(f"type filter items must be Event classes or type names, not {item!r}")
+            raise InvalidArgument(f"type filter items must be Event classes or type names, not {item!r}")
     # Events stored under a renamed type's old names decode to the class, so a filter matches them.
     upcasters = active_upcasters()
     return tuple(dict.fromkeys(alias for name in names for alias in (name, *upcasters.renamed_from(name))))
@@ -189,15 +231,6 @@ def decode_rows(
             )
         )
     return decoded
-
-
-def check_stream_id(stream_id: object) -> str:
-    """A stream id is a non-empty string."""
-    if type(stream_id) is str and stream_id:
-        return stream_id
-    if not isinstance(stream_id, str) or not stream_id:
-        raise ValueError(f"stream id must be a non-empty string, not {stream_id!r}")
-    return stream_id
 
 
 class EventStore(ABC):
@@ -276,7 +309,7 @@ class EventStore(ABC):
         self._check_open()
         check_stream_id(stream_id)
         expected = check_expected_version(stream_id, expected_version)
-        encoded = encode_events(stream_id, events)
+        encoded = encode_events(stream_id, check_batch(stream_id, events))
         encoded_metadata = encode_metadata(stream_id, metadata)
         if not encoded:
             # Nothing to write, but the caller still learns whether its decision was current.
@@ -320,11 +353,8 @@ class EventStore(ABC):
         """
         self._check_open()
         check_stream_id(stream_id)
-        _check_limit(limit)
-        if from_version is not None and (
-            isinstance(from_version, bool) or not isinstance(from_version, int) or from_version < 0
-        ):
-            raise ValueError(f"from_version must be an int >= 0, not {from_version!r}")
+        check_limit(limit)
+        check_position("from_version", from_version, allow_none=True)
         remaining = limit
         if backwards:
             cursor = from_version if from_version is not None else None
@@ -362,9 +392,8 @@ class EventStore(ABC):
         ``types`` keeps only the given event classes or type names.
         """
         self._check_open()
-        _check_limit(limit)
-        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-            raise ValueError(f"after must be a position >= 0, not {after!r}")
+        check_limit(limit)
+        check_position("after", after)
         names = type_names(types)
         remaining = limit
         cursor = after
@@ -391,7 +420,8 @@ class EventStore(ABC):
         Used by :func:`eventledger.check_store`; applications read with :meth:`read_all`.
         """
         self._check_open()
-        _check_limit(limit)
+        check_limit(limit)
+        check_position("after", after)
         remaining = limit
         cursor = after
         while remaining is None or remaining > 0:
@@ -409,17 +439,41 @@ class EventStore(ABC):
         """Up to ``limit`` undecoded rows after ``after`` in global order."""
         raise NotImplementedError(f"{type(self).__name__} cannot read raw rows")
 
-    @abstractmethod
     async def stream_version(self, stream_id: str) -> int:
+        """The stream's current version: 0 when it has no events."""
+        self._check_open()
+        return await self._stream_version(check_stream_id(stream_id))
+
+    @abstractmethod
+    async def _stream_version(self, stream_id: str) -> int:
         """The stream's current version: 0 when it has no events."""
 
     @abstractmethod
     async def head_position(self) -> int:
         """The position of the last event a reader can see (0 for an empty store)."""
 
-    @abstractmethod
+    async def visibility_status(self) -> VisibilityStatus:
+        """What has been committed against what readers can see, and what holds them back.
+
+        Lag is measured against :attr:`VisibilityStatus.written_position`, so events that are
+        committed but not yet visible to readers count as lag.
+        """
+        self._check_open()
+        head = await self.head_position()
+        return VisibilityStatus(head, head, 0, None, None)
+
     async def list_streams(self, *, after: str | None = None, limit: int = 100) -> list[StreamInfo]:
         """Streams ordered by id, starting after the id ``after`` (for paging)."""
+        self._check_open()
+        if after is not None and not isinstance(after, str):
+            raise InvalidArgument(f"after must be a stream id (str) or None, not {after!r}")
+        if check_limit(limit) is None:
+            raise InvalidArgument("list_streams needs a limit (an int >= 0)")
+        return await self._list_streams(after or "", limit)
+
+    @abstractmethod
+    async def _list_streams(self, after: str, limit: int) -> list[StreamInfo]:
+        """Up to ``limit`` streams with ids above ``after``, ordered by id."""
 
     # ----------------------------------------------------------------- following
 
@@ -487,13 +541,29 @@ class EventStore(ABC):
 
     # ----------------------------------------------------------------- snapshots
 
-    @abstractmethod
     async def save_snapshot(self, snapshot: Snapshot) -> None:
         """Store ``snapshot`` as the latest for its stream (an older one never replaces a newer)."""
+        self._check_open()
+        check_stream_id(snapshot.stream_id)
+        check_position("snapshot version", snapshot.version)
+        await self._save_snapshot(snapshot)
 
     @abstractmethod
+    async def _save_snapshot(self, snapshot: Snapshot) -> None:
+        """Store ``snapshot`` unless a newer one of the stream is already stored."""
+
     async def load_snapshot(self, stream_id: str) -> Snapshot | None:
-        """The latest snapshot of ``stream_id``, or None."""
+        """The latest snapshot of ``stream_id``, or None.
+
+        The snapshot is returned as stored; a loader must check it against the stream (see
+        :mod:`eventledger.domain.snapshots`), because a snapshot is only ever an optimisation.
+        """
+        self._check_open()
+        return await self._load_snapshot(check_stream_id(stream_id))
+
+    @abstractmethod
+    async def _load_snapshot(self, stream_id: str) -> Snapshot | None:
+        """The stored snapshot of ``stream_id``, or None."""
 
     @abstractmethod
     async def _close(self) -> None:
@@ -514,8 +584,3 @@ async def _observed(observer: AppendObserver, append: Awaitable[AppendResult]) -
 def _resolve(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
-
-
-def _check_limit(limit: int | None) -> None:
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ValueError(f"limit must be an int >= 0 or None, not {limit!r}")

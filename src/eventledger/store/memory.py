@@ -121,7 +121,7 @@ class MemoryEventStore(EventStore):
             for row in self._log[index : index + limit]
         ]
 
-    async def stream_version(self, stream_id: str) -> int:
+    async def _stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 when it has no events)."""
         self._check_open()
         return len(self._streams.get(stream_id, ()))
@@ -131,23 +131,23 @@ class MemoryEventStore(EventStore):
         self._check_open()
         return self._log[-1].position if self._log else 0
 
-    async def list_streams(self, *, after: str | None = None, limit: int = 100) -> list[StreamInfo]:
+    async def _list_streams(self, after: str, limit: int) -> list[StreamInfo]:
         """Streams ordered by id, starting after ``after``."""
         self._check_open()
-        names = sorted(name for name in self._streams if after is None or name > after)
+        names = sorted(name for name in self._streams if name > after)
         return [
             StreamInfo(name, len(self._streams[name]), self._streams[name][-1].recorded_at)
             for name in names[:limit]
         ]
 
-    async def save_snapshot(self, snapshot: Snapshot) -> None:
+    async def _save_snapshot(self, snapshot: Snapshot) -> None:
         """Keep ``snapshot`` unless a newer one of the stream is already stored."""
         self._check_open()
         current = self._snapshots.get(snapshot.stream_id)
         if current is None or current.version <= snapshot.version:
             self._snapshots[snapshot.stream_id] = snapshot
 
-    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+    async def _load_snapshot(self, stream_id: str) -> Snapshot | None:
         """The latest snapshot of ``stream_id``, or None."""
         self._check_open()
         return self._snapshots.get(stream_id)

@@ -48,7 +48,6 @@ import logging
 import uuid
 import weakref
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Self
 
@@ -65,14 +64,17 @@ from eventledger.store.base import (
     AppendResult,
     EventStore,
     ExpectedVersion,
+    OpenTransaction,
     RawEvent,
     Snapshot,
     StreamInfo,
     TypeFilter,
+    VisibilityStatus,
     decode_rows,
     expected_version_matches,
     type_names,
 )
+from eventledger.store.limits import check_position
 from eventledger.store.postgres_connection import ConnectionSettings, parse_postgres_url, unavailable
 from eventledger.store.postgres_notifications import Announcer, NotificationListener
 from eventledger.store.postgres_schema import SCHEMA_VERSION, migrate, sql_text
@@ -98,38 +100,6 @@ _OLDEST_TRANSACTION: Final = sql_text(
 
 class _ConnectionLost(StoreUnavailable):
     """The server went away mid-operation or cannot be reached now; worth trying again."""
-
-
-@dataclass(frozen=True, slots=True)
-class OpenTransaction:
-    """A transaction holding back the readers of the global log (see :class:`VisibilityStatus`)."""
-
-    pid: int | None
-    """Backend process id (None for a prepared transaction); ``pg_terminate_backend(pid)`` ends it."""
-    database: str | None
-    """The database it runs in: any database on the server holds back every store."""
-    state: str
-    """``active``, ``idle in transaction``, ... or ``prepared transaction <gid>``."""
-    age: timedelta
-    """How long the transaction has been open."""
-
-
-@dataclass(frozen=True, slots=True)
-class VisibilityStatus:
-    """How far readers of the global log lag behind writers, and why.
-
-    ``held_back_events > 0`` for long means a long-open writing transaction is holding the
-    visibility barrier; ``oldest_open_transaction`` names it.
-    """
-
-    written_position: int
-    """The highest position of any committed event (0 for an empty store)."""
-    visible_position: int
-    """The last position a reader of the global log can see now (:meth:`head_position`)."""
-    held_back_events: int
-    """Committed events readers cannot see yet because an older transaction is still open."""
-    oldest_open_transaction: OpenTransaction | None
-    """The oldest transaction on the server that has written something and not yet ended."""
 
 
 class PostgresEventStore(EventStore):
@@ -449,7 +419,7 @@ class PostgresEventStore(EventStore):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-    async def stream_version(self, stream_id: str) -> int:
+    async def _stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 when it has no events)."""
         rows = await self._fetch(self._statements.stream_version, (stream_id,), f"read stream {stream_id!r}")
         return int(rows[0][0])
@@ -473,6 +443,7 @@ class PostgresEventStore(EventStore):
         ...     if status.held_back_events and status.oldest_open_transaction:
         ...         print("readers wait for", status.oldest_open_transaction)
         """
+        self._check_open()
         rows = await self._fetch(self._statements.visibility, (), "read the visibility status")
         written, visible, held_back = (int(value) for value in rows[0])
         oldest = await self._fetch(_OLDEST_TRANSACTION, (), "find the oldest open transaction")
@@ -485,9 +456,9 @@ class PostgresEventStore(EventStore):
                 state=str(state or "unknown"),
                 age=age if isinstance(age, timedelta) else timedelta(0),
             )
-        return VisibilityStatus(written, visible, held_back, transaction)
+        return VisibilityStatus(written, visible, held_back, None, transaction)
 
-    async def list_streams(self, *, after: str | None = None, limit: int = 100) -> list[StreamInfo]:
+    async def _list_streams(self, after: str, limit: int) -> list[StreamInfo]:
         """Streams ordered by id, starting after ``after``."""
         rows = await self._fetch(self._statements.list_streams, (after or "", limit), "list streams")
         return [StreamInfo(row[0], int(row[1]), row[2].astimezone(UTC)) for row in rows]
@@ -502,8 +473,7 @@ class PostgresEventStore(EventStore):
         subscription: it reconnects (pausing longer each time the server stays away) and
         resumes after the last event it delivered.
         """
-        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-            raise ValueError(f"after must be a position >= 0, not {after!r}")
+        check_position("after", after)
         names = type_names(types)
         position = after
         failures = 0
@@ -552,7 +522,7 @@ class PostgresEventStore(EventStore):
 
     # ----------------------------------------------------------------- snapshots
 
-    async def save_snapshot(self, snapshot: Snapshot) -> None:
+    async def _save_snapshot(self, snapshot: Snapshot) -> None:
         """Keep ``snapshot`` unless a newer one of the stream is already stored."""
         state = json.dumps(snapshot.state, separators=(",", ":"))
         parameters = (
@@ -566,7 +536,7 @@ class PostgresEventStore(EventStore):
         async with self._connection(f"save a snapshot of stream {snapshot.stream_id!r}") as connection:
             await connection.execute(self._statements.save_snapshot, parameters, prepare=True)
 
-    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+    async def _load_snapshot(self, stream_id: str) -> Snapshot | None:
         """The latest snapshot of ``stream_id``, or None."""
         rows = await self._fetch(
             self._statements.load_snapshot, (stream_id,), f"load a snapshot of {stream_id!r}"

@@ -373,7 +373,7 @@ class SQLiteEventStore(EventStore):
         rows = await self._with_lock_retry(lambda: self._db.execute(query, (after, limit)).fetchall())
         return [RawEvent(*row) for row in rows]
 
-    async def stream_version(self, stream_id: str) -> int:
+    async def _stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 when it has no events)."""
         self._check_open()
         row = await self._with_lock_retry(
@@ -389,7 +389,7 @@ class SQLiteEventStore(EventStore):
         )
         return int(row[0])
 
-    async def list_streams(self, *, after: str | None = None, limit: int = 100) -> list[StreamInfo]:
+    async def _list_streams(self, after: str, limit: int) -> list[StreamInfo]:
         """Streams ordered by id, starting after ``after``."""
         self._check_open()
         query = (
@@ -401,7 +401,7 @@ class SQLiteEventStore(EventStore):
 
     # ----------------------------------------------------------------- snapshots
 
-    async def save_snapshot(self, snapshot: Snapshot) -> None:
+    async def _save_snapshot(self, snapshot: Snapshot) -> None:
         """Keep ``snapshot`` unless a newer one of the stream is already stored."""
         self._check_open()
         state = json.dumps(snapshot.state, separators=(",", ":"))
@@ -423,7 +423,7 @@ class SQLiteEventStore(EventStore):
         )
         await self._with_lock_retry(lambda: self._db.execute(query, parameters))
 
-    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+    async def _load_snapshot(self, stream_id: str) -> Snapshot | None:
         """The latest snapshot of ``stream_id``, or None."""
         self._check_open()
         query = (
