@@ -82,12 +82,19 @@ class Repository(Generic[AggregateType]):
         Raises :class:`~eventledger.AggregateNotFound` when its stream has no events.
         """
         aggregate, stale_snapshot = await self._from_snapshot(aggregate_id)
-        if aggregate is None:
+        replayed = None if aggregate is None else await self._replay_after_snapshot(aggregate)
+        if aggregate is not None:
+            if replayed is None:
+                stale_snapshot = True
+                self.statistics.snapshots_ignored += 1
+            else:
+                self.statistics.snapshots_used += 1
+        if aggregate is None or replayed is None:
             aggregate = self.aggregate_class.new(aggregate_id)
-        replayed = 0
-        async for recorded in self.store.read_stream(aggregate_id, from_version=aggregate.version + 1):
-            aggregate._replay(recorded)
-            replayed += 1
+            replayed = 0
+            async for recorded in self.store.read_stream(aggregate_id):
+                aggregate._replay(recorded)
+                replayed += 1
         self.statistics.loads += 1
         self.statistics.events_read += replayed
         if aggregate.version == 0:
@@ -171,8 +178,35 @@ class Repository(Generic[AggregateType]):
         if aggregate is None:
             self.statistics.snapshots_ignored += 1
             return None, True
-        self.statistics.snapshots_used += 1
         return aggregate, False
+
+    async def _replay_after_snapshot(self, aggregate: AggregateType) -> int | None:
+        """Replay the events after the snapshot ``aggregate`` was restored from; their count.
+
+        The read starts *at* the snapshot's version, so the stream itself confirms the snapshot
+        without another round trip: if the stream has no event at that version (the snapshot
+        claims more history than there is, or the stream is empty), the snapshot is ignored and
+        None is returned, and the caller loads from the events alone.
+        """
+        taken_at = aggregate.version
+        replayed = 0
+        confirmed = False
+        async for recorded in self.store.read_stream(aggregate.id, from_version=taken_at):
+            if not confirmed:
+                if recorded.version != taken_at:
+                    break
+                confirmed = True
+                continue
+            aggregate._replay(recorded)
+            replayed += 1
+        if confirmed:
+            return replayed
+        snapshots.log_ignored(
+            aggregate.id,
+            taken_at,
+            "the stream has no event at that version; rebuilding from events",
+        )
+        return None
 
     async def _take_snapshot(self, aggregate: AggregateType) -> bool:
         saved = await snapshots.take(self.store, aggregate)

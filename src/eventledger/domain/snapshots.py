@@ -10,7 +10,7 @@ load replays a few more events.
 from __future__ import annotations
 
 import logging
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from eventledger.domain.aggregate import Aggregate
 from eventledger.store.base import EventStore, Snapshot
@@ -20,8 +20,37 @@ logger = logging.getLogger(__name__)
 AggregateType = TypeVar("AggregateType", bound=Aggregate)
 
 
+def log_ignored(stream_id: str, version: object, reason: str) -> None:
+    """Say once that a snapshot is ignored (the next snapshot taken replaces it)."""
+    key = (stream_id, repr(version), reason)
+    if key in _ignored:
+        return
+    if len(_ignored) >= _IGNORED_REMEMBERED:
+        _ignored.clear()
+    _ignored.add(key)
+    logger.warning("ignoring the snapshot of stream %r at version %r: %s", stream_id, version, reason)
+
+
+# Which ignored snapshots were logged already, so a bad row is reported once, not at every load.
+_ignored: set[tuple[str, str, str]] = set()
+_IGNORED_REMEMBERED: Final = 10_000
+
+
 def restore(aggregate_class: type[AggregateType], snapshot: Snapshot) -> AggregateType | None:
-    """The aggregate ``snapshot`` holds, or None when the snapshot cannot be trusted."""
+    """The aggregate ``snapshot`` holds, or None when the snapshot cannot be trusted.
+
+    A snapshot is trusted only when its version is an int >= 1, its state a mapping, and its
+    aggregate type and schema version those of the loader; the caller then checks the version
+    against the stream (:meth:`Repository.load` reads from it).
+    """
+    version = snapshot.version
+    if type(version) is not int or version < 1 or not isinstance(snapshot.state, dict):
+        log_ignored(
+            snapshot.stream_id,
+            version,
+            "its version is not an int >= 1 or its state not a mapping; rebuilding from events",
+        )
+        return None
     expected = (aggregate_class.__aggregate_type__, aggregate_class.__schema_version__)
     found = (snapshot.aggregate_type, snapshot.schema_version)
     if found != expected:

@@ -545,7 +545,8 @@ class EventStore(ABC):
         """Store ``snapshot`` as the latest for its stream (an older one never replaces a newer)."""
         self._check_open()
         check_stream_id(snapshot.stream_id)
-        check_position("snapshot version", snapshot.version)
+        if check_position("snapshot version", snapshot.version) == 0:
+            raise InvalidArgument(f"stream {snapshot.stream_id!r}: a snapshot's version is at least 1, not 0")
         await self._save_snapshot(snapshot)
 
     @abstractmethod
