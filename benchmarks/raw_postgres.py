@@ -30,8 +30,8 @@ CREATE TABLE IF NOT EXISTS events (
     event_id uuid NOT NULL UNIQUE,
     type text NOT NULL,
     schema_version integer NOT NULL,
-    data jsonb NOT NULL,
-    metadata jsonb,
+    data json NOT NULL,
+    metadata json,
     recorded_at timestamptz NOT NULL DEFAULT now(),
     UNIQUE (stream_id, version)
 )

@@ -354,8 +354,11 @@ def encode_events(stream_id: str, events: Iterable[object]) -> list[EncodedEvent
 def encode_metadata(stream_id: str, metadata: Mapping[str, Any] | None) -> str | None:
     """Encode metadata as JSON text (None when empty), or raise :class:`SerializationError`.
 
-    Keys must be strings at every level (JSON would silently turn others into strings);
-    UUIDs and datetimes are stored as their text.
+    Metadata is a JSON object: keys are strings at every level, values are strings, ints,
+    finite floats, booleans, None, lists and objects, so it reads back equal. UUIDs and
+    datetimes are accepted too, as the usual ids and times, and read back as their text
+    (``str(uuid)``, ``datetime.isoformat()``). Anything else (a tuple, a set, NaN) is refused
+    rather than read back as something else.
     """
     if not metadata:
         return None
@@ -363,7 +366,7 @@ def encode_metadata(stream_id: str, metadata: Mapping[str, Any] | None) -> str |
         raise SerializationError(stream_id, "metadata", "metadata must be a mapping of str keys")
     try:
         text = json.dumps(
-            _checked_keys(dict(metadata)), separators=(",", ":"), allow_nan=False, default=_json_default
+            _json_checked(dict(metadata)), separators=(",", ":"), allow_nan=False, default=_json_default
         )
     except (TypeError, ValueError) as error:
         raise SerializationError(stream_id, "metadata", str(error)) from error
@@ -377,20 +380,26 @@ def encode_metadata(stream_id: str, metadata: Mapping[str, Any] | None) -> str |
     return text
 
 
-def _checked_keys(value: Any, path: str = "metadata") -> Any:
+def _json_checked(value: Any, path: str = "metadata") -> Any:
+    """``value`` if JSON gives it back equal (UUIDs and datetimes aside), else TypeError naming where."""
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"{path} has the key {key!r}; keys must be strings")
-            _checked_keys(item, f"{path}[{key!r}]")
-    elif isinstance(value, list | tuple):
+            _json_checked(item, f"{path}[{key!r}]")
+    elif isinstance(value, list):
         for index, item in enumerate(value):
-            _checked_keys(item, f"{path}[{index}]")
+            _json_checked(item, f"{path}[{index}]")
+    elif not isinstance(value, str | int | float | UUID | datetime) and value is not None:
+        raise TypeError(
+            f"{path} holds {type(value).__name__} {value!r}, which JSON would not give back as it is; "
+            "use str, int, float, bool, None, list or dict"
+        )
     return value
 
 
 def _json_default(value: object) -> str:
-    # Ids and times are the usual non-JSON values in metadata; anything else is a mistake.
+    # Ids and times are the usual non-JSON values in metadata; _json_checked refused the rest.
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, datetime):

@@ -16,6 +16,11 @@ Why the events table looks the way it does:
   (see ``postgres.py``). The index on that pair serves every read of the global log.
 - Statement triggers refuse UPDATE, DELETE and TRUNCATE, so no code path, ours or anyone's,
   can change a stored event.
+- ``data``, ``metadata`` and a snapshot's ``state`` are ``json``, not ``jsonb`` (schema version
+  2): ``json`` keeps the text an append checked to read back equal, byte for byte, where
+  ``jsonb`` rewrites numbers (``6.9e+16`` comes back as the integer ``69000000000000000``, so a
+  float in an ``Any`` field would read back as an int) and reorders keys. It is also cheaper to
+  write and to read as text.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import psycopg
 
 from eventledger.errors import StoreUnavailable
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 """The store schema version this release creates and reads."""
 
 MINIMUM_SERVER_VERSION: Final = 130000
@@ -87,6 +92,15 @@ def migrations(schema: str) -> list[str]:
             state jsonb NOT NULL,
             recorded_at timestamptz NOT NULL
         );
+        """,
+        # Version 2: the stored JSON text kept as written (see the module docstring). Changing a
+        # column's type is not an UPDATE, so the immutability triggers do not fire; the rows'
+        # JSON values stay the same.
+        f"""
+        ALTER TABLE {events}
+            ALTER COLUMN data TYPE json USING data::json,
+            ALTER COLUMN metadata TYPE json USING metadata::json;
+        ALTER TABLE "{schema}".snapshots ALTER COLUMN state TYPE json USING state::json;
         """,
     ]
 

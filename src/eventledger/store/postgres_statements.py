@@ -113,7 +113,7 @@ class Statements:
             save_snapshot=sql_text(
                 f"INSERT INTO {snapshots} AS snapshot "
                 "(stream_id, version, aggregate_type, schema_version, state, recorded_at) "
-                "VALUES (%s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (stream_id) DO UPDATE SET "
+                "VALUES (%s, %s, %s, %s, %s::json, %s) ON CONFLICT (stream_id) DO UPDATE SET "
                 "version = excluded.version, aggregate_type = excluded.aggregate_type, "
                 "schema_version = excluded.schema_version, state = excluded.state, "
                 "recorded_at = excluded.recorded_at WHERE excluded.version >= snapshot.version"
@@ -152,11 +152,11 @@ def _append(events: str, size: str, form: str) -> str:
     columns = "stream_id, version, event_id, type, schema_version, data, metadata"
     if size == "one":
         number = "1"
-        values = "%(event_id)s, %(type)s, %(schema_version)s, %(data)s::jsonb, %(metadata)s::jsonb"
+        values = "%(event_id)s, %(type)s, %(schema_version)s, %(data)s::json, %(metadata)s::json"
         batch, order = "", ""
     else:
         number = "batch.number"
-        values = "batch.event_id, batch.type, batch.schema_version, batch.data::jsonb, %(metadata)s::jsonb"
+        values = "batch.event_id, batch.type, batch.schema_version, batch.data::json, %(metadata)s::json"
         batch = (
             "unnest(%(event_ids)s::uuid[], %(types)s::text[], %(schema_versions)s::int[], "
             "%(datas)s::text[]) WITH ORDINALITY AS batch(event_id, type, schema_version, data, number)"
