@@ -17,7 +17,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m examples.orders serve
 
+# Installs or starts what the tests need first (Chromium, PostgreSQL and its `test` database):
+# see .ci/install-system.
 test: $(STAMP)
+	.ci/install-system
 	$(PY) -m pytest
 
 lint: $(STAMP)
