@@ -26,7 +26,7 @@ from uuid import UUID
 import pydantic
 import pydantic_core
 
-from eventledger.errors import DuplicateEventType, SerializationError
+from eventledger.errors import DefinitionError, DuplicateEventType, SerializationError
 
 
 class Event(pydantic.BaseModel):
@@ -54,9 +54,9 @@ class Event(pydantic.BaseModel):
         super().__init_subclass__(**kwargs)
         name = type_name if type_name is not None else cls.__name__
         if not name or not isinstance(name, str):
-            raise TypeError(f"{cls.__qualname__}: type_name must be a non-empty string")
+            raise DefinitionError(f"{cls.__qualname__}: type_name must be a non-empty string")
         if not isinstance(schema_version, int) or schema_version < 1:
-            raise TypeError(f"{cls.__qualname__}: schema_version must be an int >= 1")
+            raise DefinitionError(f"{cls.__qualname__}: schema_version must be an int >= 1")
         cls.__event_type__ = name
         cls.__schema_version__ = schema_version
         event_types.register(cls)

@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from eventledger.domain.aggregate import Aggregate
 from eventledger.domain.decider import Decider
-from eventledger.errors import CheckpointConflict
+from eventledger.errors import CheckpointConflict, InvalidArgument
 from eventledger.events import Event
 from eventledger.projections.leases import lease_key
 from eventledger.projections.projection import Projection
@@ -68,7 +68,7 @@ def given(
         return DeciderScenario(subject, events)
     if isinstance(subject, type) and issubclass(subject, Aggregate):
         return AggregateScenario(subject, events, aggregate_id)
-    raise TypeError(f"given() takes an Aggregate subclass or a Decider, not {subject!r}")
+    raise InvalidArgument(f"given() takes an Aggregate subclass or a Decider, not {subject!r}")
 
 
 class AggregateScenario(Generic[AggregateType]):

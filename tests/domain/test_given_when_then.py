@@ -66,7 +66,7 @@ def test_then_raises_fails_when_nothing_was_raised_and_nothing_recorded() -> Non
 
 def test_then_raises_fails_when_another_error_was_raised() -> None:
     outcome = given(Order).when(lambda order: order.record("not an event"))  # type: ignore[arg-type]
-    with pytest.raises(AssertionError, match="expected DomainError to be raised, but it raised TypeError"):
+    with pytest.raises(AssertionError, match="expected DomainError to be raised, but it raised InvalidArg"):
         outcome.then_raises(el.DomainError)
 
 

@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Self, TypeVar
 
 import pydantic
 
-from eventledger.errors import UnhandledEvent
+from eventledger.errors import DefinitionError, InvalidArgument, UnhandledEvent
 from eventledger.events import Event, RecordedEvent
 from eventledger.versioning import RetiredEvent
 
@@ -52,18 +52,18 @@ def applies(handler: ApplyHandler) -> ApplyHandler:
     is returned unchanged, so type checkers see its real signature.
     """
     if not inspect.isfunction(handler):
-        raise TypeError(f"@applies decorates plain methods (self, event), not {handler!r}")
+        raise DefinitionError(f"@applies decorates plain methods (self, event), not {handler!r}")
     parameters = list(inspect.signature(handler).parameters.values())
     if len(parameters) != 2 or any(
         parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
         for parameter in parameters
     ):
-        raise TypeError(
+        raise DefinitionError(
             f"@applies handler {handler.__qualname__} must take exactly (self, event), "
             f"not ({', '.join(parameter.name for parameter in parameters)})"
         )
     if parameters[1].annotation is inspect.Parameter.empty:
-        raise TypeError(
+        raise DefinitionError(
             f"@applies handler {handler.__qualname__}: annotate the {parameters[1].name!r} parameter "
             "with the event class it applies"
         )
@@ -82,7 +82,7 @@ def _event_classes(owner: type, name: str, function: Callable[..., object]) -> t
     )
     for member in members:
         if not (isinstance(member, type) and issubclass(member, Event) and member is not Event):
-            raise TypeError(
+            raise DefinitionError(
                 f"@applies handler {owner.__qualname__}.{name} is annotated with {member!r}; "
                 "annotate its event parameter with an Event subclass (or a union of them)"
             )
@@ -99,7 +99,7 @@ def _handler_table(cls: type[Aggregate]) -> dict[type[Event], str]:
                 continue
             for event_class in _event_classes(klass, name, attribute):
                 if event_class in own:
-                    raise TypeError(
+                    raise DefinitionError(
                         f"{klass.__qualname__} has two handlers for {event_class.__qualname__}: "
                         f"{own[event_class]} and {name}"
                     )
@@ -150,9 +150,9 @@ class Aggregate(pydantic.BaseModel):
         super().__init_subclass__(**kwargs)
         name = type_name if type_name is not None else cls.__name__
         if not isinstance(name, str) or not name:
-            raise TypeError(f"{cls.__qualname__}: type_name must be a non-empty string")
+            raise DefinitionError(f"{cls.__qualname__}: type_name must be a non-empty string")
         if isinstance(schema_version, bool) or not isinstance(schema_version, int) or schema_version < 1:
-            raise TypeError(f"{cls.__qualname__}: schema_version must be an int >= 1")
+            raise DefinitionError(f"{cls.__qualname__}: schema_version must be an int >= 1")
         cls.__aggregate_type__ = name
         cls.__schema_version__ = schema_version
         cls.__ignores_unhandled_events__ = bool(ignore_unhandled_events)
@@ -163,10 +163,12 @@ class Aggregate(pydantic.BaseModel):
         super().__pydantic_init_subclass__(**kwargs)
         for name in ("id", "version", "committed_version", "uncommitted_events"):
             if name in cls.model_fields:
-                raise TypeError(f"{cls.__qualname__}: {name!r} is provided by Aggregate; rename the field")
+                raise DefinitionError(
+                    f"{cls.__qualname__}: {name!r} is provided by Aggregate; rename the field"
+                )
         for name, field in cls.model_fields.items():
             if field.is_required():
-                raise TypeError(
+                raise DefinitionError(
                     f"{cls.__qualname__}.{name} needs a default: an aggregate starts blank and "
                     "gains state only by applying events"
                 )
@@ -182,7 +184,7 @@ class Aggregate(pydantic.BaseModel):
     def new(cls, aggregate_id: str) -> Self:
         """A blank aggregate with no history (version 0); creation commands start here."""
         if not isinstance(aggregate_id, str) or not aggregate_id:
-            raise ValueError(
+            raise InvalidArgument(
                 f"{cls.__qualname__}: aggregate id must be a non-empty string, not {aggregate_id!r}"
             )
         aggregate = cls()
@@ -243,7 +245,7 @@ class Aggregate(pydantic.BaseModel):
         If the apply handler raises, nothing is recorded.
         """
         if not isinstance(event, Event):
-            raise TypeError(f"{type(self).__name__}.record takes an Event, not {type(event).__name__}")
+            raise InvalidArgument(f"{type(self).__name__}.record takes an Event, not {type(event).__name__}")
         self._apply(event, self._version + 1)
         self._uncommitted.append(event)
 

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 from eventledger.domain import snapshots
 from eventledger.domain.aggregate import Aggregate
 from eventledger.domain.retry import RetryPolicy
-from eventledger.errors import AggregateNotFound
+from eventledger.errors import AggregateNotFound, InvalidArgument
 from eventledger.store.base import AppendResult, EventStore
 
 logger = logging.getLogger(__name__)
@@ -65,11 +65,11 @@ class Repository(Generic[AggregateType]):
         retry: RetryPolicy | None = None,
     ) -> None:
         if not (isinstance(aggregate_class, type) and issubclass(aggregate_class, Aggregate)):
-            raise TypeError(f"Repository needs an Aggregate subclass, not {aggregate_class!r}")
+            raise InvalidArgument(f"Repository needs an Aggregate subclass, not {aggregate_class!r}")
         if snapshot_every is not None and (
             isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) or snapshot_every < 1
         ):
-            raise ValueError(f"snapshot_every must be an int >= 1 or None, not {snapshot_every!r}")
+            raise InvalidArgument(f"snapshot_every must be an int >= 1 or None, not {snapshot_every!r}")
         self.store = store
         self.aggregate_class = aggregate_class
         self.snapshot_every = snapshot_every
@@ -114,7 +114,7 @@ class Repository(Generic[AggregateType]):
         with each event. Saving an aggregate with nothing uncommitted touches nothing.
         """
         if not isinstance(aggregate, self.aggregate_class):
-            raise TypeError(
+            raise InvalidArgument(
                 f"this repository saves {self.aggregate_class.__qualname__}, "
                 f"not {type(aggregate).__qualname__}"
             )

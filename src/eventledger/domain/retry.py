@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from eventledger.errors import ConcurrencyError
+from eventledger.errors import ConcurrencyError, InvalidArgument
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +41,9 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
-            raise ValueError(f"RetryPolicy.attempts must be an int >= 1, not {self.attempts!r}")
+            raise InvalidArgument(f"RetryPolicy.attempts must be an int >= 1, not {self.attempts!r}")
         if self.first_delay < 0 or self.max_delay < 0:
-            raise ValueError(
+            raise InvalidArgument(
                 f"RetryPolicy delays must be >= 0, not first_delay={self.first_delay!r}, "
                 f"max_delay={self.max_delay!r}"
             )

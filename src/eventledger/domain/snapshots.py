@@ -13,6 +13,7 @@ import logging
 from typing import Final, TypeVar
 
 from eventledger.domain.aggregate import Aggregate
+from eventledger.errors import InvalidArgument
 from eventledger.store.base import EventStore, Snapshot
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ async def take(store: EventStore, aggregate: Aggregate) -> bool:
     The aggregate must have no uncommitted events: a snapshot holds stored history only.
     """
     if aggregate.uncommitted_events:
-        raise ValueError(
+        raise InvalidArgument(
             f"{type(aggregate).__name__} {aggregate.id!r} has uncommitted events; save it before "
             "taking a snapshot"
         )
