@@ -34,6 +34,7 @@ from eventledger.projections import (
     handles,
 )
 from eventledger.projections.targets.postgres import PostgresTarget
+from eventledger.store.base import VisibilityStatus
 from eventledger.store.memory import MemoryEventStore, StoredEvent
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -116,6 +117,9 @@ class PausedReads:
 
     async def head_position(self) -> int:
         return await self.store.head_position()
+
+    async def visibility_status(self) -> VisibilityStatus:
+        return await self.store.visibility_status()
 
 
 class SQLLedger(Projection[SQLTransaction], name="ledger"):

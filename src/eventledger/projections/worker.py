@@ -17,6 +17,12 @@ limit in state ``stalled``.
 
 All of a worker's transactions go through one target connection, one at a time; on PostgreSQL
 that connection also holds the lease, so a batch can only commit while its lease is held.
+
+While it holds the lease the worker reports its state, failure, stall and rate into the
+target's bookkeeping (:class:`ProjectionReport`) on every state change and every heartbeat,
+so that other processes see what it sees. A live projection whose next events are held back
+by an open transaction (the runner tells it, see :mod:`.lag`) is ``stalled``; it logs that
+once when it begins, naming the transaction, and once when it ends.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from eventledger.errors import (
     StoreUnavailable,
 )
 from eventledger.events import RecordedEvent
+from eventledger.projections.lag import measure_lag
 from eventledger.projections.leases import LeasePolicy, lease_key
 from eventledger.projections.projection import Projection
 from eventledger.projections.reading import (
@@ -59,11 +66,18 @@ from eventledger.projections.status import (
     ProjectionState,
     ProjectionStatus,
     RebuildProgress,
+    StalledReason,
     StateChanged,
     ThroughputMeter,
 )
-from eventledger.projections.targets.base import Build, BuildState, FailedEvent, TargetConnection
-from eventledger.store.base import EventStore
+from eventledger.projections.targets.base import (
+    Build,
+    BuildState,
+    FailedEvent,
+    ProjectionReport,
+    TargetConnection,
+)
+from eventledger.store.base import EventStore, VisibilityStatus
 
 log = logging.getLogger("eventledger.projections")
 _T = TypeVar("_T")
@@ -150,6 +164,9 @@ class ProjectionWorker:
         self._runs_changed = asyncio.Event()
         self._progress = asyncio.Event()
         self._until_caught_up = False
+        self._held_back: StalledReason | None = None
+        self._held_back_logged: StalledReason | None = None
+        self._report_due = asyncio.Event()
 
     @property
     def name(self) -> str:
@@ -207,10 +224,11 @@ class ProjectionWorker:
         except _Stopped:
             pass
         finally:
-            await self._drop_connection()
             if self._phase is not ProjectionState.RETIRED:
                 self._phase = ProjectionState.STOPPED
             self._refresh()
+            await self._report_last()
+            await self._drop_connection()
 
     async def _drop_connection(self) -> None:
         self.holds_lease = False
@@ -263,6 +281,7 @@ class ProjectionWorker:
         for build in preparation.run:
             self._add_run(build, until_caught_up)
         heartbeat = asyncio.create_task(self._heartbeat())
+        reporter = asyncio.create_task(self._keep_reporting())
         try:
             while True:
                 tasks = {run.task for run in self.runs.values() if run.task and not run.task.done()}
@@ -281,7 +300,7 @@ class ProjectionWorker:
                     if not task.cancelled():
                         task.result()
         finally:
-            pending = [heartbeat, *(run.task for run in self.runs.values() if run.task is not None)]
+            pending = [heartbeat, reporter, *(run.task for run in self.runs.values() if run.task is not None)]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -626,14 +645,48 @@ class ProjectionWorker:
         if any(run.rebuilding for run in runs):
             return ProjectionState.REBUILDING
         if self.serving is not None and self.serving.live:
-            return ProjectionState.LIVE
+            # Everything visible is applied; held-back events are all that is left.
+            return ProjectionState.STALLED if self._held_back is not None else ProjectionState.LIVE
         return ProjectionState.CATCHING_UP
 
     def _refresh(self) -> None:
         state = self._compute_state()
         if state is not self._state:
             previous, self._state = self._state, state
+            self._report_due.set()
             self._emit("state_changed", StateChanged(self.name, previous, state))
+        self._log_held_back()
+
+    def held_back(self, reason: StalledReason | None) -> None:
+        """The runner's latest word on events held back past its threshold (None: nothing is)."""
+        self._held_back = reason
+        self._refresh()
+
+    @property
+    def stalled_reason(self) -> StalledReason | None:
+        """Why this projection is stalled, when held-back events are the reason."""
+        return self._held_back if self._state is ProjectionState.STALLED else None
+
+    def _log_held_back(self) -> None:
+        # Once when the stall begins and once when it ends, however often the runner looks.
+        reason = self.stalled_reason
+        if reason is not None and self._held_back_logged is None:
+            log.warning(
+                "%s: stalled: %s; it resumes when that transaction ends "
+                "(idle_in_transaction_session_timeout bounds such waits)",
+                self.name,
+                reason.describe(),
+            )
+            self._held_back_logged = reason
+        elif reason is None and self._held_back_logged is not None:
+            held = datetime.now(UTC) - self._held_back_logged.since
+            log.info(
+                "%s: no longer held back (%s after %.0f s)",
+                self.name,
+                self._state.value,
+                held.total_seconds(),
+            )
+            self._held_back_logged = None
 
     def _retrying(self, run: BuildRun, error: BaseException) -> None:
         handler_error = isinstance(error, _HandlerFailed)
@@ -685,32 +738,36 @@ class ProjectionWorker:
             return False
         return True
 
-    async def status(self) -> ProjectionStatus:
-        """This projection's :class:`ProjectionStatus` now."""
+    async def status(
+        self, visibility: VisibilityStatus | None = None, held_since: datetime | None = None
+    ) -> ProjectionStatus:
+        """This projection's :class:`ProjectionStatus` now.
+
+        ``visibility`` is the store's (read here when not given); ``held_since`` when the
+        runner first saw events held back (see :func:`~eventledger.projections.lag.measure_lag`).
+        """
+        if visibility is None:
+            visibility = await self.store.visibility_status()
         if self.serving is not None:
             checkpoint = self.serving.checkpoint
         else:
             # On standby, stopped or not started: the serving build's checkpoint as stored, so
             # that a standby does not report the whole log as lag.
             checkpoint = await self._stored_checkpoint()
-        head = await self.store.head_position()
-        lag_seconds: float | None = 0.0
-        try:
-            async for oldest in self.store.read_all(after=checkpoint, limit=1):
-                lag_seconds = max((datetime.now(UTC) - oldest.recorded_at).total_seconds(), 0.0)
-        except Exception:
-            lag_seconds = None  # the next event cannot even be decoded; the failure says why
+        lag = await measure_lag(self.store, checkpoint, visibility, held_since)
         state = self.state
         newest_commit = max((run.last_commit for run in self.runs.values()), default=time.monotonic())
         if (
             state in (ProjectionState.LIVE, ProjectionState.CATCHING_UP)
-            and lag_seconds is not None
-            and lag_seconds > self.stall_after
+            and lag.seconds is not None
+            and lag.seconds > self.stall_after
             and time.monotonic() - newest_commit > self.stall_after
         ):
             state = ProjectionState.STALLED
         failure = next((run.failure for run in self.runs.values() if run.failure is not None), None)
         rebuilding = next((run for run in self.runs.values() if run.rebuilding and not run.retired), None)
+        head = visibility.visible_position
+        held_back = visibility.held_back_events
         return ProjectionStatus(
             name=self.name,
             version=self.projection.version,
@@ -718,8 +775,8 @@ class ProjectionWorker:
             state=state,
             checkpoint=checkpoint,
             head_position=head,
-            lag_events=max(head - checkpoint, 0),
-            lag_seconds=lag_seconds,
+            lag_events=lag.events,
+            lag_seconds=lag.seconds,
             events_per_second=self.meter.rate(),
             last_error=self.last_error,
             failure=failure,
@@ -729,12 +786,72 @@ class ProjectionWorker:
                 build=rebuilding.build.number,
                 version=rebuilding.build.version,
                 checkpoint=rebuilding.checkpoint,
-                lag_events=max(head - rebuilding.checkpoint, 0),
+                lag_events=max(head - rebuilding.checkpoint, 0) + held_back,
             ),
             owner=self.owner,
             holds_lease=self.holds_lease,
             build=None if self.serving is None else self.serving.build.number,
+            written_position=visibility.written_position,
+            held_back_events=held_back,
+            holding_transaction=visibility.oldest_open_transaction if held_back else None,
+            stalled_reason=self.stalled_reason,
         )
+
+    # ------------------------------------------------------------------ reporting
+
+    def report(self) -> ProjectionReport:
+        """What this worker would tell other processes now (see :class:`ProjectionReport`)."""
+        failure = next((run.failure for run in self.runs.values() if run.failure is not None), None)
+        state = self._state
+        if failure is not None and state is ProjectionState.STOPPED:
+            # A run that ended at a failure (run_until_caught_up) leaves the projection failed there.
+            state = ProjectionState.FAILED
+        return ProjectionReport(
+            projection=self.name,
+            version=self.projection.version,
+            owner=self.owner,
+            state=state,
+            build=None if self.serving is None else self.serving.build.number,
+            events_per_second=self.meter.rate(),
+            last_error=self.last_error,
+            failure=failure,
+            stalled_reason=self.stalled_reason,
+            reported_at=datetime.now(UTC),
+            interval=self.lease.renew_every,
+        )
+
+    async def _keep_reporting(self) -> None:
+        """Report now, then on every state change and at least every ``renew_every`` seconds."""
+        while True:
+            self._report_due.clear()
+            await self._report()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+            # lands as the event is set (a state change while the worker stops).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.lease.renew_every):
+                    await self._report_due.wait()
+
+    async def _report(self) -> None:
+        connection = self.connection
+        if connection is None or not self.holds_lease:
+            return
+        try:
+            async with self._lock:
+                await connection.record_report(self.report())
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            # Reports inform; a failure to write one must never stop the projection.
+            log.debug("%s: could not record the report: %s", self.name, error)
+
+    async def _report_last(self) -> None:
+        """The final report of a run (stopped, retired or failed), while the lease is still held."""
+        connection = self.connection
+        if connection is None or not self.holds_lease or connection.broken:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.lease.renew_every):
+                await self._report()
 
     async def _stored_checkpoint(self) -> int:
         try:
