@@ -11,7 +11,8 @@ from examples.orders.read_model import (
     find_order_summary,
     list_order_summaries,
 )
-from projection_rig import Rig, visible
+from projection_rig import Rig
+from waits import visible
 
 import eventledger as el
 from eventledger.projections import SQLTransaction, Target
