@@ -42,6 +42,7 @@ from eventledger.errors import EventLedgerError, UnknownEventType
 from eventledger.events import RecordedEvent
 from eventledger.metrics import EventLedgerMetrics, serve_metrics
 from eventledger.projections import Projection, ProjectionRunner
+from eventledger.projections.lag import DEFAULT_HELD_BACK_STALL_AFTER
 from eventledger.projections.progress import StoredStatus, stored_status
 from eventledger.store import EventStore, open_store
 
@@ -570,6 +571,14 @@ def run(
     until_caught_up: Annotated[
         bool, typer.Option("--until-caught-up", help="Stop once every projection has caught up.")
     ] = False,
+    held_back_stall_after: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            help="Seconds events may stay held back by an open transaction before a live projection "
+            "reports stalled.",
+        ),
+    ] = DEFAULT_HELD_BACK_STALL_AFTER,
 ) -> None:
     """Run the application's projections as a standalone worker (the unit of scale-out).
 
@@ -584,7 +593,9 @@ def run(
             chosen = await _resolve_projections(application, store, settings.url)
             metrics = EventLedgerMetrics()
             metrics.instrument_store(store)
-            runner = ProjectionRunner(store, chosen, batch_size=batch_size)
+            runner = ProjectionRunner(
+                store, chosen, batch_size=batch_size, held_back_stall_after=held_back_stall_after
+            )
             metrics.observe_runner(runner)
             server = None
             if metrics_port is not None:

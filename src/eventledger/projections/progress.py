@@ -93,7 +93,10 @@ async def stored_status(
     current = report is not None and age is not None and age <= MISSED_REPORTS * report.interval + 1.0
     state = _state(bookkeeping is None, builds, report, current)
     checkpoint = None if active is None else active.position
-    lag = None if checkpoint is None else await measure_lag(store, checkpoint, visibility, None)
+    stall = report.stalled_reason if report is not None and current else None
+    # When the store cannot date held-back events, the runner's stall says since when they wait.
+    held_since = None if stall is None else stall.since
+    lag = None if checkpoint is None else await measure_lag(store, checkpoint, visibility, held_since)
     return StoredStatus(
         name=projection.name,
         version=version,
@@ -108,7 +111,7 @@ async def stored_status(
         events_per_second=report.events_per_second if report is not None and current else None,
         failure=None if report is None else report.failure,
         last_error=None if report is None else report.last_error,
-        stalled_reason=report.stalled_reason if report is not None and current else None,
+        stalled_reason=stall,
         rebuild_version=None if building is None else building.version,
         rebuild_checkpoint=None if building is None else building.position,
         report=report,
