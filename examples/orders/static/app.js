@@ -63,8 +63,8 @@ function clock(iso) {
 function addItemRow(sku = "", quantity = 1, price = "") {
   const row = element("tr", {},
     element("td", {}, element("input", { name: "sku", placeholder: "e.g. book", value: sku, required: "" })),
-    element("td", {}, element("input", { name: "quantity", type: "number", min: "1", value: String(quantity) })),
-    element("td", {}, element("input", { name: "unit_price", type: "number", min: "0", step: "0.01", placeholder: "0.00", value: price })),
+    element("td", {}, element("input", { name: "quantity", type: "number", min: "1", max: "1000000", value: String(quantity) })),
+    element("td", {}, element("input", { name: "unit_price", type: "number", min: "0", max: "1000000", step: "0.01", placeholder: "0.00", value: price })),
     element("td", {}, element("button", { type: "button", class: "remove", title: "remove this item", onclick: () => { row.remove(); updateFormTotal(); } }, "✕")),
   );
   row.addEventListener("input", updateFormTotal);
