@@ -112,7 +112,7 @@ async def status_when(
         found[:] = [status]
         return condition(status)
 
-    await eventually(holds, within=30, what="the ledger's status condition", store=runner.store)
+    await eventually(holds, what="the ledger's status condition", store=runner.store)
     return found[0]
 
 

@@ -75,11 +75,11 @@ async def test_a_standby_takes_over_from_a_runner_process_killed_with_sigkill(sq
         await eventually(lambda: _is(state_of(standby), el.ProjectionState.STANDBY))
         await deposit_many(rig.store, 10, start=100)
         expected = await expected_view(rig.store)
-        await eventually(lambda: _view_is(rig, expected), within=15)
+        await eventually(lambda: _view_is(rig, expected))
         assert await state_of(standby) is el.ProjectionState.STANDBY
 
         await leader.kill()
-        await eventually(lambda: _is(state_of(standby), el.ProjectionState.LIVE), within=15)
+        await eventually(lambda: _is(state_of(standby), el.ProjectionState.LIVE))
         await deposit_many(rig.store, 10, start=200)
         await caught_up(standby)
         view = await ledger_view(rig.reader)

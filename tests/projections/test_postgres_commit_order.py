@@ -142,7 +142,7 @@ async def test_soak_writers_committing_out_of_order_while_a_projection_follows(p
             *(store_writer(f"writer-{index}") for index in range(2)),
             *(out_of_order_writer(f"slow-{index}") for index in range(2)),
         )
-        await eventually(lambda: _count_at_least(applied(target), len(written)), within=30)
+        await eventually(lambda: _count_at_least(applied(target), len(written)))
         await asyncio.sleep(0.3)
     finally:
         runner.stop()

@@ -105,8 +105,8 @@ async def test_a_rebuild_from_scratch_keeps_the_old_read_model_readable_until_it
         assert 0 < status.rebuild.checkpoint < status.checkpoint
 
         gate.opened.set()
-        await eventually(lambda: serving_build(runner), within=10)
-        await eventually(lambda: _equals(serving_build(runner), new_build.number), within=10)
+        await eventually(lambda: serving_build(runner))
+        await eventually(lambda: _equals(serving_build(runner), new_build.number))
         assert await ledger_view(rig.reader) == expected
         await eventually(lambda: _is_live(runner))
     finally:
@@ -175,12 +175,12 @@ async def test_blue_green_a_new_schema_version_builds_beside_the_old_one_which_k
         assert await serving_columns(reader) == V1_COLUMNS
 
         gate.opened.set()
-        await eventually(lambda: reads_largest(reader), within=30, what="readers see version 2")
+        await eventually(lambda: reads_largest(reader), what="readers see version 2")
         assert await ledger_view(reader) == await expected_view(sql_rig.store)
         # The old build's tables go in the transaction right after the switch.
         await eventually(lambda: _equals(build_tables(reader), {"balances_v2_b2", "applied_v2_b2"}))
         # The old runner finds its build retired and stops applying.
-        await eventually(lambda: old_running.done(), within=10)
+        await eventually(lambda: old_running.done())
         assert (await old.status_of("ledger")).state is el.ProjectionState.RETIRED
     finally:
         old.stop()

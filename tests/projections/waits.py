@@ -8,6 +8,7 @@ ends with a bare ``TimeoutError`` hides that. These end with an ``AssertionError
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -48,7 +49,7 @@ async def bounded(
         async with asyncio.timeout(within):
             return await awaitable
     except TimeoutError:
-        raise AssertionError(f"{what}: not within {within:.0f} s{await why_not(store)}") from None
+        raise AssertionError(f"{what}: not within {within:g} s{await why_not(store)}") from None
 
 
 async def reached(event: asyncio.Event, what: str, *, within: float = WAIT) -> None:
@@ -67,7 +68,7 @@ async def caught_up(runner: el.ProjectionRunner, *, within: float = WAIT) -> Non
             for s in await runner.status()
         )
         raise AssertionError(
-            f"the runner did not catch up within {within:.0f} s ({statuses}){await why_not(runner.store)}"
+            f"the runner did not catch up within {within:g} s ({statuses}){await why_not(runner.store)}"
         ) from None
 
 
@@ -82,19 +83,20 @@ async def visible(store: el.EventStore, position: int, *, within: float = WAIT) 
     while await store.head_position() < position:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(
-                f"readers cannot see position {position} after {within:.0f} s{await why_not(store)}"
+                f"readers cannot see position {position} after {within:g} s{await why_not(store)}"
             )
         await asyncio.sleep(0.01)
 
 
 async def eventually(
     condition: Callable[[], Any],
-    within: float = 10.0,
+    within: float = WAIT,
     *,
-    what: str = "condition",
+    what: str | None = None,
     store: el.EventStore | None = None,
 ) -> None:
-    """Wait until ``condition()`` (sync or async) holds; fail after ``within`` seconds, naming ``what``."""
+    """Wait until ``condition()`` (sync or async) holds; fail after ``within`` seconds, naming
+    ``what`` (by default the condition's source line)."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
         result = condition()
@@ -103,5 +105,14 @@ async def eventually(
         if result:
             return
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} still false after {within:.0f} s{await why_not(store)}")
+            named = what or described(condition)
+            raise AssertionError(f"{named} still false after {within:g} s{await why_not(store)}")
         await asyncio.sleep(0.01)
+
+
+def described(condition: Callable[[], Any]) -> str:
+    """The source line of ``condition`` (a lambda, usually), or its name."""
+    try:
+        return inspect.getsource(condition).strip()
+    except (OSError, TypeError):
+        return getattr(condition, "__qualname__", repr(condition))

@@ -100,8 +100,12 @@ class ProjectionWorker(BatchApplier):
             if self._phase is not ProjectionState.RETIRED:
                 self._phase = ProjectionState.STOPPED
             self._refresh()
-            await self._report_last()
-            await self._drop_connection()
+            try:
+                await self._report_last()
+            finally:
+                # Even when a second cancellation cuts the report short, the connection (and on
+                # PostgreSQL the lease with it) must go.
+                await self._drop_connection()
 
     async def _drop_connection(self) -> None:
         self.holds_lease = False
