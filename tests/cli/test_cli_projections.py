@@ -253,16 +253,17 @@ def test_a_projection_held_back_by_an_open_transaction_is_shown_stalled_naming_i
     worker = start_worker(postgres_url, postgres_url, tmp_path, "--held-back-stall-after", "0.5")
     schema = postgres_url.rsplit("=", 1)[1]
 
-    def shown(state: str) -> Callable[[], str | None]:
+    def shown(state: str, checkpoint: str | None = None) -> Callable[[], str | None]:
         def show() -> str | None:
             result = invoke("projections", "--app", "parcels:parcel_projections", url=postgres_url, env=env)
             assert result.exit_code == 0, result.output
-            return result.stdout if projection_row(result.stdout)[2] == state else None
+            row = projection_row(result.stdout)
+            return result.stdout if row[2] == state and checkpoint in (None, row[3]) else None
 
         return show
 
     try:
-        wait_until(shown("live"), "the worker to report parcel-weights live")
+        wait_until(shown("live", checkpoint="1"), "the worker to report parcel-weights live at 1")
         with psycopg.connect(POSTGRES) as holder:
             pid = holder.info.backend_pid
             holder.execute(
