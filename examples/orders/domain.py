@@ -1,6 +1,10 @@
 """The order domain's write side: the Order aggregate, its commands and their handlers.
 
-An order is created with its items and is then pending. A pending order can be confirmed; any
+An order is created with its items and is then pending. An order has 1 to :data:`MAX_LINES`
+items; each has a quantity of 1 to :data:`MAX_QUANTITY` and a unit price of 0 to
+:data:`MAX_UNIT_PRICE` with at most two decimal places: the commands refuse anything else, so
+that every read model can hold every order the commands accept (the largest order totals
+10**14). A pending order can be confirmed; any
 other order cannot (``DomainError("Cannot confirm")``). A pending or confirmed order can be
 cancelled: the cancellation is a compensating event, nothing is deleted. A cancelled order stays
 cancelled.
@@ -16,8 +20,10 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Annotated, Final
 
 import pydantic
+from pydantic_core import PydanticCustomError
 
 import eventledger as el
 from examples.orders.events import OrderCancelled, OrderConfirmed, OrderCreated, OrderItem
@@ -34,6 +40,46 @@ class OrderStatus(enum.StrEnum):
 
 CANCELLABLE = frozenset({OrderStatus.PENDING, OrderStatus.CONFIRMED})
 
+MAX_LINES: Final = 100
+"""The most items an order can have."""
+MAX_QUANTITY: Final = 1_000_000
+"""The largest quantity of one item."""
+MAX_UNIT_PRICE: Final = Decimal("1000000.00")
+"""The highest unit price (two decimal places at most)."""
+
+
+def within_limits(items: list[OrderItem]) -> list[OrderItem]:
+    """``items`` if every quantity and unit price is within the limits above; else a validation error."""
+    for number, item in enumerate(items, start=1):
+        if item.quantity > MAX_QUANTITY:
+            raise PydanticCustomError(
+                "order_limit",
+                "item {number}: quantity {value} is above the limit of {limit}",
+                {"number": number, "value": item.quantity, "limit": MAX_QUANTITY},
+            )
+        if item.unit_price > MAX_UNIT_PRICE:
+            raise PydanticCustomError(
+                "order_limit",
+                "item {number}: unit price {value} is above the limit of {limit}",
+                {"number": number, "value": str(item.unit_price), "limit": str(MAX_UNIT_PRICE)},
+            )
+        exponent = item.unit_price.normalize().as_tuple().exponent
+        if not isinstance(exponent, int) or exponent < -2:
+            raise PydanticCustomError(
+                "order_limit",
+                "item {number}: unit price {value} has more than two decimal places",
+                {"number": number, "value": str(item.unit_price)},
+            )
+    return items
+
+
+OrderLines = Annotated[
+    list[OrderItem],
+    pydantic.Field(min_length=1, max_length=MAX_LINES),
+    pydantic.AfterValidator(within_limits),
+]
+"""An order's items as the commands accept them: 1 to MAX_LINES, each within the limits."""
+
 
 # --------------------------------------------------------------------- commands
 
@@ -42,7 +88,7 @@ class CreateOrder(el.Command):
     """Place a new order with at least one item, priced in ``currency`` (ISO 4217)."""
 
     order_id: str = pydantic.Field(min_length=1)
-    items: list[OrderItem] = pydantic.Field(min_length=1)
+    items: OrderLines
     currency: str = pydantic.Field(default="EUR", pattern=r"^[A-Z]{3}$")
 
 

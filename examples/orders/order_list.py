@@ -4,6 +4,11 @@ Status, item count, total and currency, the stream version (the page sends it ba
 expected version of its next command), the position of the order's latest event and the
 times it was created, last changed, confirmed or cancelled. Written by a projection into
 SQLite or PostgreSQL; the service's queries read only this table (and the order history).
+
+Every order the commands accept fits (see the limits in :mod:`examples.orders.domain`): the
+item count is a ``BIGINT`` and the total exact decimal text. Version 1 had an ``INTEGER``
+item count, which PostgreSQL caps at 2,147,483,647; version 2 is rebuilt beside it (blue/green)
+the first time a runner of this version starts on an older database.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ _COLUMNS = (
 )
 
 
-class OrderList(Projection[SQLTransaction], name="order-list", version=1):
+class OrderList(Projection[SQLTransaction], name="order-list", version=2):
     """Keeps ``order_list`` up to date from the order events."""
 
     tables = ("order_list",)
@@ -30,8 +35,8 @@ class OrderList(Projection[SQLTransaction], name="order-list", version=1):
         """Create the table of this build."""
         await sql.execute(
             f"CREATE TABLE {sql.table('order_list')} ("
-            "order_id TEXT PRIMARY KEY, status TEXT NOT NULL, item_count INTEGER NOT NULL, "
-            "total TEXT NOT NULL, currency TEXT NOT NULL, version INTEGER NOT NULL, "
+            "order_id TEXT PRIMARY KEY, status TEXT NOT NULL, item_count BIGINT NOT NULL, "
+            "total TEXT NOT NULL, currency TEXT NOT NULL, version BIGINT NOT NULL, "
             "position BIGINT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, "
             "confirmed_at TEXT, cancelled_at TEXT, cancel_reason TEXT)"
         )

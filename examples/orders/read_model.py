@@ -10,7 +10,10 @@ nothing is deleted). The runner applies each event exactly once, into SQLite or 
     async with summaries.target.read() as sql:
         summary = await find_order_summary(sql, "order-1")
 
-Money is exact: ``NUMERIC`` on PostgreSQL, decimal text on SQLite, ``Decimal`` in Python.
+Money is exact: ``NUMERIC`` on PostgreSQL, decimal text on SQLite, ``Decimal`` in Python. The
+total is an unconstrained ``NUMERIC``, so it holds the largest order the commands accept
+(10**14); version 1's ``NUMERIC(18, 4)`` held at most 10**14 - 1, and version 2 is rebuilt
+beside it when a runner of this version first starts on an older database.
 Times are ``timestamptz`` on PostgreSQL and ISO 8601 text on SQLite, ``datetime`` in Python.
 """
 
@@ -27,14 +30,14 @@ from examples.orders.events import OrderCancelled, OrderConfirmed, OrderCreated
 _COLUMNS = "order_id, status, total, currency, created_at, confirmed_at, cancelled_at, cancel_reason"
 
 
-class OrderSummaries(Projection[SQLTransaction], name="order-summaries", version=1):
+class OrderSummaries(Projection[SQLTransaction], name="order-summaries", version=2):
     """Keeps ``order_summaries`` (order id, status, total, confirmed_at, ...) up to date."""
 
     tables = ("order_summaries",)
 
     async def setup(self, sql: SQLTransaction) -> None:
         """Create this build's table in the dialect's own types for money and time."""
-        money, moment = ("NUMERIC(18, 4)", "TIMESTAMPTZ") if sql.dialect == "postgresql" else ("TEXT", "TEXT")
+        money, moment = ("NUMERIC", "TIMESTAMPTZ") if sql.dialect == "postgresql" else ("TEXT", "TEXT")
         await sql.execute(
             f"CREATE TABLE {sql.table('order_summaries')} ("
             "order_id TEXT PRIMARY KEY, "

@@ -4,7 +4,9 @@ Commands go through the order handlers to the event store; queries are answered 
 read models that projections build, never by reading the event store. The projection runner
 runs inside the service, beside the web server, and its status is on the page.
 
-- ``POST /api/orders`` ``{"order_id"?, "items": [{"sku", "quantity", "unit_price"}]}``: 201
+- ``POST /api/orders`` ``{"order_id"?, "items": [{"sku", "quantity", "unit_price"}]}``: 201; 1 to
+  100 items, quantity 1 to 1,000,000, unit price 0 to 1,000,000.00 with at most two decimals
+  (see :mod:`examples.orders.domain`), 422 beyond.
 - ``POST /api/orders/{id}/confirm`` and ``/cancel`` ``{"expected_version"?, "reason"?}``: 200
 - Errors: 404 (no such order), 409 (the order changed meanwhile, or already exists), 422 (the
   request is invalid or a business rule refuses it); the body is
@@ -12,7 +14,9 @@ runs inside the service, beside the web server, and its status is on the page.
 - ``GET /api/orders``, ``/api/orders/{id}``, ``/api/orders/{id}/events``: from the read models.
   ``?min_position=P`` waits (briefly) until the read models include position ``P``, so a
   client can read its own writes.
-- ``GET /api/projections``: checkpoint, lag and rate of each projection. ``GET /metrics``:
+- ``GET /api/projections``: state, checkpoint, lag (held-back events included), rate, failure
+  and stall of each projection; ``POST /api/projections/{name}/retry`` and ``/skip`` decide on
+  the event a failed projection stopped at (409 when it has not failed). ``GET /metrics``:
   Prometheus. ``POST /api/simulations``: load from many concurrent clients.
 """
 
@@ -29,7 +33,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import pydantic
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -41,16 +44,24 @@ from eventledger.metrics import CONTENT_TYPE, EventLedgerMetrics
 from eventledger.projections import (
     Projection,
     ProjectionRunner,
-    ProjectionStatus,
     SQLiteTarget,
     SQLTransaction,
     Target,
 )
 from eventledger.projections.targets.postgres import PostgresTarget
 from examples.orders.domain import CancelOrder, ConfirmOrder, CreateOrder, Order, OrderHandlers
-from examples.orders.events import OrderItem
 from examples.orders.history import OrderHistory, order_history
-from examples.orders.order_list import OrderList, OrderRow, count_orders, find_order, list_orders
+from examples.orders.http_models import (
+    ChangeOrderRequest,
+    CreateOrderRequest,
+    SimulationRequest,
+    accepted,
+    error_body,
+    failed_event_json,
+    order_json,
+    status_json,
+)
+from examples.orders.order_list import OrderList, count_orders, find_order, list_orders
 from examples.orders.settings import DemoSettings, redact, sqlite_path
 from examples.orders.simulation import Conflicted, Refused, SimulationProgress, simulate
 
@@ -209,87 +220,6 @@ class InProcessCommands:
             )
 
 
-# --------------------------------------------------------------------------- HTTP models
-
-
-class CreateOrderRequest(pydantic.BaseModel):
-    """Place an order; without an ``order_id`` the service makes one up."""
-
-    model_config = pydantic.ConfigDict(extra="forbid")
-
-    order_id: str | None = pydantic.Field(
-        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description="letters, digits, _.:-"
-    )
-    items: list[OrderItem] = pydantic.Field(min_length=1, max_length=100)
-
-
-class ChangeOrderRequest(pydantic.BaseModel):
-    """Confirm or cancel. With ``expected_version`` the command is refused (409) if the order
-    has changed since the client saw it at that version; without it, conflicts are retried."""
-
-    model_config = pydantic.ConfigDict(extra="forbid")
-
-    expected_version: int | None = pydantic.Field(default=None, ge=1)
-    reason: str = pydantic.Field(default="", max_length=200)
-
-
-class SimulationRequest(pydantic.BaseModel):
-    """How much load to simulate."""
-
-    model_config = pydantic.ConfigDict(extra="forbid")
-
-    orders: int = pydantic.Field(default=500, ge=1, le=20_000)
-    concurrency: int = pydantic.Field(default=16, ge=1, le=128)
-
-
-def accepted(order: Order, position: int | None) -> dict[str, Any]:
-    """What a successful command answers: the order's id, new version and status, and the
-    global position of its last event (pass it as ``min_position`` to read your write)."""
-    return {"order_id": order.id, "version": order.version, "status": str(order.status), "position": position}
-
-
-def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
-    """The JSON body of every error response."""
-    return {"error": {"code": code, "message": message, **details}}
-
-
-def status_json(status: ProjectionStatus) -> dict[str, Any]:
-    """A projection's status as JSON-compatible data."""
-    return {
-        "name": status.name,
-        "version": status.version,
-        "target": status.target,
-        "state": status.state.value,
-        "checkpoint": status.checkpoint,
-        "head_position": status.head_position,
-        "lag_events": status.lag_events,
-        "lag_seconds": round(status.lag_seconds, 3) if status.lag_seconds is not None else None,
-        "events_per_second": round(status.events_per_second, 1),
-        "last_error": status.last_error,
-        "holds_lease": status.holds_lease,
-        "failure": None
-        if status.failure is None
-        else {**asdict(status.failure), "at": str(status.failure.at)},
-    }
-
-
-def order_json(row: OrderRow) -> dict[str, Any]:
-    """An order list row as JSON-compatible data."""
-    return {
-        "order_id": row.order_id,
-        "status": row.status,
-        "item_count": row.item_count,
-        "total": str(row.total),
-        "currency": row.currency,
-        "version": row.version,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-        "confirmed_at": row.confirmed_at,
-        "cancelled_at": row.cancelled_at,
-        "position": row.position,
-    }
-
-
 # --------------------------------------------------------------------------- the app
 
 
@@ -421,6 +351,18 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
         head = max((status.head_position for status in statuses), default=0)
         return {"head_position": head, "projections": [status_json(status) for status in statuses]}
 
+    @app.post("/api/projections/{name}/retry")
+    async def retry_projection(name: str, request: Request) -> dict[str, Any]:
+        """Retry the event a failed projection stopped at; 409 when it has not failed."""
+        failed = await service_of(request).runner.retry(name)
+        return {"projection": name, "retried": failed_event_json(failed)}
+
+    @app.post("/api/projections/{name}/skip")
+    async def skip_projection(name: str, request: Request) -> dict[str, Any]:
+        """Skip the event a failed projection stopped at (kept as a dead letter); 409 if not failed."""
+        failed = await service_of(request).runner.skip_failed_event(name)
+        return {"projection": name, "skipped": failed_event_json(failed)}
+
     @app.post("/api/simulations", status_code=202)
     async def start_simulation(body: SimulationRequest, request: Request) -> dict[str, Any]:
         """Start simulated load (202); 409 while one is running."""
@@ -506,6 +448,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(el.DomainError)
     async def refused(request: Request, error: el.DomainError) -> JSONResponse:
         return JSONResponse(error_body("rule_violated", str(error)), 422)
+
+    @app.exception_handler(el.UnknownProjection)
+    async def no_projection(request: Request, error: el.UnknownProjection) -> JSONResponse:
+        return JSONResponse(error_body("not_found", str(error)), 404)
+
+    @app.exception_handler(el.ProjectionStateError)
+    async def not_failed(request: Request, error: el.ProjectionStateError) -> JSONResponse:
+        return JSONResponse(error_body("conflict", str(error)), 409)
 
     @app.exception_handler(SimulationBusy)
     async def busy(request: Request, error: SimulationBusy) -> JSONResponse:

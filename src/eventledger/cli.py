@@ -7,7 +7,7 @@
     eventledger --url sqlite:///orders.db tail               # follow the global log live
     eventledger --url sqlite:///orders.db check              # does every stored event still decode?
     eventledger --url sqlite:///orders.db migrate            # create or upgrade the schema
-    eventledger --url sqlite:///orders.db projections --app myapp.projections:build
+    eventledger --url sqlite:///orders.db projections --app myapp.projections:build  # state, lag, errors
     eventledger --url sqlite:///orders.db run --app myapp.projections:build --metrics-port 9100
 
 The URL comes from ``--url`` or ``EVENTLEDGER_URL``. Stored events decode into the classes that
@@ -25,14 +25,12 @@ import importlib
 import inspect
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn, TypeVar
 
-import psycopg
 import typer
 from rich import box
 from rich.console import Console
@@ -43,9 +41,9 @@ from rich.table import Table
 from eventledger.errors import EventLedgerError, UnknownEventType
 from eventledger.events import RecordedEvent
 from eventledger.metrics import EventLedgerMetrics, serve_metrics
-from eventledger.projections import BuildState, Projection, ProjectionRunner
-from eventledger.projections.targets.postgres import PostgresTarget
-from eventledger.projections.targets.sqlite import SQLiteTarget
+from eventledger.projections import Projection, ProjectionRunner
+from eventledger.projections.lag import DEFAULT_HELD_BACK_STALL_AFTER
+from eventledger.projections.progress import StoredStatus, stored_status
 from eventledger.store import EventStore, open_store
 
 _T = TypeVar("_T")
@@ -469,116 +467,89 @@ def load_projections_value(reference: str, store: EventStore, url: str) -> Any:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class StoredProgress:
-    """A projection's progress as its target recorded it (readable from any process)."""
-
-    name: str
-    version: int
-    target: str
-    state: str
-    checkpoint: int | None
-    rebuild_checkpoint: int | None
-
-
-async def stored_progress(projection: Projection[Any]) -> StoredProgress:
-    """Read the projection's builds and checkpoints from its target's bookkeeping tables.
-
-    A read-only transaction: it never blocks the runner that is writing the read model.
-    """
-    target = projection.target
-    described = target.describe()
-    if not isinstance(target, SQLiteTarget | PostgresTarget):
-        # In-memory read models live inside the process running them; nothing to read here.
-        return StoredProgress(
-            projection.name, projection.version, described, "in another process", None, None
-        )
-    try:
-        async with target.read() as sql:
-            builds = await target.checkpoints.builds(sql, projection.name)
-    except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):
-        builds = []  # no runner has created the bookkeeping tables yet
-    finally:
-        await target.close()
-    active = next((build for build in builds if build.state is BuildState.ACTIVE), None)
-    building = next((build for build in builds if build.state is BuildState.BUILDING), None)
-    if active is None:
-        state = "not started" if building is None else "first build"
-    else:
-        state = "serving" if building is None else f"serving; rebuilding as v{building.version}"
-    return StoredProgress(
-        projection.name,
-        active.version if active is not None else projection.version,
-        described,
-        state,
-        None if active is None else active.position,
-        None if building is None else building.position,
-    )
-
-
-async def _lag_seconds(store: EventStore, checkpoint: int) -> float:
-    async for oldest in store.read_all(after=checkpoint, limit=1):
-        return max((datetime.now(UTC) - oldest.recorded_at).total_seconds(), 0.0)
-    return 0.0
-
-
 @app.command()
 def projections(
     context: typer.Context,
     application: Annotated[
         str, typer.Option("--app", help="module:attribute naming the projections (see `run`).")
     ],
-    sample: Annotated[
-        float, typer.Option(min=0, help="Seconds to watch the checkpoints to measure events/s (0: skip).")
-    ] = 1.0,
 ) -> None:
-    """Show each projection's checkpoint and lag (events and seconds) as its read model records it.
+    """Show each projection's state, checkpoint, lag and rate as its runner last reported them.
 
     Works from any machine that reaches the databases, whether or not a runner is running.
+    Lag counts every committed event not applied yet, held-back ones included; events/s is
+    the runner's rate over the 10 s before its last report.
     """
 
     async def body(settings: Settings) -> None:
         async with opened_store(settings) as store:
             assert settings.url is not None
             chosen = await _resolve_projections(application, store, settings.url)
-            before = [await stored_progress(projection) for projection in chosen]
-            if sample > 0:
-                await asyncio.sleep(sample)
-                after = [await stored_progress(projection) for projection in chosen]
-            else:
-                after = before
-            head = await store.head_position()
-            lags = [
-                None if progress.checkpoint is None else await _lag_seconds(store, progress.checkpoint)
-                for progress in after
-            ]
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-        table.add_column("projection", no_wrap=True)
-        table.add_column("state", no_wrap=True)
-        for heading in ("checkpoint", "head", "lag", "lag (s)", "events/s"):
-            table.add_column(heading, justify="right", no_wrap=True)
-        for earlier, progress, lag in zip(before, after, lags, strict=True):
-            if progress.checkpoint is None or earlier.checkpoint is None or sample <= 0:
-                rate = "-"
-            else:
-                rate = f"{(progress.checkpoint - earlier.checkpoint) / sample:.1f}"
-            lag_events = "-" if progress.checkpoint is None else str(max(head - progress.checkpoint, 0))
-            style = "green" if lag_events == "0" else "yellow"
-            table.add_row(
-                f"{escape(progress.name)} v{progress.version}",
-                escape(progress.state),
-                "-" if progress.checkpoint is None else str(progress.checkpoint),
-                str(head),
-                f"[{style}]{lag_events}[/]",
-                "-" if lag is None else f"{lag:.2f}",
-                rate,
-            )
-        console = _console()
-        console.print(table)
-        for progress in after:
-            console.print(f"{escape(progress.name)} → {escape(progress.target)}", style="dim")
+            visibility = await store.visibility_status()
+            try:
+                statuses = [
+                    await stored_status(store, projection, visibility=visibility) for projection in chosen
+                ]
+            finally:
+                for projection in chosen:
+                    await projection.target.close()
+        show_stored_statuses(_console(), statuses)
 
     _execute(context, body)
+
+
+def show_stored_statuses(console: Console, statuses: Sequence[StoredStatus]) -> None:
+    """The table of ``eventledger projections``, then a line for each failure, stall or stale report."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("projection", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    for heading in ("checkpoint", "head", "held back", "lag", "lag (s)", "events/s"):
+        table.add_column(heading, justify="right", no_wrap=True)
+    for status in statuses:
+        lag = "-" if status.lag_events is None else str(status.lag_events)
+        style = "green" if lag == "0" else "yellow"
+        state_style = "red" if status.state in ("failed", "stalled", "unknown") else ""
+        table.add_row(
+            f"{escape(status.name)} v{status.version}",
+            f"[{state_style}]{escape(status.state)}[/]" if state_style else escape(status.state),
+            "-" if status.checkpoint is None else str(status.checkpoint),
+            str(status.head_position),
+            str(status.held_back_events),
+            f"[{style}]{lag}[/]",
+            "-" if status.lag_seconds is None else f"{status.lag_seconds:.2f}",
+            "-" if status.events_per_second is None else f"{status.events_per_second:.1f}",
+        )
+    console.print(table)
+    for status in statuses:
+        for note in _notes(status):
+            console.print(escape(note), style="red" if status.state in ("failed", "stalled") else None)
+    for status in statuses:
+        console.print(f"{escape(status.name)} → {escape(status.target)}", style="dim")
+
+
+def _notes(status: StoredStatus) -> list[str]:
+    notes: list[str] = []
+    failure = status.failure
+    if failure is not None:
+        notes.append(
+            f"{status.name} failed at position {failure.position} ({failure.event_type} in "
+            f"{failure.stream_id}) after {failure.attempts} attempts, {_time(failure.at)}: {failure.error}"
+        )
+    elif status.state == "stalled" and status.stalled_reason is not None:
+        notes.append(f"{status.name} stalled: {status.stalled_reason.describe()}")
+    elif status.state == "stalled" and status.last_error:
+        notes.append(f"{status.name} stalled: {status.last_error}")
+    if status.state == "unknown" and status.report is not None and status.report_age is not None:
+        notes.append(
+            f"{status.name}: its runner ({status.report.owner}) last reported "
+            f"{status.report.state.value} {status.report_age:.0f} s ago; is it still running?"
+        )
+    if status.rebuild_version is not None:
+        notes.append(
+            f"{status.name}: building v{status.rebuild_version} beside it, at position "
+            f"{status.rebuild_checkpoint}"
+        )
+    return notes
 
 
 @app.command()
@@ -600,6 +571,14 @@ def run(
     until_caught_up: Annotated[
         bool, typer.Option("--until-caught-up", help="Stop once every projection has caught up.")
     ] = False,
+    held_back_stall_after: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            help="Seconds events may stay held back by an open transaction before a live projection "
+            "reports stalled.",
+        ),
+    ] = DEFAULT_HELD_BACK_STALL_AFTER,
 ) -> None:
     """Run the application's projections as a standalone worker (the unit of scale-out).
 
@@ -614,7 +593,9 @@ def run(
             chosen = await _resolve_projections(application, store, settings.url)
             metrics = EventLedgerMetrics()
             metrics.instrument_store(store)
-            runner = ProjectionRunner(store, chosen, batch_size=batch_size)
+            runner = ProjectionRunner(
+                store, chosen, batch_size=batch_size, held_back_stall_after=held_back_stall_after
+            )
             metrics.observe_runner(runner)
             server = None
             if metrics_port is not None:

@@ -14,7 +14,12 @@ Names follow Prometheus conventions (``_total`` counters, base units in the name
 - ``eventledger_projection_errors_total{projection}``: handler failures (retried or not).
 - ``eventledger_projection_batch_duration_seconds{projection}``: time per batch (histogram).
 - ``eventledger_projection_checkpoint_position{projection}``, ``eventledger_projection_lag_events``
-  and ``eventledger_projection_lag_seconds`` (gauges).
+  and ``eventledger_projection_lag_seconds`` (gauges). Lag is measured against the newest
+  committed event, so events held back by an open transaction (PostgreSQL) count.
+- ``eventledger_projection_held_back_events{projection}``: committed events the projection
+  cannot read yet because an open transaction holds them back (part of its lag), and
+  ``eventledger_projection_holding_transaction_age_seconds{projection}``: how long that
+  transaction has been open (0 when nothing is held back).
 
 Recording is kept off the append path's critical cost: an append adds a few integer additions to
 plain Python counters, and the Prometheus families are built from them only when scraped (a
@@ -138,6 +143,8 @@ class ProjectionGauges:
     checkpoint: int = 0
     lag_events: int = 0
     lag_seconds: float = 0.0
+    held_back_events: int = 0
+    holding_transaction_age: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,13 +226,23 @@ class EventLedgerMetrics:
         self._projection(projection).errors += 1
 
     def record_position(
-        self, projection: str, *, checkpoint: int, lag_events: int, lag_seconds: float
+        self,
+        projection: str,
+        *,
+        checkpoint: int,
+        lag_events: int,
+        lag_seconds: float,
+        held_back_events: int = 0,
+        holding_transaction_age: float = 0.0,
     ) -> None:
-        """The projection's checkpoint and how far it trails the head of the log."""
+        """The projection's checkpoint, how far it trails the newest committed event, and how
+        many of the events it waits for an open transaction holds back (for how long it has been open)."""
         gauges = self._projection(projection).gauges
         gauges.checkpoint = checkpoint
         gauges.lag_events = lag_events
         gauges.lag_seconds = lag_seconds
+        gauges.held_back_events = held_back_events
+        gauges.holding_transaction_age = holding_transaction_age
 
     def projection_gauges(self, projection: str) -> ProjectionGauges:
         """The last recorded position and lag of ``projection``."""
@@ -247,14 +264,20 @@ class EventLedgerMetrics:
         runner.add_listener(_MetricsListener(self))
 
     async def refresh(self, runner: ProjectionRunner) -> list[ProjectionStatus]:
-        """Record every projection's checkpoint and lag from ``runner.status()``; returns the statuses."""
+        """Record every projection's checkpoint and lag from ``runner.status()``; returns the statuses.
+
+        One reading of the store's visibility serves every projection of the runner.
+        """
         statuses = await runner.status()
         for status in statuses:
+            holding = status.holding_transaction
             self.record_position(
                 status.name,
                 checkpoint=status.checkpoint,
                 lag_events=status.lag_events,
                 lag_seconds=status.lag_seconds if status.lag_seconds is not None else math.nan,
+                held_back_events=status.held_back_events,
+                holding_transaction_age=0.0 if holding is None else holding.age.total_seconds(),
             )
         return statuses
 
@@ -348,12 +371,23 @@ def _projection_families(projections: list[tuple[str, _ProjectionTally]]) -> Ite
     )
     lag_events = GaugeMetricFamily(
         "eventledger_projection_lag_events",
-        "Events in the global log that the projection has not applied yet.",
+        "Committed events the projection has not applied yet, held-back ones included.",
         labels=labels,
     )
     lag_seconds = GaugeMetricFamily(
         "eventledger_projection_lag_seconds",
-        "Age of the oldest event the projection has not applied yet (0 when caught up).",
+        "Age of the oldest committed event the projection has not applied yet (0 when caught up).",
+        labels=labels,
+        unit="seconds",
+    )
+    held_back = GaugeMetricFamily(
+        "eventledger_projection_held_back_events",
+        "Committed events the projection cannot read yet because an open transaction holds them back.",
+        labels=labels,
+    )
+    holding_age = GaugeMetricFamily(
+        "eventledger_projection_holding_transaction_age_seconds",
+        "How long the open transaction holding back events has been open (0 when none is).",
         labels=labels,
         unit="seconds",
     )
@@ -364,7 +398,9 @@ def _projection_families(projections: list[tuple[str, _ProjectionTally]]) -> Ite
         checkpoint.add_metric([name], tally.gauges.checkpoint)
         lag_events.add_metric([name], tally.gauges.lag_events)
         lag_seconds.add_metric([name], tally.gauges.lag_seconds)
-    yield from (processed, errors, batches, checkpoint, lag_events, lag_seconds)
+        held_back.add_metric([name], tally.gauges.held_back_events)
+        holding_age.add_metric([name], tally.gauges.holding_transaction_age)
+    yield from (processed, errors, batches, checkpoint, lag_events, lag_seconds, held_back, holding_age)
 
 
 def backend_name(store: EventStore) -> str:

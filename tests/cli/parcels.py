@@ -94,8 +94,16 @@ READ_MODEL_VARIABLE = "PARCELS_READ_MODEL"
 
 
 def parcel_projections() -> list[Projection[SQLTransaction]]:
-    """What `--app parcels:parcel_projections` names: configured from the environment, as apps are."""
-    return [ParcelWeights(SQLiteTarget(os.environ[READ_MODEL_VARIABLE]))]
+    """What `--app parcels:parcel_projections` names: configured from the environment, as apps are.
+
+    The variable holds a SQLite file's path or a ``postgresql://`` URL.
+    """
+    where = os.environ[READ_MODEL_VARIABLE]
+    if where.startswith("postgresql://"):
+        from eventledger.projections.targets.postgres import PostgresTarget
+
+        return [ParcelWeights(PostgresTarget(where))]
+    return [ParcelWeights(SQLiteTarget(where))]
 
 
 def parcel_projections_for(store: el.EventStore) -> list[Projection[SQLTransaction]]:

@@ -8,12 +8,18 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
+import psycopg
 import pytest
 from parcels import READ_MODEL_VARIABLE, Invoke, append, one_line_error, registered, stored_weights
 
 TESTS = Path(__file__).resolve().parents[1]
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+_T = TypeVar("_T")
 
 
 @pytest.fixture
@@ -50,6 +56,12 @@ def test_the_app_may_be_a_function_of_the_store(
     assert stored_weights(read_model) == {"1": 50}
 
 
+def projection_row(output: str) -> list[str]:
+    """The parcel-weights row of the table: projection, version, state, checkpoint, head,
+    held back, lag (events), lag (seconds), events/s."""
+    return next(line.split() for line in output.splitlines() if line.strip().startswith("parcel-weights"))
+
+
 def test_projections_shows_checkpoint_and_lag_from_another_process(
     invoke: Invoke, store_url: str, app_env: dict[str, str]
 ) -> None:
@@ -58,15 +70,12 @@ def test_projections_shows_checkpoint_and_lag_from_another_process(
     invoke("run", "--app", "parcels:parcel_projections", "--until-caught-up", env=app_env)
     append(store_url, "parcel-3", registered("3"))
 
-    result = invoke("projections", "--app", "parcels:parcel_projections", "--sample", "0", env=app_env)
+    result = invoke("projections", "--app", "parcels:parcel_projections", env=app_env)
 
     assert result.exit_code == 0, result.output
-    row = next(
-        line.split() for line in result.stdout.splitlines() if line.strip().startswith("parcel-weights")
-    )
-    # projection, version, state, checkpoint, head, lag (events), lag (seconds), events/s
-    assert row[:7] == ["parcel-weights", "v1", "serving", "2", "3", "1", row[6]]
-    assert float(row[6]) > 0
+    row = projection_row(result.stdout)
+    assert row[:7] == ["parcel-weights", "v1", "stopped", "2", "3", "0", "1"]
+    assert float(row[7]) > 0
 
 
 def test_a_projection_no_runner_has_started_says_so(
@@ -74,10 +83,50 @@ def test_a_projection_no_runner_has_started_says_so(
 ) -> None:
     append(store_url, "parcel-1", registered("1"))
 
-    result = invoke("projections", "--app", "parcels:parcel_projections", "--sample", "0", env=app_env)
+    result = invoke("projections", "--app", "parcels:parcel_projections", env=app_env)
 
     assert result.exit_code == 0, result.output
     assert "not started" in result.stdout
+
+
+def test_a_failed_projection_is_shown_failed_with_its_error_and_position(
+    invoke: Invoke, store_url: str, app_env: dict[str, str]
+) -> None:
+    append(store_url, "parcel-1", registered("1"))
+    append(store_url, "parcel-heavy", registered("heavy", weight_grams=2**70))  # beyond SQLite INTEGER
+    append(store_url, "parcel-3", registered("3"))
+    ran = invoke("run", "--app", "parcels:parcel_projections", "--until-caught-up", env=app_env)
+    assert ran.exit_code != 0
+
+    result = invoke("projections", "--app", "parcels:parcel_projections", env=app_env)
+
+    assert result.exit_code == 0, result.output
+    assert projection_row(result.stdout)[:7] == ["parcel-weights", "v1", "failed", "1", "3", "0", "2"]
+    assert (
+        "parcel-weights failed at position 2 (cli-test.ParcelRegistered in parcel-heavy) after 5 attempts"
+    ) in result.stdout
+    assert "OverflowError: Python int too large to convert to SQLite INTEGER" in result.stdout
+
+
+def test_events_per_second_is_the_runners_rate_over_the_last_ten_seconds(
+    store_url: str, read_model: Path, tmp_path: Path, invoke: Invoke, app_env: dict[str, str]
+) -> None:
+    worker = start_worker(store_url, read_model, tmp_path)
+    try:
+        for number in range(40):
+            append(store_url, f"parcel-{number}", registered(str(number)))
+
+        def reported() -> list[str] | None:
+            result = invoke("projections", "--app", "parcels:parcel_projections", env=app_env)
+            row = projection_row(result.stdout)
+            return row if row[2] == "live" and row[3] == "40" else None
+
+        row = wait_until(reported, "the worker to report parcel-weights live at 40")
+    finally:
+        stop_worker(worker)
+    # 40 events within the ten seconds before the report: at least 4 per second, and at most
+    # 40 in the one second the meter counts when it is younger than that.
+    assert 4.0 <= float(row[8]) <= 40.0
 
 
 @pytest.mark.parametrize(
@@ -97,31 +146,49 @@ def test_an_app_reference_that_names_no_projections_is_one_clear_line(
     assert message in one_line_error(result)
 
 
+def start_worker(store_url: str, read_model: Path | str, cwd: Path, *options: str) -> subprocess.Popen[bytes]:
+    """``eventledger run --app parcels:parcel_projections`` in a process of its own."""
+    environment = {**os.environ, READ_MODEL_VARIABLE: str(read_model), "PYTHONPATH": str(TESTS / "cli")}
+    command = ["--url", store_url, "run", "--app", "parcels:parcel_projections", *options]
+    return subprocess.Popen(
+        [sys.executable, "-m", "eventledger.cli", *command],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=cwd,
+    )
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> str:
+    """SIGTERM, then its output (killed if it does not stop)."""
+    worker.send_signal(signal.SIGTERM)
+    try:
+        output, _ = worker.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        output, _ = worker.communicate()
+    return output.decode()
+
+
+def wait_until(condition: Callable[[], _T | None], what: str, within: float = 60.0) -> _T:
+    """Poll ``condition`` until it returns something; fail naming ``what``."""
+    deadline = time.monotonic() + within
+    while True:
+        value = condition()
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {within:.0f} s")
+        time.sleep(0.1)
+
+
 def test_the_worker_serves_metrics_and_stops_cleanly_on_sigterm(
     store_url: str, read_model: Path, tmp_path: Path
 ) -> None:
     for number in range(30):
         append(store_url, f"parcel-{number}", registered(str(number)))
     port = free_port()
-    environment = {**os.environ, READ_MODEL_VARIABLE: str(read_model), "PYTHONPATH": str(TESTS / "cli")}
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "eventledger.cli",
-            "--url",
-            store_url,
-            "run",
-            "--app",
-            "parcels:parcel_projections",
-            "--metrics-port",
-            str(port),
-        ],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        cwd=tmp_path,
-    )
+    worker = start_worker(store_url, read_model, tmp_path, "--metrics-port", str(port))
     try:
         text = scrape_until(
             port, 'eventledger_projection_events_processed_total{projection="parcel-weights"} 30.0'
@@ -166,3 +233,53 @@ def scrape_until(port: int, line: str, timeout: float = 30.0) -> str:
             pass
         time.sleep(0.1)
     raise AssertionError(f"{line!r} never appeared on /metrics; last scrape:\n{text}")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL store URL with a schema of this test's own (the read model lives there too)."""
+    schema = f"cli_{uuid.uuid4().hex[:10]}"
+    yield f"{POSTGRES}?schema={schema}"
+    with psycopg.connect(POSTGRES, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
+
+
+@pytest.mark.postgres
+def test_a_projection_held_back_by_an_open_transaction_is_shown_stalled_naming_it(
+    invoke: Invoke, postgres_url: str, tmp_path: Path
+) -> None:
+    append(postgres_url, "parcel-1", registered("1"))
+    env = {READ_MODEL_VARIABLE: postgres_url}
+    worker = start_worker(postgres_url, postgres_url, tmp_path, "--held-back-stall-after", "0.5")
+    schema = postgres_url.rsplit("=", 1)[1]
+
+    def shown(state: str, checkpoint: str | None = None) -> Callable[[], str | None]:
+        def show() -> str | None:
+            result = invoke("projections", "--app", "parcels:parcel_projections", url=postgres_url, env=env)
+            assert result.exit_code == 0, result.output
+            row = projection_row(result.stdout)
+            return result.stdout if row[2] == state and checkpoint in (None, row[3]) else None
+
+        return show
+
+    try:
+        wait_until(shown("live", checkpoint="1"), "the worker to report parcel-weights live at 1")
+        with psycopg.connect(POSTGRES) as holder:
+            pid = holder.info.backend_pid
+            holder.execute(
+                f'INSERT INTO "{schema}".events (stream_id, version, event_id, type, data) '
+                "VALUES ('holder', 1, gen_random_uuid(), 'cli-test.ParcelShipped', %s::jsonb)".encode(),
+                ('{"parcel_id": "held", "carrier": "post"}',),
+            )
+            append(postgres_url, "parcel-2", registered("2"), registered("2b"), registered("2c"))
+            stalled = wait_until(shown("stalled"), "the CLI to show parcel-weights stalled")
+            holder.rollback()
+        live = wait_until(shown("live"), "the CLI to show parcel-weights live again")
+    finally:
+        stop_worker(worker)
+    # held back, lag (events): the three committed events behind the open transaction
+    assert projection_row(stalled)[5:7] == ["3", "3"]
+    assert float(projection_row(stalled)[7]) >= 0.5  # lag (s): they wait longer than the threshold
+    assert "parcel-weights stalled: 3 committed events held back since" in stalled
+    assert f"(pid {pid}, database test, idle in transaction" in stalled
+    assert projection_row(live)[5:7] == ["0", "0"]

@@ -7,9 +7,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from demo_service import ROOT, RunningService, free_port
 from examples.orders.service import create_app
@@ -68,3 +70,12 @@ def running_service(tmp_path: Path) -> Iterator[RunningService]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A store URL on the test server with a schema of the test's own (dropped afterwards)."""
+    schema = f"demo_{uuid.uuid4().hex[:10]}"
+    yield f"postgresql://postgres@127.0.0.1:5432/test?schema={schema}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

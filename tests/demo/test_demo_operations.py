@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 
-import psycopg
 import pytest
 from demo_service import create
 from examples.orders.service import create_app
@@ -87,14 +84,6 @@ def test_simulation_sizes_are_bounded(client: TestClient) -> None:
 
     assert response.status_code == 422
     assert "orders" in response.json()["error"]["message"]
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    schema = f"demo_{uuid.uuid4().hex[:10]}"
-    yield f"postgresql://postgres@127.0.0.1:5432/test?schema={schema}"
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as connection:
-        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.mark.postgres

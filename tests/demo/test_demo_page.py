@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from demo_service import RunningService
+from examples.orders.events import OrderCreated, OrderItem
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+
+import eventledger as el
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -93,3 +99,28 @@ def test_a_refused_command_shows_why(page: Page) -> None:
 
     expect(page.locator(".toast.error")).to_contain_text("order 'order-e2e-2' already exists")
     expect(page.locator(".toast.error .status")).to_have_text("409")
+
+
+def test_a_failed_projection_shows_its_state_error_and_position_on_the_page(
+    page: Page, tmp_path: Path
+) -> None:
+    # An order from before the limits, appended to the service's store by another program.
+    poison = OrderCreated(
+        order_id="order-poison",
+        items=[OrderItem(sku="book", quantity=99999999999999999999999999999999, unit_price=Decimal("1"))],
+    )
+    # Playwright's sync API runs an event loop on this thread; the store gets one of its own.
+    store_url = f"sqlite:///{tmp_path / 'orders.db'}"
+    with ThreadPoolExecutor(1) as other:
+        other.submit(asyncio.run, append(store_url, "order-poison", poison)).result()
+
+    panel = page.locator('#projections [data-projection="order-list"]')
+    expect(panel.locator(".badge")).to_have_text("failed", timeout=30_000)
+    problem = panel.locator("[data-problem=failed]")
+    expect(problem).to_contain_text("failed at position 1 (OrderCreated in order-poison) after 5 attempts")
+    expect(problem).to_contain_text("OverflowError")
+
+
+async def append(url: str, stream_id: str, event: el.Event) -> None:
+    async with el.open_store(url) as store:
+        await store.append(stream_id, [event], expected_version=el.NO_STREAM)

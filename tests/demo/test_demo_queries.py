@@ -66,7 +66,7 @@ def test_queries_read_the_read_model_not_the_event_store(client: TestClient, set
     assert client.get(f"/api/orders/order-1?min_position={created['position']}").status_code == 200
     read_model = sqlite_path(settings.read_model)
     with sqlite3.connect(read_model) as database:
-        database.execute("UPDATE order_list_v1_b1 SET status = 'confirmed' WHERE order_id = 'order-1'")
+        database.execute("UPDATE order_list_v2_b1 SET status = 'confirmed' WHERE order_id = 'order-1'")
 
     response = client.get("/api/orders/order-1")
 

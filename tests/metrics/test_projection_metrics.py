@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -144,3 +146,63 @@ async def test_handler_failures_are_counted_per_attempt(
     samples = await scrape(endpoint)
 
     assert samples[("eventledger_projection_errors_total", (("projection", "refunds"),))] == 3
+
+
+async def test_with_nothing_held_back_the_held_back_gauges_are_zero(
+    metrics: EventLedgerMetrics, endpoint: MetricsServer, store: el.EventStore
+) -> None:
+    await sell(store, 3)
+    runner = ProjectionRunner(store, [SeatsSold(MemoryTarget())])
+    await runner.run_until_caught_up()
+
+    await metrics.refresh(runner)
+    samples = await scrape(endpoint)
+
+    labels = (("projection", "seats-sold"),)
+    assert samples[("eventledger_projection_held_back_events", labels)] == 0
+    assert samples[("eventledger_projection_holding_transaction_age_seconds", labels)] == 0
+
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.mark.postgres
+async def test_events_held_back_by_an_open_transaction_show_as_lag_and_in_the_held_back_gauges(
+    metrics: EventLedgerMetrics, endpoint: MetricsServer
+) -> None:
+    schema = f"metrics_{uuid.uuid4().hex[:10]}"
+    try:
+        async with el.open_store(f"{POSTGRES}?schema={schema}") as store:
+            await sell(store, 2)
+            await until_nothing_held_back(store)
+            runner = ProjectionRunner(store, [SeatsSold(MemoryTarget())])
+            await runner.run_until_caught_up()
+            async with await psycopg.AsyncConnection.connect(POSTGRES) as holder:
+                # An open transaction that has added an event: readers cannot pass it.
+                await holder.execute(
+                    f'INSERT INTO "{schema}".events (stream_id, version, event_id, type, data) '
+                    "VALUES ('holder', 1, gen_random_uuid(), 'metrics-test.TicketSold', %s::jsonb)".encode(),
+                    ('{"seat": "held"}',),
+                )
+                await sell(store, 3)
+                await asyncio.sleep(0.2)
+                await metrics.refresh(runner)
+                samples = await scrape(endpoint)
+                await holder.rollback()
+    finally:
+        async with await psycopg.AsyncConnection.connect(POSTGRES, autocommit=True) as connection:
+            await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
+
+    labels = (("projection", "seats-sold"),)
+    assert samples[("eventledger_projection_held_back_events", labels)] == 3
+    assert samples[("eventledger_projection_lag_events", labels)] == 3
+    assert samples[("eventledger_projection_holding_transaction_age_seconds", labels)] >= 0.2
+
+
+async def until_nothing_held_back(store: el.EventStore, within: float = 60.0) -> None:
+    """Another session on the shared server may hold readers back for a moment; wait it out."""
+    for _ in range(int(within / 0.05)):
+        if not (await store.visibility_status()).held_back_events:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"events still held back after {within:g} s: {await store.visibility_status()}")

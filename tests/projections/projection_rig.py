@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from waits import WAIT, bounded, visible
 
 import eventledger as el
 from eventledger.projections import (
@@ -34,6 +35,7 @@ from eventledger.projections import (
     handles,
 )
 from eventledger.projections.targets.postgres import PostgresTarget
+from eventledger.store.base import VisibilityStatus
 from eventledger.store.memory import MemoryEventStore, StoredEvent
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -116,6 +118,9 @@ class PausedReads:
 
     async def head_position(self) -> int:
         return await self.store.head_position()
+
+    async def visibility_status(self) -> VisibilityStatus:
+        return await self.store.visibility_status()
 
 
 class SQLLedger(Projection[SQLTransaction], name="ledger"):
@@ -259,9 +264,11 @@ async def ledger_view(target: Target[Any]) -> LedgerView:
     )
 
 
-async def deposit_many(store: el.EventStore, count: int, *, accounts: int = 7, start: int = 1) -> None:
+async def deposit_many(
+    store: el.EventStore, count: int, *, accounts: int = 7, start: int = 1, wait: bool = True
+) -> None:
     """Append ``count`` deposits (amounts start, start+1, ...) in batches over several streams,
-    with a withdrawal and an unhandled remark now and then."""
+    with a withdrawal and an unhandled remark now and then; with ``wait``, until readers see them."""
     amount = start
     written = 0
     last = 0
@@ -281,21 +288,8 @@ async def deposit_many(store: el.EventStore, count: int, *, accounts: int = 7, s
         result = await store.append(f"acct-{amount % accounts}", events, expected_version=el.ANY)
         last = result.positions[-1]
         written += size
-    await visible(store, last)
-
-
-async def visible(store: el.EventStore, position: int) -> None:
-    """Wait until readers can see our own append at ``position``.
-
-    On PostgreSQL another session's open transaction (any test on the shared server) can hold
-    the store's visibility barrier back for a moment. A test's own appends to its schema are
-    sequential, so the head reaching ``position`` means all of them are visible.
-    """
-    async with asyncio.timeout(30):
-        while True:
-            if await store.head_position() >= position:
-                return
-            await asyncio.sleep(0.01)
+    if wait:
+        await visible(store, last)
 
 
 async def readable_events(store: el.EventStore) -> list[el.RecordedEvent]:
@@ -430,20 +424,6 @@ async def _close(rig: Rig, store: el.EventStore, targets: list[Target[Any]]) -> 
     await store.close()
 
 
-async def eventually(condition: Callable[[], Any], within: float = 10.0) -> None:
-    """Wait until ``condition()`` (sync or async) holds; fail after ``within`` seconds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition still false after {within}s")
-        await asyncio.sleep(0.01)
-
-
 class RunnerProcess:
     """``projection_process.py`` running the SQL ledger of a rig in a child process."""
 
@@ -471,17 +451,23 @@ class RunnerProcess:
         )
         return self
 
-    async def wait_for(self, line: str, within: float = 30.0) -> None:
+    async def wait_for(self, line: str, within: float = WAIT) -> None:
         """Wait until the process prints ``line``; fail (with its stderr) if it exits first."""
         assert self.process is not None and self.process.stdout is not None
-        async with asyncio.timeout(within):
+        stdout = self.process.stdout
+
+        async def printed() -> None:
             while True:
-                output = await self.process.stdout.readline()
+                output = await stdout.readline()
                 if not output:
+                    assert self.process is not None
                     stderr = await self.process.stderr.read() if self.process.stderr else b""
                     raise AssertionError(f"runner process exited before {line!r}: {stderr.decode()[-2000:]}")
                 if output.decode().strip() == line:
                     return
+
+        what = f"runner process {self.runner_id} to print {line!r}"
+        await bounded(printed(), what, within=within, store=self.rig.store)
 
     async def kill(self) -> None:
         """SIGKILL: no clean-up of any kind runs in the child."""

@@ -12,13 +12,13 @@ from projection_rig import (
     MemoryLedger,
     Rig,
     deposit_many,
-    eventually,
     expected_from,
     expected_view,
     insert_undecodable,
     ledger_view,
     readable_events,
 )
+from waits import caught_up, eventually
 
 import eventledger as el
 from eventledger.projections import MemoryTarget
@@ -112,8 +112,7 @@ async def test_skipping_the_failed_event_records_a_dead_letter_and_carries_on(ri
     try:
         await wait_for_state(runner, el.ProjectionState.FAILED)
         skipped = await runner.skip_failed_event("ledger")
-        async with asyncio.timeout(10):
-            await runner.wait_until_caught_up()
+        await caught_up(runner)
         poison = await position_of_amount(rig.store, 17)
         assert skipped.position == poison.position
         everything_else = [r async for r in rig.store.read_all() if r.position != poison.position]
@@ -142,8 +141,7 @@ async def test_retrying_after_the_cause_is_fixed_applies_the_event(rig: Rig) -> 
         await wait_for_state(runner, el.ProjectionState.FAILED)
         faults.heal()
         retried = await runner.retry("ledger")
-        async with asyncio.timeout(10):
-            await runner.wait_until_caught_up()
+        await caught_up(runner)
         assert retried.position == (await position_of_amount(rig.store, 9)).position
         assert await ledger_view(rig.reader) == await expected_view(rig.store)
         assert await runner.dead_letters("ledger") == []
@@ -181,8 +179,7 @@ async def test_an_event_that_cannot_be_decoded_stops_the_projection_exactly_at_i
         assert await ledger_view(rig.reader) == expected_from(before)
 
         await runner.skip_failed_event("ledger")
-        async with asyncio.timeout(10):
-            await runner.wait_until_caught_up()
+        await caught_up(runner)
         assert await ledger_view(rig.reader) == expected_from(readable)
         [letter] = await runner.dead_letters("ledger")
         assert (letter.position, letter.event_type, letter.event_id) == (
@@ -220,8 +217,7 @@ async def test_a_projection_retrying_an_event_reports_stalled_with_the_error(rig
         status = await wait_for_state(runner, el.ProjectionState.STALLED)
         assert status.last_error is not None and "refusing amount 2" in status.last_error
         assert status.failure is None
-        async with asyncio.timeout(10):
-            await runner.wait_until_caught_up()
+        await caught_up(runner)
         assert await ledger_view(rig.reader) == await expected_view(rig.store)
     finally:
         runner.stop()

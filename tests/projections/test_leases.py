@@ -5,15 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-from projection_rig import (
-    Rig,
-    RunnerProcess,
-    SQLLedger,
-    deposit_many,
-    eventually,
-    expected_view,
-    ledger_view,
-)
+from projection_rig import Rig, RunnerProcess, SQLLedger, deposit_many, expected_view, ledger_view
+from waits import caught_up, eventually
 
 import eventledger as el
 
@@ -33,8 +26,7 @@ async def test_of_two_runners_only_one_applies_events_while_the_other_stands_by(
     try:
         await eventually(lambda: _is(state_of(second), el.ProjectionState.STANDBY))
         await deposit_many(rig.store, 40)
-        async with asyncio.timeout(10):
-            await first.wait_until_caught_up()
+        await caught_up(first)
         await asyncio.sleep(0.3)  # the standby has had every chance to apply something
         view = await ledger_view(rig.reader)
         assert view == await expected_view(rig.store)
@@ -59,8 +51,7 @@ async def test_the_standby_takes_over_when_the_leader_stops(rig: Rig) -> None:
         await first_running
         await eventually(lambda: _is(state_of(second), el.ProjectionState.LIVE))
         await deposit_many(rig.store, 15, start=300)
-        async with asyncio.timeout(10):
-            await second.wait_until_caught_up()
+        await caught_up(second)
         view = await ledger_view(rig.reader)
         assert view == await expected_view(rig.store)
         assert view.runners == {"first": 20, "second": 15}
@@ -84,14 +75,13 @@ async def test_a_standby_takes_over_from_a_runner_process_killed_with_sigkill(sq
         await eventually(lambda: _is(state_of(standby), el.ProjectionState.STANDBY))
         await deposit_many(rig.store, 10, start=100)
         expected = await expected_view(rig.store)
-        await eventually(lambda: _view_is(rig, expected), within=15)
+        await eventually(lambda: _view_is(rig, expected))
         assert await state_of(standby) is el.ProjectionState.STANDBY
 
         await leader.kill()
-        await eventually(lambda: _is(state_of(standby), el.ProjectionState.LIVE), within=15)
+        await eventually(lambda: _is(state_of(standby), el.ProjectionState.LIVE))
         await deposit_many(rig.store, 10, start=200)
-        async with asyncio.timeout(10):
-            await standby.wait_until_caught_up()
+        await caught_up(standby)
         view = await ledger_view(rig.reader)
         assert view == await expected_view(rig.store)
         assert view.runners == {"process": 40, "standby": 10}

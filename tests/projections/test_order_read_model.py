@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from examples.orders.domain import MAX_LINES, MAX_QUANTITY, MAX_UNIT_PRICE, CreateOrder
 from examples.orders.events import OrderCancelled, OrderConfirmed, OrderCreated, OrderItem
 from examples.orders.read_model import (
     OrderSummaries,
@@ -11,7 +12,8 @@ from examples.orders.read_model import (
     find_order_summary,
     list_order_summaries,
 )
-from projection_rig import Rig, visible
+from projection_rig import Rig
+from waits import visible
 
 import eventledger as el
 from eventledger.projections import SQLTransaction, Target
@@ -60,6 +62,19 @@ async def test_a_created_order_is_pending_with_the_exact_total_of_its_items(sql_
     )
     assert summary.created_at == await recorded_at(sql_rig, created.positions[0])
     assert (summary.confirmed_at, summary.cancelled_at, summary.cancel_reason) == (None, None, None)
+
+
+async def test_the_largest_order_the_commands_accept_is_summed_exactly(sql_rig: Rig) -> None:
+    largest = CreateOrder(  # within the commands' limits, at every limit
+        order_id="order-max",
+        items=[
+            OrderItem(sku=f"sku-{line}", quantity=MAX_QUANTITY, unit_price=MAX_UNIT_PRICE)
+            for line in range(MAX_LINES)
+        ],
+    )
+    await append(sql_rig, "order-max", OrderCreated(order_id="order-max", items=largest.items))
+    summary = await summary_of(await project(sql_rig), "order-max")
+    assert summary is not None and summary.total == MAX_LINES * MAX_QUANTITY * MAX_UNIT_PRICE
 
 
 async def test_a_confirmed_order_records_when_the_confirmation_was_stored(sql_rig: Rig) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from projection_rig import POSTGRES_URL, Rig, eventually, make_rig
+from projection_rig import POSTGRES_URL, Rig, make_rig
+from waits import caught_up, eventually
 
 import eventledger as el
 from eventledger.projections import Projection, SQLTransaction, Target, handles
@@ -78,8 +79,7 @@ async def test_a_lower_position_committed_after_a_higher_one_is_still_projected_
     older = await psycopg.AsyncConnection.connect(POSTGRES_URL)
     newer = await psycopg.AsyncConnection.connect(POSTGRES_URL)
     try:
-        async with asyncio.timeout(10):
-            await runner.wait_until_caught_up()
+        await caught_up(runner)
         # `older` takes its transaction id first; `newer` then inserts first, taking the lower position.
         await older.execute("SELECT pg_current_xact_id()")
         low = await insert_note(newer, postgres_rig.schema, "newer", 1, "committed last")
@@ -142,7 +142,7 @@ async def test_soak_writers_committing_out_of_order_while_a_projection_follows(p
             *(store_writer(f"writer-{index}") for index in range(2)),
             *(out_of_order_writer(f"slow-{index}") for index in range(2)),
         )
-        await eventually(lambda: _count_at_least(applied(target), len(written)), within=30)
+        await eventually(lambda: _count_at_least(applied(target), len(written)))
         await asyncio.sleep(0.3)
     finally:
         runner.stop()

@@ -13,10 +13,10 @@ from projection_rig import (
     Rig,
     SQLLedger,
     deposit_many,
-    eventually,
     expected_view,
     ledger_view,
 )
+from waits import caught_up, eventually, reached
 
 import eventledger as el
 from eventledger.projections import MemoryTarget, SQLTransaction, Target
@@ -56,15 +56,29 @@ async def build_tables(target: Target[Any]) -> set[str]:
     return {row[0] for row in rows if "_v" in row[0] and "_b" in row[0]}
 
 
-async def reads_largest(target: Target[Any]) -> bool:
-    """Does the serving read model have version 2's column?"""
+V1_COLUMNS = {"account", "balance", "events"}
+"""What readers of ``balances`` see while version 1 serves; version 2 adds ``largest``."""
+
+
+async def serving_columns(target: Target[Any]) -> set[str]:
+    """The columns readers see in ``balances`` (a view on the serving build); empty without one."""
     assert hasattr(target, "read")
-    try:
-        async with target.read() as sql:
-            await sql.fetch_all(f"SELECT largest FROM {sql.table('balances')}")
-    except Exception:
-        return False
-    return True
+    async with target.read() as sql:
+        if sql.dialect == "sqlite":
+            rows = await sql.fetch_all(f"PRAGMA table_info({sql.table('balances')})")
+            return {str(row[1]) for row in rows}
+        assert isinstance(target, PostgresTarget)
+        rows = await sql.fetch_all(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = 'balances'",
+            (target.schema,),
+        )
+        return {str(row[0]) for row in rows}
+
+
+async def reads_largest(target: Target[Any]) -> bool:
+    """Do readers see version 2's read model (version 1's columns and ``largest``)?"""
+    return await serving_columns(target) == V1_COLUMNS | {"largest"}
 
 
 async def serving_build(runner: el.ProjectionRunner) -> int | None:
@@ -77,13 +91,11 @@ async def test_a_rebuild_from_scratch_keeps_the_old_read_model_readable_until_it
     runner = el.ProjectionRunner(rig.store, [rig.ledger(gate=gate)], batch_size=10)
     running = asyncio.create_task(runner.run(handle_signals=False))
     try:
-        async with asyncio.timeout(10):
-            await runner.wait_until_caught_up()
+        await caught_up(runner)
         expected = await expected_view(rig.store)
         gate.armed = True
         new_build = await runner.rebuild("ledger")
-        async with asyncio.timeout(10):
-            await gate.reached.wait()
+        await reached(gate.reached, "gate reached")
 
         # Mid-rebuild: readers still get the whole old read model, and the status says so.
         assert await ledger_view(rig.reader) == expected
@@ -93,8 +105,8 @@ async def test_a_rebuild_from_scratch_keeps_the_old_read_model_readable_until_it
         assert 0 < status.rebuild.checkpoint < status.checkpoint
 
         gate.opened.set()
-        await eventually(lambda: serving_build(runner), within=10)
-        await eventually(lambda: _equals(serving_build(runner), new_build.number), within=10)
+        await eventually(lambda: serving_build(runner))
+        await eventually(lambda: _equals(serving_build(runner), new_build.number))
         assert await ledger_view(rig.reader) == expected
         await eventually(lambda: _is_live(runner))
     finally:
@@ -151,27 +163,24 @@ async def test_blue_green_a_new_schema_version_builds_beside_the_old_one_which_k
     new_running: asyncio.Task[None] | None = None
     reader = sql_rig.new_target()
     try:
-        async with asyncio.timeout(10):
-            await old.wait_until_caught_up()
+        await caught_up(old)
         new_running = asyncio.create_task(new.run(handle_signals=False))
-        async with asyncio.timeout(10):
-            await gate.reached.wait()
+        await reached(gate.reached, "gate reached")
 
         # Version 2 is half built; version 1 still serves, and still follows new events.
         assert (await new.status_of("ledger")).state is el.ProjectionState.REBUILDING
         await deposit_many(sql_rig.store, 10, start=500)
-        async with asyncio.timeout(10):
-            await old.wait_until_caught_up()
+        await caught_up(old)
         assert await ledger_view(reader) == await expected_view(sql_rig.store)
-        assert not await reads_largest(reader)
+        assert await serving_columns(reader) == V1_COLUMNS
 
         gate.opened.set()
-        await eventually(lambda: reads_largest(reader), within=10)
+        await eventually(lambda: reads_largest(reader), what="readers see version 2")
         assert await ledger_view(reader) == await expected_view(sql_rig.store)
         # The old build's tables go in the transaction right after the switch.
         await eventually(lambda: _equals(build_tables(reader), {"balances_v2_b2", "applied_v2_b2"}))
         # The old runner finds its build retired and stops applying.
-        await eventually(lambda: old_running.done(), within=10)
+        await eventually(lambda: old_running.done())
         assert (await old.status_of("ledger")).state is el.ProjectionState.RETIRED
     finally:
         old.stop()

@@ -15,11 +15,10 @@ from projection_rig import (
     Remarked,
     Rig,
     deposit_many,
-    eventually,
     expected_view,
     ledger_view,
-    visible,
 )
+from waits import caught_up, eventually, reached, visible
 
 import eventledger as el
 from eventledger.projections import MemoryReadModel, MemoryTarget, Projection, handles
@@ -84,12 +83,10 @@ async def test_run_follows_events_appended_while_it_runs(rig: Rig) -> None:
     runner = el.ProjectionRunner(rig.store, [rig.ledger()], batch_size=10)
     running = asyncio.create_task(runner.run(handle_signals=False))
     try:
-        async with asyncio.timeout(10):
-            await runner.wait_until_caught_up()
+        await caught_up(runner)
         writer = await rig.open_store()
         await deposit_many(writer, 15, start=500)
-        async with asyncio.timeout(10):
-            await runner.wait_until_caught_up()
+        await caught_up(runner)
         assert (await runner.status_of("ledger")).state is el.ProjectionState.LIVE
         assert await ledger_view(rig.reader) == await expected_view(rig.store)
     finally:
@@ -101,8 +98,7 @@ async def test_stop_ends_run_and_a_later_run_continues_where_it_stopped(rig: Rig
     await deposit_many(rig.store, 30)
     runner = el.ProjectionRunner(rig.store, [rig.ledger()], batch_size=10)
     running = asyncio.create_task(runner.run(handle_signals=False))
-    async with asyncio.timeout(10):
-        await runner.wait_until_caught_up()
+    await caught_up(runner)
     runner.stop()
     await asyncio.wait_for(running, 10)
     assert (await runner.status_of("ledger")).state is el.ProjectionState.STOPPED
@@ -116,8 +112,7 @@ async def test_stop_lets_the_batch_in_progress_finish(rig: Rig) -> None:
     gate = Gate(at_amount=5)
     runner = el.ProjectionRunner(rig.store, [rig.ledger(gate=gate)], batch_size=10)
     running = asyncio.create_task(runner.run(handle_signals=False))
-    async with asyncio.timeout(10):
-        await gate.reached.wait()
+    await reached(gate.reached, "gate reached")
     runner.stop()
     gate.opened.set()
     await asyncio.wait_for(running, 10)
@@ -134,8 +129,7 @@ async def test_cancelling_run_rolls_the_batch_in_progress_back_and_loses_nothing
     gate = Gate(at_amount=15)
     runner = el.ProjectionRunner(rig.store, [rig.ledger(gate=gate)], batch_size=10)
     running = asyncio.create_task(runner.run(handle_signals=False))
-    async with asyncio.timeout(10):
-        await gate.reached.wait()
+    await reached(gate.reached, "gate reached")
     running.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await running
@@ -154,8 +148,7 @@ async def test_sigterm_stops_run_gracefully(rig: Rig) -> None:
     runner = el.ProjectionRunner(rig.store, [rig.ledger()])
     default = signal.getsignal(signal.SIGTERM)
     running = asyncio.create_task(runner.run())
-    async with asyncio.timeout(10):
-        await runner.wait_until_caught_up()
+    await caught_up(runner)
     # Only signal once the runner's handler is in place (the default would end pytest).
     assert signal.getsignal(signal.SIGTERM) is not default
     os.kill(os.getpid(), signal.SIGTERM)
@@ -188,8 +181,7 @@ async def test_many_projections_run_side_by_side_in_one_runner() -> None:
         first, second = MemoryTarget(), MemoryTarget()
         runner = el.ProjectionRunner(store, [MemoryLedger(first), Other(second)], batch_size=8)
         running = asyncio.create_task(runner.run(handle_signals=False))
-        async with asyncio.timeout(10):
-            await runner.wait_until_caught_up()
+        await caught_up(runner)
         runner.stop()
         await running
         expected = await expected_view(store)

@@ -7,7 +7,8 @@ import logging
 from datetime import UTC, datetime
 
 import pytest
-from projection_rig import Gate, MemoryLedger, Rig, deposit_many, eventually
+from projection_rig import Gate, MemoryLedger, Rig, deposit_many
+from waits import caught_up, eventually, reached
 
 import eventledger as el
 from eventledger.projections import MemoryTarget
@@ -56,13 +57,11 @@ async def test_a_projection_that_makes_no_progress_while_events_wait_reports_sta
     runner = el.ProjectionRunner(rig.store, [rig.ledger(gate=gate)], stall_after=0.2)
     running = asyncio.create_task(runner.run(handle_signals=False))
     try:
-        async with asyncio.timeout(10):
-            await gate.reached.wait()
+        await reached(gate.reached, "gate reached")
         await asyncio.sleep(0.3)
         assert (await runner.status_of("ledger")).state is el.ProjectionState.STALLED
         gate.opened.set()
-        async with asyncio.timeout(10):
-            await runner.wait_until_caught_up()
+        await caught_up(runner)
         assert (await runner.status_of("ledger")).state is el.ProjectionState.LIVE
     finally:
         gate.opened.set()
@@ -173,8 +172,7 @@ async def test_a_standby_reports_the_checkpoint_of_the_runner_that_applies_not_t
     leading = asyncio.create_task(leader.run(handle_signals=False))
     waiting: asyncio.Task[None] | None = None
     try:
-        async with asyncio.timeout(10):
-            await leader.wait_until_caught_up()
+        await caught_up(leader)
         waiting = asyncio.create_task(standby.run(handle_signals=False))
 
         async def on_standby() -> bool:

@@ -63,8 +63,8 @@ function clock(iso) {
 function addItemRow(sku = "", quantity = 1, price = "") {
   const row = element("tr", {},
     element("td", {}, element("input", { name: "sku", placeholder: "e.g. book", value: sku, required: "" })),
-    element("td", {}, element("input", { name: "quantity", type: "number", min: "1", value: String(quantity) })),
-    element("td", {}, element("input", { name: "unit_price", type: "number", min: "0", step: "0.01", placeholder: "0.00", value: price })),
+    element("td", {}, element("input", { name: "quantity", type: "number", min: "1", max: "1000000", value: String(quantity) })),
+    element("td", {}, element("input", { name: "unit_price", type: "number", min: "0", max: "1000000", step: "0.01", placeholder: "0.00", value: price })),
     element("td", {}, element("button", { type: "button", class: "remove", title: "remove this item", onclick: () => { row.remove(); updateFormTotal(); } }, "✕")),
   );
   row.addEventListener("input", updateFormTotal);
@@ -212,7 +212,8 @@ function drawProjection(projection) {
   history.push(projection.lag_events);
   while (history.length > 120) history.shift();
   state.lagHistory.set(projection.name, history);
-  const lagClass = projection.lag_seconds > 5 ? "bad" : projection.lag_events > 0 ? "warn" : "";
+  const lagSeconds = projection.lag_seconds;
+  const lagClass = (lagSeconds !== null && lagSeconds > 5) || projection.held_back_events > 0 ? "bad" : projection.lag_events > 0 ? "warn" : "";
   const stat = (label, value, extra = "") => element("div", { class: "stat" },
     element("div", { class: "label", text: label }), element("div", { class: `value ${extra}`, text: value }));
   const canvas = element("canvas", { class: "spark", width: "600", height: "92", title: "lag in events, last minute" });
@@ -226,11 +227,25 @@ function drawProjection(projection) {
     element("div", { class: "stats" },
       stat("checkpoint", String(projection.checkpoint)),
       stat("lag events", String(projection.lag_events), lagClass),
-      stat("lag seconds", projection.lag_seconds.toFixed(2), lagClass),
+      stat("lag seconds", lagSeconds === null ? "–" : lagSeconds.toFixed(2), lagClass),
+      stat("held back", String(projection.held_back_events), projection.held_back_events > 0 ? "bad" : ""),
       stat("events/s", projection.events_per_second.toFixed(1))),
     canvas,
-    projection.last_error ? element("div", { class: "error", text: projection.last_error }) : null,
+    problem(projection),
   );
+}
+
+// Why a projection is not live: the event it failed at, or the transaction holding events back.
+function problem(projection) {
+  const failure = projection.failure;
+  if (failure) {
+    return element("div", { class: "error", "data-problem": "failed",
+      text: `failed at position ${failure.position} (${failure.event_type} in ${failure.stream_id}) after ${failure.attempts} attempts: ${failure.error}\nPOST /api/projections/${projection.name}/retry or /skip` });
+  }
+  if (projection.stalled_reason) {
+    return element("div", { class: "error", "data-problem": "stalled", text: `stalled: ${projection.stalled_reason.message}` });
+  }
+  return projection.last_error && projection.state !== "live" ? element("div", { class: "error", text: projection.last_error }) : null;
 }
 
 function drawSparkline(canvas, values) {

@@ -14,6 +14,11 @@ transaction rolls back and nothing is applied twice. Because the update comes fi
 takes the row lock, so a competing runner waits for it instead of doing the work in vain.
 
 ``{prefix}dead_letters`` records each event an operator chose to skip, with its error.
+
+``{prefix}projection_reports`` keeps, per projection version, what the runner applying it last
+reported (state, failure, stall, rate; :class:`ProjectionReport`). It is outside the batches:
+a report is its own short transaction, written on state changes and every few seconds, so a
+process that only reads (``eventledger projections``) sees what the runner sees.
 """
 
 from __future__ import annotations
@@ -24,8 +29,15 @@ from datetime import datetime
 from uuid import UUID
 
 from eventledger.errors import CheckpointConflict, ProjectionRetired
-from eventledger.projections.sql import Dialect, Row, SQLTransaction
-from eventledger.projections.targets.base import Build, BuildState, DeadLetter, FailedEvent
+from eventledger.projections.reports import decode_report, encode_report
+from eventledger.projections.sql import Dialect, Row, SQLTransaction, quote_identifier
+from eventledger.projections.targets.base import (
+    Build,
+    BuildState,
+    DeadLetter,
+    FailedEvent,
+    ProjectionReport,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +48,17 @@ class CheckpointTables:
     projections: str
     dead_letters: str
 
+    @property
+    def reports(self) -> str:
+        """The qualified name of ``{prefix}projection_reports``, beside ``{prefix}projections``."""
+        schema, dot, name = self.projections.rpartition(".")
+        table = name.strip('"').removesuffix("projections") + "projection_reports"
+        return f"{schema}{dot}{quote_identifier(table)}"
+
     def create_statements(self) -> list[str]:
         """Idempotent DDL for the bookkeeping tables."""
         timestamp = "timestamptz" if self.dialect == "postgresql" else "TEXT"
+        real = "DOUBLE PRECISION" if self.dialect == "postgresql" else "REAL"
         index = self.projections.rsplit(".", 1)[-1].strip('"') + "_one_active"
         return [
             f"""CREATE TABLE IF NOT EXISTS {self.projections} (
@@ -66,7 +86,45 @@ class CheckpointTables:
                 skipped_at {timestamp} NOT NULL DEFAULT CURRENT_TIMESTAMP,
                 PRIMARY KEY (projection, build, position)
             )""",
+            f"""CREATE TABLE IF NOT EXISTS {self.reports} (
+                projection TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                owner TEXT NOT NULL,
+                state TEXT NOT NULL,
+                build INTEGER,
+                events_per_second {real} NOT NULL,
+                last_error TEXT,
+                failure TEXT,
+                stalled TEXT,
+                reported_at {timestamp} NOT NULL,
+                report_interval {real} NOT NULL,
+                PRIMARY KEY (projection, version)
+            )""",
         ]
+
+    async def save_report(self, sql: SQLTransaction, report: ProjectionReport) -> None:
+        """Replace the report of the report's projection version."""
+        await sql.execute(
+            f"INSERT INTO {self.reports} (projection, version, owner, state, build, events_per_second, "
+            "last_error, failure, stalled, reported_at, report_interval) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (projection, version) DO UPDATE SET owner = excluded.owner, "
+            "state = excluded.state, build = excluded.build, "
+            "events_per_second = excluded.events_per_second, last_error = excluded.last_error, "
+            "failure = excluded.failure, stalled = excluded.stalled, "
+            "reported_at = excluded.reported_at, report_interval = excluded.report_interval",
+            encode_report(report),
+        )
+
+    async def read_reports(self, sql: SQLTransaction, projection: str) -> list[ProjectionReport]:
+        """The latest report of each version of ``projection``, oldest version first."""
+        rows = await sql.fetch_all(
+            "SELECT projection, version, owner, state, build, events_per_second, last_error, failure, "
+            f"stalled, reported_at, report_interval FROM {self.reports} WHERE projection = %s "
+            "ORDER BY version",
+            (projection,),
+        )
+        return [decode_report(row) for row in rows]
 
     async def builds(self, sql: SQLTransaction, projection: str) -> list[Build]:
         """Every recorded build of ``projection``, oldest first."""

@@ -11,25 +11,34 @@ projection has applied every event appended so far.
 
 Each projection runs only where its lease is held: start the same runner in several processes
 or on several machines, and one applies events while the others wait as hot standbys.
+
+While it runs, the runner also watches the store's visibility (one reading per
+``held_back_poll`` seconds for all its projections, see :mod:`.lag`): when committed events
+stay held back behind an open transaction for longer than ``held_back_stall_after``, its live
+projections report ``stalled`` with that transaction as the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from eventledger.errors import ProjectionStateError, UnknownProjection
+from eventledger.errors import InvalidArgument, ProjectionStateError, UnknownProjection
+from eventledger.projections.lag import DEFAULT_HELD_BACK_STALL_AFTER, HeldBackWatch
 from eventledger.projections.leases import LeasePolicy, new_owner_id
 from eventledger.projections.projection import Projection
 from eventledger.projections.retries import ProjectionRetryPolicy
 from eventledger.projections.status import ProjectionListener, ProjectionStatus
 from eventledger.projections.targets.base import Build, DeadLetter, FailedEvent
 from eventledger.projections.worker import ProjectionWorker
-from eventledger.store.base import EventStore
+from eventledger.store.base import EventStore, VisibilityStatus
+
+log = logging.getLogger("eventledger.projections")
 
 
 class ProjectionRunner:
@@ -40,6 +49,9 @@ class ProjectionRunner:
     - ``lease``: lease and standby timings (:class:`LeasePolicy`).
     - ``stall_after``: seconds without progress, while events wait, before a projection
       reports ``stalled``.
+    - ``held_back_stall_after``: seconds committed events may stay held back behind an open
+      transaction (PostgreSQL) before the live projections waiting for them report
+      ``stalled``, naming the transaction (default 5). Held-back events count as lag at once.
     - ``listeners``: :class:`ProjectionListener` objects told of every batch, state change and
       failure (for metrics).
     - ``owner``: this runner's identity in leases (default ``host:pid:random``).
@@ -54,11 +66,20 @@ class ProjectionRunner:
         retry: ProjectionRetryPolicy | None = None,
         lease: LeasePolicy | None = None,
         stall_after: float = 30.0,
+        held_back_stall_after: float = DEFAULT_HELD_BACK_STALL_AFTER,
         listeners: Sequence[ProjectionListener] = (),
         owner: str | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, not {batch_size!r}")
+        if (
+            isinstance(held_back_stall_after, bool)
+            or not isinstance(held_back_stall_after, int | float)
+            or not held_back_stall_after > 0
+        ):
+            raise InvalidArgument(
+                f"held_back_stall_after must be a number of seconds > 0, not {held_back_stall_after!r}"
+            )
         names = [projection.name for projection in projections]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
@@ -83,6 +104,9 @@ class ProjectionRunner:
             for projection in projections
         }
         self._running = False
+        self._held_back = HeldBackWatch(held_back_stall_after)
+        #: Seconds between readings of the store's visibility while running.
+        self.held_back_poll = min(1.0, held_back_stall_after / 2)
 
     @property
     def projections(self) -> list[Projection[Any]]:
@@ -114,12 +138,14 @@ class ProjectionRunner:
             asyncio.create_task(worker.run(), name=f"projection {name}")
             for name, worker in self._workers.items()
         ]
+        watch = asyncio.create_task(self._watch_visibility(), name="projection visibility watch")
         try:
             await asyncio.gather(*tasks)
         finally:
+            watch.cancel()
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(watch, *tasks, return_exceptions=True)
             for signum in installed:
                 loop.remove_signal_handler(signum)
             self._release()
@@ -175,12 +201,35 @@ class ProjectionRunner:
     # ------------------------------------------------------------------ monitoring
 
     async def status(self) -> list[ProjectionStatus]:
-        """Every projection's :class:`ProjectionStatus`."""
-        return [await worker.status() for worker in self._workers.values()]
+        """Every projection's :class:`ProjectionStatus` (one reading of the store's visibility)."""
+        visibility = await self._read_visibility()
+        held_since = self._held_back.held_since
+        return [await worker.status(visibility, held_since) for worker in self._workers.values()]
 
     async def status_of(self, name: str) -> ProjectionStatus:
         """One projection's :class:`ProjectionStatus`."""
-        return await self._worker(name).status()
+        worker = self._worker(name)
+        visibility = await self._read_visibility()
+        return await worker.status(visibility, self._held_back.held_since)
+
+    async def _read_visibility(self) -> VisibilityStatus:
+        """Read the store's visibility and tell every projection whether held-back events stall it."""
+        visibility, reason = await self._held_back.read(self.store)
+        for worker in self._workers.values():
+            worker.held_back(reason)
+        return visibility
+
+    async def _watch_visibility(self) -> None:
+        """While running: notice held-back events even when nobody asks for the status."""
+        while True:
+            try:
+                await self._read_visibility()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                # The workers meet a store outage themselves and report it; keep watching.
+                log.debug("reading the store's visibility failed: %s", error)
+            await asyncio.sleep(self.held_back_poll)
 
     # ------------------------------------------------------------------ operating
 

@@ -28,11 +28,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from eventledger.errors import CheckpointConflict, ProjectionRetired, ProjectionStateError
 from eventledger.projections.targets.base import (
+    Bookkeeping,
     Build,
     BuildState,
     DeadLetter,
     FailedEvent,
     Preparation,
+    ProjectionReport,
     Target,
     TargetConnection,
 )
@@ -73,6 +75,10 @@ class AtLeastOnceTarget(Target[Client], Generic[Client]):
     async def connect(self) -> AtLeastOnceConnection[Client]:
         """A connection whose bookkeeping goes to the bookkeeping target."""
         return AtLeastOnceConnection(self, await self.bookkeeping.connect())
+
+    async def read_bookkeeping(self, projection: str) -> Bookkeeping | None:
+        """Kept in the bookkeeping target."""
+        return await self.bookkeeping.read_bookkeeping(projection)
 
     async def close(self) -> None:
         """Close the bookkeeping target."""
@@ -163,6 +169,10 @@ class AtLeastOnceConnection(TargetConnection[Client]):
     async def dead_letters(self, projection: str) -> list[DeadLetter]:
         """See :meth:`TargetConnection.dead_letters`."""
         return await self.inner.dead_letters(projection)
+
+    async def record_report(self, report: ProjectionReport) -> None:
+        """Kept in the bookkeeping target."""
+        await self.inner.record_report(report)
 
     @property
     def broken(self) -> bool:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 from uuid import UUID
 
 from eventledger.errors import ProjectionRetired
+from eventledger.projections.status import FailureInfo, ProjectionState, StalledReason
 
 if TYPE_CHECKING:
     from eventledger.projections.projection import Projection
@@ -80,6 +81,41 @@ class DeadLetter:
     error: str
     event_id: UUID | None
     skipped_at: datetime | str
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionReport:
+    """What the runner applying one version of a projection last said about it.
+
+    The runner holding the lease records it in the target's bookkeeping on every state change
+    and every ``interval`` seconds, so that other processes (``eventledger projections``) see
+    the projection's true state, its failure and its rate.
+    """
+
+    projection: str
+    version: int
+    owner: str
+    """The reporting runner's identity."""
+    state: ProjectionState
+    build: int | None
+    """The serving build the runner applies (None before the first build serves)."""
+    events_per_second: float
+    """Events applied per second over the :data:`~eventledger.projections.status.RATE_WINDOW`
+    seconds before ``reported_at``."""
+    last_error: str | None
+    failure: FailureInfo | None
+    stalled_reason: StalledReason | None
+    reported_at: datetime
+    interval: float
+    """Seconds between reports while the runner runs (an older report means it stopped reporting)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bookkeeping:
+    """A projection's builds and its runners' latest reports, as its target recorded them."""
+
+    builds: tuple[Build, ...]
+    reports: tuple[ProjectionReport, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +183,14 @@ class Target(ABC, Generic[S]):
     @abstractmethod
     def describe(self) -> str:
         """A short human description (no password) for status and logs."""
+
+    async def read_bookkeeping(self, projection: str) -> Bookkeeping | None:
+        """``projection``'s builds and reports, read without disturbing a runner.
+
+        None when this target keeps its bookkeeping inside the process that runs it (memory);
+        SQL targets read it from their database, from any process.
+        """
+        return None
 
     async def close(self) -> None:
         """Release anything the target keeps open between connections."""
@@ -227,6 +271,9 @@ class TargetConnection(ABC, Generic[S]):
     @abstractmethod
     async def dead_letters(self, projection: str) -> list[DeadLetter]:
         """The events skipped for ``projection``, oldest first."""
+
+    async def record_report(self, report: ProjectionReport) -> None:
+        """Keep ``report`` where other processes can read it (by default nowhere)."""
 
     @property
     def broken(self) -> bool:

@@ -32,8 +32,8 @@ from psycopg_pool import AsyncConnectionPool
 from eventledger.projections.checkpoints import CheckpointTables
 from eventledger.projections.leases import advisory_lock_id
 from eventledger.projections.sql import Dialect, Parameters, Row, SQLTransaction, quote_identifier
-from eventledger.projections.targets.base import Target
-from eventledger.projections.targets.sql import SQLTargetConnection
+from eventledger.projections.targets.base import Bookkeeping, Target
+from eventledger.projections.targets.sql import SQLTargetConnection, read_sql_bookkeeping
 from eventledger.projections.targets.sqlite import PREFIX_PATTERN
 from eventledger.store.postgres_connection import (
     ConnectionSettings,
@@ -166,11 +166,19 @@ class PostgresTarget(Target[SQLTransaction]):
         async with self._pool.connection() as connection:
             yield PostgresTransaction(connection, self.qualify)
 
+    async def read_bookkeeping(self, projection: str) -> Bookkeeping:
+        """See :meth:`Target.read_bookkeeping` (read-only transactions from the reading pool)."""
+        return await read_sql_bookkeeping(self.read, self.checkpoints, projection, _missing_table)
+
     async def close(self) -> None:
         """Close the reading pool."""
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+
+def _missing_table(error: Exception) -> bool:
+    return isinstance(error, psycopg.errors.UndefinedTable)
 
 
 class PostgresTargetConnection(SQLTargetConnection):

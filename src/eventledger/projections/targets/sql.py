@@ -13,7 +13,7 @@ old build or the new one, never an empty read model.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -21,11 +21,13 @@ from eventledger.errors import LeaseLost, ProjectionRetired
 from eventledger.projections.checkpoints import CheckpointTables
 from eventledger.projections.sql import SQLTransaction
 from eventledger.projections.targets.base import (
+    Bookkeeping,
     Build,
     BuildState,
     DeadLetter,
     FailedEvent,
     Preparation,
+    ProjectionReport,
     TargetConnection,
     plan_builds,
 )
@@ -221,3 +223,36 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
         """See :meth:`TargetConnection.dead_letters`."""
         async with self.read_transaction() as sql:
             return await self.checkpoints.read_dead_letters(sql, projection)
+
+    async def record_report(self, report: ProjectionReport) -> None:
+        """See :meth:`TargetConnection.record_report`: one short transaction of its own."""
+        async with self.transaction({}) as sql:
+            await self.checkpoints.save_report(sql, report)
+
+
+async def read_sql_bookkeeping(
+    read: Callable[[], AbstractAsyncContextManager[SQLTransaction]],
+    checkpoints: CheckpointTables,
+    projection: str,
+    is_missing_table: Callable[[Exception], bool],
+) -> Bookkeeping:
+    """A projection's builds and reports through read-only transactions (see :meth:`Target.read_bookkeeping`).
+
+    Tables no runner has created yet read as empty; they are two reads, so that a database whose
+    bookkeeping predates the reports table still shows its builds.
+    """
+    try:
+        async with read() as sql:
+            builds = await checkpoints.builds(sql, projection)
+    except Exception as error:
+        if not is_missing_table(error):
+            raise
+        return Bookkeeping((), ())
+    try:
+        async with read() as sql:
+            reports = await checkpoints.read_reports(sql, projection)
+    except Exception as error:
+        if not is_missing_table(error):
+            raise
+        reports = []
+    return Bookkeeping(tuple(builds), tuple(reports))

@@ -30,8 +30,8 @@ from eventledger.errors import StoreUnavailable
 from eventledger.projections.checkpoints import CheckpointTables
 from eventledger.projections.leases import LeaseRows
 from eventledger.projections.sql import Dialect, Parameters, Row, SQLTransaction, quote_identifier, to_qmark
-from eventledger.projections.targets.base import Target
-from eventledger.projections.targets.sql import SQLTargetConnection
+from eventledger.projections.targets.base import Bookkeeping, Target
+from eventledger.projections.targets.sql import SQLTargetConnection, read_sql_bookkeeping
 
 PREFIX_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 _T = TypeVar("_T")
@@ -154,11 +154,19 @@ class SQLiteTarget(Target[SQLTransaction]):
         finally:
             db.execute("ROLLBACK")
 
+    async def read_bookkeeping(self, projection: str) -> Bookkeeping:
+        """See :meth:`Target.read_bookkeeping` (read-only transactions; never blocks a runner)."""
+        return await read_sql_bookkeeping(self.read, self.checkpoints, projection, _missing_table)
+
     async def close(self) -> None:
         """Close the reading connection."""
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+
+
+def _missing_table(error: Exception) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "no such table" in str(error)
 
 
 async def with_lock_retry(target: SQLiteTarget, operation: Callable[[], _T]) -> _T:
