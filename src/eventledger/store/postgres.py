@@ -56,7 +56,14 @@ import psycopg.errors
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
-from eventledger.errors import ConcurrencyError, StoreClosed, StoreUnavailable
+from eventledger.errors import (
+    ConcurrencyError,
+    InvalidArgument,
+    ReadOnlyStore,
+    StoreClosed,
+    StoreError,
+    StoreUnavailable,
+)
 from eventledger.events import EncodedEvent, RecordedEvent
 from eventledger.store.base import (
     ANY,
@@ -77,7 +84,7 @@ from eventledger.store.base import (
 from eventledger.store.limits import check_position
 from eventledger.store.postgres_connection import ConnectionSettings, parse_postgres_url, unavailable
 from eventledger.store.postgres_notifications import Announcer, NotificationListener
-from eventledger.store.postgres_schema import SCHEMA_VERSION, migrate, sql_text
+from eventledger.store.postgres_schema import SCHEMA_VERSION, open_schema
 from eventledger.store.postgres_statements import Statements, notify_channel
 
 logger: Final = logging.getLogger("eventledger.postgres")
@@ -90,12 +97,12 @@ _STREAM_VERSION_CONSTRAINT: Final = "events_stream_version"
 # the append simply runs again; this bounds the retries under pathological contention.
 _APPEND_ATTEMPTS: Final = 50
 _RESUBSCRIBE_DELAYS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
-_OLDEST_TRANSACTION: Final = sql_text(
-    "SELECT pid, datname, now() - xact_start, state, age(backend_xid) AS xid_age FROM pg_stat_activity "
-    "WHERE backend_xid IS NOT NULL "
-    "UNION ALL SELECT NULL, database, now() - prepared, 'prepared transaction ' || gid, age(transaction) "
-    "FROM pg_prepared_xacts ORDER BY xid_age DESC NULLS LAST LIMIT 1"
-)
+# SQLSTATEs that mean "this connection may not write": read_only_sql_transaction (a standby,
+# default_transaction_read_only) and insufficient_privilege (a role without INSERT).
+_READ_ONLY_STATES: Final = frozenset({"25006", "42501"})
+# Classes that mean "the server refused the value it was given" (data exceptions, program
+# limits such as an index row too large): the caller's input, never a connection fault.
+_INPUT_CLASSES: Final = ("22", "54")
 
 
 class _ConnectionLost(StoreUnavailable):
@@ -146,10 +153,13 @@ class PostgresEventStore(EventStore):
     # ----------------------------------------------------------------- opening
 
     async def open(self) -> Self:
-        """Connect, create or migrate the schema, and fill the pool.
+        """Connect, check the schema (creating or migrating it only when needed), fill the pool.
 
-        An unreachable server, wrong credentials or a missing database raise
-        :class:`StoreUnavailable` naming host, port, database and user (never the password).
+        An up-to-date schema is only read, so a store opens on a read-only connection. An
+        unreachable server, wrong credentials or a missing database raise
+        :class:`StoreUnavailable` naming host, port, database and user (never the password); a
+        schema that is newer than this release, or missing or older on a connection that may
+        not create it, raises :class:`StoreSchemaError`.
         """
         try:
             connection = await psycopg.AsyncConnection.connect(self.settings.conninfo, autocommit=True)
@@ -157,9 +167,9 @@ class PostgresEventStore(EventStore):
             raise unavailable(self.settings, "cannot connect", error) from None
         try:
             async with connection:
-                await migrate(connection, self.schema, self.settings.describe())
+                await open_schema(connection, self.schema, self.settings.describe())
         except psycopg.Error as error:
-            raise unavailable(self.settings, f"cannot create schema {self.schema!r}", error) from None
+            raise unavailable(self.settings, f"cannot open schema {self.schema!r}", error) from None
         try:
             await self._pool.open(wait=True, timeout=30.0)
         except PoolTimeout as error:
@@ -183,17 +193,28 @@ class PostgresEventStore(EventStore):
                 await self._pool.putconn(connection)
         except psycopg.IntegrityError:
             raise
-        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as error:
-            if self._closed:
-                raise StoreClosed(f"{self!r} is closed") from None
-            raise _ConnectionLost(
-                f"{self.settings.describe()}: {doing}: connection lost or unavailable: "
-                f"{self.settings.scrub(' '.join(str(error).split()))}"
-            ) from None
-        except PoolClosed:
-            raise StoreClosed(f"{self!r} is closed") from None
-        except psycopg.Error as error:
-            raise unavailable(self.settings, doing, error) from None
+        except (psycopg.Error, PoolTimeout, PoolClosed) as error:
+            raise self._store_error(error, doing) from None
+
+    def _store_error(self, error: Exception, doing: str) -> StoreError | InvalidArgument:
+        """The eventledger error for a driver error met while ``doing`` something.
+
+        Only faults of the server or the way to it become :class:`StoreUnavailable`: a refused
+        write becomes :class:`ReadOnlyStore`, a value the server refused (classes 22 and 54;
+        psycopg files the latter under OperationalError) an :class:`InvalidArgument`.
+        """
+        if isinstance(error, PoolClosed) or self._closed:
+            return StoreClosed(f"{self!r} is closed")
+        where = self.settings.describe()
+        reason = self.settings.scrub(" ".join(str(error).split()) or type(error).__name__)
+        state = getattr(error, "sqlstate", None) or ""
+        if state in _READ_ONLY_STATES:
+            return ReadOnlyStore(where, doing, reason)
+        if state.startswith(_INPUT_CLASSES):
+            return InvalidArgument(f"{where}: {doing}: the server refused the input: {reason}")
+        if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError | PoolTimeout):
+            return _ConnectionLost(f"{where}: {doing}: connection lost or unavailable: {reason}")
+        return unavailable(self.settings, doing, error)
 
     async def _live_connection(self) -> Connection:
         """A pooled connection whose server end has not hung up while it sat idle.
@@ -304,6 +325,50 @@ class PostgresEventStore(EventStore):
             cursor = _cursor(connection)
             await cursor.execute(statement, parameters, prepare=True)
             return await cursor.fetchall()
+
+    @contextlib.asynccontextmanager
+    async def writing_transaction(self) -> AsyncIterator[Connection]:
+        """A transaction of your own in which events may be written: the ONLY safe way to do so.
+
+        Yields a psycopg connection inside a transaction that has already locked this store's
+        events table in ROW EXCLUSIVE mode (what an INSERT takes anyway: writers do not block
+        each other), before anything else could give the transaction an id. Readers of the
+        global log wait only for transactions that hold such a lock, so a transaction that
+        wrote another table first (and so got its id) and only then inserted events would have
+        an id that readers may already have moved past: its events would be skipped for ever.
+        Write events in a transaction of your own (several streams at once, a checkpoint and
+        the events it caused, a read model and its events) only through this helper. While it
+        is open, readers see nothing committed after it began: keep it short.
+
+        The transaction commits when the block ends and rolls back if it raises; subscribers
+        of this store are woken afterwards, and other processes' by a NOTIFY. Errors of the
+        SQL you send reach you as psycopg raised them; failing to begin, lock or commit raises
+        this store's errors (:class:`ReadOnlyStore` on a connection that may not write).
+
+        >>> async def transfer(store: PostgresEventStore) -> None:
+        ...     async with store.writing_transaction() as connection:
+        ...         await connection.execute("UPDATE accounts SET ...")   # any table, any order
+        ...         await connection.execute("INSERT INTO eventledger.events ...")
+        """
+        try:
+            async with (
+                self._connection("write events in a transaction") as connection,
+                connection.transaction(),
+            ):
+                await connection.execute(self._statements.lock_for_writing, prepare=True)
+                try:
+                    yield connection
+                except psycopg.Error as error:
+                    raise _CallersError(error) from error  # not ours to translate
+                cursor = await connection.execute(b"SELECT pg_current_xact_id_if_assigned()::text")
+                row = await cursor.fetchone()
+        except _CallersError as wrapped:
+            raise wrapped.error from None
+        if row is not None and row[0] is not None:
+            self._own_writes.wrote(int(row[0]))
+            if self.settings.notify:
+                self._announcer.announce()
+            self._wake_subscribers()
 
     async def _recover_append(
         self, stream_id: str, parameters: dict[str, Any], count: int, lost: _ConnectionLost
@@ -438,6 +503,12 @@ class PostgresEventStore(EventStore):
     async def visibility_status(self) -> VisibilityStatus:
         """How far readers of the global log lag behind writers, and which transaction holds them.
 
+        All from one snapshot: the newest committed position, the last visible one, how many
+        committed events wait behind the barrier and when the oldest of them was recorded, and
+        the transaction the barrier waits for (pid, database, state, age): one that holds a
+        writer lock on this store's events table, or on a standby none (the primary's sessions
+        are not listed there).
+
         >>> async def watch(store: PostgresEventStore) -> None:
         ...     status = await store.visibility_status()
         ...     if status.held_back_events and status.oldest_open_transaction:
@@ -445,18 +516,22 @@ class PostgresEventStore(EventStore):
         """
         self._check_open()
         rows = await self._fetch(self._statements.visibility, (), "read the visibility status")
-        written, visible, held_back = (int(value) for value in rows[0])
-        oldest = await self._fetch(_OLDEST_TRANSACTION, (), "find the oldest open transaction")
+        written, visible, held_back, oldest_at, found, pid, database, age, state = rows[0]
         transaction = None
-        if oldest:
-            pid, database, age, state, _ = oldest[0]
+        if found:
             transaction = OpenTransaction(
                 pid=None if pid is None else int(pid),
                 database=database,
                 state=str(state or "unknown"),
                 age=age if isinstance(age, timedelta) else timedelta(0),
             )
-        return VisibilityStatus(written, visible, held_back, None, transaction)
+        return VisibilityStatus(
+            int(written),
+            int(visible),
+            int(held_back),
+            oldest_at.astimezone(UTC) if held_back and oldest_at is not None else None,
+            transaction,
+        )
 
     async def _list_streams(self, after: str, limit: int) -> list[StreamInfo]:
         """Streams ordered by id, starting after ``after``."""
@@ -550,6 +625,14 @@ class PostgresEventStore(EventStore):
         await self._announcer.stop()
         await self._listener.stop()
         await self._pool.close()
+
+
+class _CallersError(Exception):
+    """Carries an error of the caller's own SQL past the store's error translation."""
+
+    def __init__(self, error: psycopg.Error) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _OwnWrites:
