@@ -37,6 +37,19 @@ async def insert_note(connection: RawConnection, schema: str, stream_id: str, ve
     return int(str(row[0]))
 
 
+async def begin_writing(connection: RawConnection, schema: str) -> int:
+    """Begin a transaction the way an event writer must: lock the events table, then take an id.
+
+    Such a transaction can still insert events, so readers of the global log wait for it, as
+    for ``PostgresEventStore.writing_transaction()``. Returns its transaction id.
+    """
+    await connection.execute(f'LOCK TABLE "{schema}".events IN ROW EXCLUSIVE MODE'.encode())
+    cursor = await connection.execute("SELECT pg_current_xact_id()::text")
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
 async def backend_pids(application_name: str) -> list[int]:
     """Server process ids of the connections that introduced themselves as ``application_name``."""
     async with await connect(autocommit=True) as connection:

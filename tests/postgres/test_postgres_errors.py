@@ -9,6 +9,7 @@ from postgres_server import connect
 
 import eventledger as el
 from backends import PostgresBackend
+from eventledger.errors import StoreSchemaError
 
 PASSWORD = "s3cret-Passw0rd"
 
@@ -76,7 +77,7 @@ async def test_a_store_schema_newer_than_this_release_is_refused(backend: Postgr
             f'UPDATE "{backend.schema}".eventledger_schema SET version = 99 '
             "WHERE component = 'store'".encode()
         )
-    with pytest.raises(el.StoreUnavailable) as caught:
+    with pytest.raises(StoreSchemaError) as caught:
         await backend.open()
     assert "99" in str(caught.value)
     assert "upgrade eventledger" in str(caught.value)

@@ -7,7 +7,7 @@ import contextlib
 import uuid
 
 import pytest
-from postgres_server import backend_pids, collect, connect, eventually, terminate, wait_for
+from postgres_server import backend_pids, begin_writing, collect, connect, eventually, terminate, wait_for
 
 import eventledger as el
 from backends import PostgresBackend
@@ -137,7 +137,7 @@ async def test_an_event_announced_while_another_transaction_holds_the_barrier_ar
     blocker = await connect()
     try:
         await eventually(lambda: reader.listening)  # type: ignore[attr-defined]
-        await blocker.execute("SELECT pg_current_xact_id()")  # an older transaction, still open
+        await begin_writing(blocker, backend.schema)  # an older event writer, still open
         await writer.append("s", [noted("held back")], expected_version=el.NO_STREAM)
         await asyncio.sleep(0.3)  # the notification came and went; the event is not visible yet
         assert delivered == []

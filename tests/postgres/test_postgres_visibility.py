@@ -1,4 +1,4 @@
-"""The visibility barrier's hazard, made observable: an open transaction holds back readers.
+"""The visibility barrier's hazard, made observable: an open event writer holds back readers.
 
 Appends always succeed; what waits is what readers may see. The store shows how far readers
 lag (``head_position`` against ``visibility_status``) and which transaction holds them back,
@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 import pytest
-from postgres_server import connect, insert_note, read_until
+from postgres_server import begin_writing, connect, insert_note, read_until
 
 import eventledger as el
 from backends import PostgresBackend
@@ -61,7 +61,7 @@ async def test_a_store_reads_its_own_append_once_a_briefly_open_older_transactio
     store = await backend.open()
     blocker = await connect()
     try:
-        await blocker.execute("SELECT pg_current_xact_id()")
+        await begin_writing(blocker, backend.schema)
         result = await store.append("s", [noted("mine")], expected_version=el.NO_STREAM)
 
         async def end_blocker_soon() -> None:
@@ -84,7 +84,7 @@ async def test_a_long_open_transaction_makes_own_reads_wait_once_then_report_and
     store.own_writes_wait = 0.2
     blocker = await connect()
     try:
-        await blocker.execute("SELECT pg_current_xact_id()")
+        await begin_writing(blocker, backend.schema)
         await store.append("s", [noted("held back")], expected_version=el.NO_STREAM)
         with caplog.at_level(logging.WARNING, logger="eventledger.postgres"):
             assert [r async for r in store.read_all()] == []
