@@ -350,12 +350,21 @@ class PostgresEventStore(EventStore):
         ...         await connection.execute("UPDATE accounts SET ...")   # any table, any order
         ...         await connection.execute("INSERT INTO eventledger.events ...")
         """
+        doing = "write events in a transaction"
         try:
             async with (
-                self._connection("write events in a transaction") as connection,
+                self._connection(doing) as connection,
                 connection.transaction(),
             ):
-                await connection.execute(self._statements.lock_for_writing, prepare=True)
+                # Two statements in one round trip (the simple protocol: nothing to prepare).
+                cursor = await connection.execute(self._statements.lock_for_writing, prepare=False)
+                cursor.nextset()
+                if await cursor.fetchone() == ("on",):
+                    raise ReadOnlyStore(
+                        self.settings.describe(),
+                        doing,
+                        "this is a read-only transaction (default_transaction_read_only, or a hot standby)",
+                    )
                 try:
                     yield connection
                 except psycopg.Error as error:

@@ -96,8 +96,8 @@ def migrations(schema: str) -> list[str]:
     ]
 
 
-async def open_schema(connection: Connection, schema: str, where: str) -> int:
-    """Make sure ``schema`` is at :data:`SCHEMA_VERSION`; return the version found before.
+async def open_schema(connection: Connection, schema: str, where: str) -> int | None:
+    """Make sure ``schema`` is at :data:`SCHEMA_VERSION`; return the version found before (None: none).
 
     An up-to-date schema is only read, so a store opens on a read-only connection (a hot
     standby, a role without CREATE or INSERT, ``default_transaction_read_only``). A missing or
@@ -120,30 +120,34 @@ async def open_schema(connection: Connection, schema: str, where: str) -> int:
     try:
         return await _migrate(connection, schema, where)
     except (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege) as error:
-        found = "does not exist" if current == 0 else f"has store schema version {current}"
+        found, verb = (
+            ("does not exist", "create")
+            if current is None
+            else (f"has store schema version {current}", "migrate")
+        )
         raise StoreSchemaError(
             f"{where}: schema {schema!r} {found} and this connection cannot "
-            f"{'create' if current == 0 else 'migrate'} it to version {SCHEMA_VERSION} ({_reason(error)}); "
+            f"{verb} it to version {SCHEMA_VERSION} ({_reason(error)}); "
             "open the store once with a role that may (or run `eventledger migrate`)"
         ) from None
 
 
-async def _recorded_version(connection: Connection, schema: str) -> int:
-    """The store schema version recorded in ``schema``; 0 when it has none (reads only)."""
+async def _recorded_version(connection: Connection, schema: str) -> int | None:
+    """The store schema version recorded in ``schema``; None when it has none (reads only)."""
     table = f'"{schema}".eventledger_schema'
     cursor = await connection.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
     row = await cursor.fetchone()
     if not row or not row[0]:
-        return 0
+        return None
     cursor = await connection.execute(
         sql_text(f"SELECT version FROM \"{schema}\".eventledger_schema WHERE component = 'store'")
     )
     row = await cursor.fetchone()
-    return int(str(row[0])) if row else 0
+    return int(str(row[0])) if row else None
 
 
-def _refuse_newer(current: int, schema: str, where: str) -> None:
-    if current > SCHEMA_VERSION:
+def _refuse_newer(current: int | None, schema: str, where: str) -> None:
+    if current is not None and current > SCHEMA_VERSION:
         raise StoreSchemaError(
             f"{where}: schema {schema!r} has store schema version {current}, newer than this "
             f"eventledger's {SCHEMA_VERSION}; upgrade eventledger"
@@ -154,7 +158,7 @@ def _reason(error: psycopg.Error) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-async def _migrate(connection: Connection, schema: str, where: str) -> int:
+async def _migrate(connection: Connection, schema: str, where: str) -> int | None:
     """Create or upgrade ``schema`` in one transaction; return the version found before."""
     async with connection.transaction():
         # Serialise openers of the same schema: concurrent CREATE ... IF NOT EXISTS can still
@@ -175,11 +179,11 @@ async def _migrate(connection: Connection, schema: str, where: str) -> int:
             )
         )
         for version, script in enumerate(migrations(schema), start=1):
-            if version > current:
+            if version > (current or 0):
                 await connection.execute(sql_text(script))
         await connection.execute(
             sql_text(
-                f'INSERT INTO "{schema}".eventledger_schema (component, version) VALUES (\'store\', %s) '
+                f"INSERT INTO \"{schema}\".eventledger_schema (component, version) VALUES ('store', %s) "
                 "ON CONFLICT (component) DO UPDATE SET version = excluded.version"
             ),
             (SCHEMA_VERSION,),

@@ -129,7 +129,11 @@ def barrier(events: str, *, for_reading: bool = True) -> str:
 # The one statement that makes a transaction fit to write events: it takes the events table's
 # writer lock before the transaction has an id, so the barrier sees it from the moment it gets
 # one (see above). ROW EXCLUSIVE is what INSERT itself takes: writers do not block each other.
-WRITING_TRANSACTION_LOCK = "LOCK TABLE {events} IN ROW EXCLUSIVE MODE"
+# A read-only transaction (default_transaction_read_only, a hot standby) may take this lock,
+# so the same round trip asks whether the transaction may write at all.
+WRITING_TRANSACTION_LOCK = (
+    "LOCK TABLE {events} IN ROW EXCLUSIVE MODE; SELECT current_setting('transaction_read_only')"
+)
 
 # The reader's cursor is a position; its place in the global order is that event's
 # (transaction id, position). For a number that is no event's position, the nearest event at
