@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from standby_server import Standby, running_standby
 
 from backends import PostgresBackend, postgres_backend
 
@@ -17,3 +18,10 @@ async def backend(tmp_path: Path) -> AsyncIterator[PostgresBackend]:
     assert isinstance(made, PostgresBackend)
     yield made
     await made.close()
+
+
+@pytest.fixture(scope="session")
+def standby() -> Iterator[Standby]:
+    """A streaming hot standby of the test server, started once per session when a test asks."""
+    with running_standby() as running:
+        yield running

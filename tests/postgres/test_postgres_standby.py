@@ -1,0 +1,163 @@
+"""A store on a real hot standby: it reads, it follows the log by polling, it never skips, it refuses writes.
+
+The standby streams from the test server (see standby_server.py). Its pg_locks do not show the
+primary's locks, so the store there keeps the plain snapshot-xmin barrier, which on a standby
+counts every transaction the primary has given an id as running until its end is replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+from postgres_server import begin_writing, collect, connect, eventually, insert_note
+from standby_server import Standby, replayed
+
+import eventledger as el
+from backends import PostgresBackend
+from eventledger.errors import StoreSchemaError
+from eventledger.store.postgres import PostgresEventStore
+from events import noted
+
+pytestmark = pytest.mark.timeout(300)  # the first test also makes the standby (a base backup)
+
+
+@contextlib.asynccontextmanager
+async def on_standby(standby: Standby, backend: PostgresBackend) -> AsyncIterator[PostgresEventStore]:
+    """A store on the standby for the backend's schema (created on the primary first)."""
+    await backend.open()
+    await replayed(standby)
+    store = await el.open_store(standby.url(backend.schema))
+    assert isinstance(store, PostgresEventStore)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@contextlib.asynccontextmanager
+async def following(store: el.EventStore) -> AsyncIterator[list[el.RecordedEvent]]:
+    delivered: list[el.RecordedEvent] = []
+    task = asyncio.create_task(collect(store.subscribe(), delivered))
+    try:
+        yield delivered
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_store_on_a_standby_reads_and_follows_by_polling_without_warnings(
+    standby: Standby, backend: PostgresBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    primary = await backend.open()
+    await primary.append("s", [noted("one"), noted("two")], expected_version=el.NO_STREAM)
+    with caplog.at_level(logging.INFO, logger="eventledger"):
+        async with on_standby(standby, backend) as reader:
+            assert [r.event.note async for r in reader.read_all()] == ["one", "two"]  # type: ignore[attr-defined]
+            assert [r.version async for r in reader.read_stream("s")] == [1, 2]
+            assert await reader.head_position() == 2
+            status = await reader.visibility_status()
+            assert (status.written_position, status.visible_position, status.held_back_events) == (2, 2, 0)
+            assert (await el.check_store(reader)).events_checked == 2
+
+            async with following(reader) as delivered:
+                await eventually(lambda: len(delivered) == 2)
+                await primary.append("s", [noted("three")], expected_version=2)
+                await primary.append("s", [noted("four")], expected_version=3)
+                await eventually(lambda: len(delivered) == 4, within=10)
+                assert not reader.listening
+    assert [r.version for r in delivered] == [1, 2, 3, 4]
+    noise = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert noise == []
+    said = [record.getMessage() for record in caplog.records if "standby" in record.getMessage()]
+    assert len(said) == 1  # one INFO line: subscribers poll there
+
+
+async def test_a_late_commit_on_the_primary_is_never_skipped_by_a_reader_on_the_standby(
+    standby: Standby, backend: PostgresBackend
+) -> None:
+    async with on_standby(standby, backend) as reader, following(reader) as delivered:
+        older = await connect()
+        newer = await connect()
+        try:
+            await begin_writing(older, backend.schema)  # `older` has the older transaction id ...
+            await begin_writing(newer, backend.schema)
+            # ... but `newer` inserts first and takes the lower position.
+            low = await insert_note(newer, backend.schema, "newer", 1, "committed last")
+            high = await insert_note(older, backend.schema, "older", 1, "committed first")
+            assert low < high
+            await older.commit()
+            await replayed(standby)
+
+            # On the standby, between the two commits: `high` is readable, `low` not yet.
+            assert [r.position async for r in reader.read_all()] == [high]
+            await eventually(lambda: len(delivered) == 1, within=10)
+
+            await newer.commit()
+            await replayed(standby)
+            assert [r.position async for r in reader.read_all(after=high)] == [low]
+            await eventually(lambda: len(delivered) == 2, within=10)
+            await asyncio.sleep(0.2)  # time enough for a duplicate to show up, if there were one
+        finally:
+            await older.close()
+            await newer.close()
+    assert [r.position for r in delivered] == [high, low]
+    assert [r.position async for r in (await backend.open()).read_all()] == [high, low]
+
+
+async def test_a_standby_reader_waits_for_an_older_transaction_that_has_written_nothing_yet(
+    standby: Standby, backend: PostgresBackend
+) -> None:
+    """The standby learns of the older transaction only from the younger one's WAL (its id
+    alone writes none); until the older one ends, the younger one's event must wait."""
+    async with on_standby(standby, backend) as reader, following(reader) as delivered:
+        older = await connect()
+        newer = await connect()
+        try:
+            await begin_writing(older, backend.schema)  # an id, and no WAL yet
+            await begin_writing(newer, backend.schema)
+            first = await insert_note(newer, backend.schema, "newer", 1, "younger, committed first")
+            await newer.commit()
+            await replayed(standby)
+
+            assert [r async for r in reader.read_all()] == []
+            status = await reader.visibility_status()
+            assert (status.written_position, status.visible_position) == (first, 0)
+            assert status.held_back_events == 1
+            await asyncio.sleep(0.3)  # several polls
+            assert delivered == []
+
+            second = await insert_note(older, backend.schema, "older", 1, "older, committed last")
+            await older.commit()
+            await replayed(standby)
+            assert [r.position async for r in reader.read_all()] == [second, first]
+            await eventually(lambda: len(delivered) == 2, within=10)
+            await asyncio.sleep(0.2)  # time enough for a duplicate to show up, if there were one
+        finally:
+            await older.close()
+            await newer.close()
+    assert [r.position for r in delivered] == [second, first]
+
+
+async def test_writing_through_a_store_on_a_standby_raises_read_only_store(
+    standby: Standby, backend: PostgresBackend
+) -> None:
+    async with on_standby(standby, backend) as store:
+        with pytest.raises(el.ReadOnlyStore) as caught:
+            await store.append("s", [noted("refused")], expected_version=el.NO_STREAM)
+        assert "read-only transaction" in caught.value.reason
+        with pytest.raises(el.ReadOnlyStore):
+            async with store.writing_transaction():
+                pass
+        assert await store.stream_version("s") == 0
+
+
+async def test_opening_a_store_on_a_standby_where_its_schema_is_missing_raises_store_schema_error(
+    standby: Standby,
+) -> None:
+    with pytest.raises(StoreSchemaError, match="does not exist and this connection cannot create it"):
+        await el.open_store(standby.url("test_missing_on_the_standby"))
