@@ -14,8 +14,21 @@ Two ideas carry the design; the reasons are written next to each statement.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from eventledger.events import EncodedEvent, RecordedEvent
+from eventledger.store.base import (
+    ANY,
+    STREAM_EXISTS,
+    ExpectedVersion,
+    OpenTransaction,
+    VisibilityStatus,
+    decode_rows,
+)
 from eventledger.store.postgres_schema import sql_text
 
 SELECTED = (
@@ -240,6 +253,65 @@ class Statements:
             ),
             visibility=sql_text(_visibility(events)),
         )
+
+
+def append_statement(
+    statements: Statements,
+    stream_id: str,
+    events: list[EncodedEvent],
+    expected: ExpectedVersion,
+    metadata: str | None,
+) -> tuple[bytes, dict[str, Any]]:
+    """The append statement for this batch and expected-version form, with its parameters."""
+    parameters: dict[str, Any] = {"stream": stream_id, "metadata": metadata}
+    if len(events) == 1:
+        event = events[0]
+        parameters.update(
+            event_id=uuid.uuid4(), type=event.type, schema_version=event.schema_version, data=event.data
+        )
+        forms = (statements.append_one_exact, statements.append_one_any, statements.append_one_existing)
+    else:
+        parameters.update(
+            event_ids=[uuid.uuid4() for _ in events],
+            types=[event.type for event in events],
+            schema_versions=[event.schema_version for event in events],
+            datas=[event.data for event in events],
+        )
+        forms = (statements.append_many_exact, statements.append_many_any, statements.append_many_existing)
+    if expected is ANY:
+        return forms[1], parameters
+    if expected is STREAM_EXISTS:
+        return forms[2], parameters
+    parameters["expected"] = expected
+    return forms[0], parameters
+
+
+def recorded_rows(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
+    """Decode rows of :data:`SELECTED` columns."""
+    return decode_rows(rows, event_id=_same_uuid, recorded_at=_in_utc)
+
+
+def _same_uuid(value: uuid.UUID) -> uuid.UUID:
+    return value
+
+
+def _in_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def visibility_status(row: Sequence[Any]) -> VisibilityStatus:
+    """The row of the ``visibility`` statement, as a :class:`VisibilityStatus`."""
+    written, visible, held_back, oldest_at, found, pid, database, age, state = row
+    transaction = None
+    if found:
+        transaction = OpenTransaction(
+            pid=None if pid is None else int(pid),
+            database=database,
+            state=str(state or "unknown"),
+            age=age if isinstance(age, timedelta) else timedelta(0),
+        )
+    oldest = oldest_at.astimezone(UTC) if held_back and oldest_at is not None else None
+    return VisibilityStatus(int(written), int(visible), int(held_back), oldest, transaction)
 
 
 def _visibility(events: str) -> str:
