@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from standby_server import Standby, running_standby
+from local_servers import LocalServer, running_scratch_server, running_standby
 
 from backends import PostgresBackend, postgres_backend
 
@@ -21,7 +21,14 @@ async def backend(tmp_path: Path) -> AsyncIterator[PostgresBackend]:
 
 
 @pytest.fixture(scope="session")
-def standby() -> Iterator[Standby]:
+def standby() -> Iterator[LocalServer]:
     """A streaming hot standby of the test server, started once per session when a test asks."""
     with running_standby() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def prepared_server() -> Iterator[LocalServer]:
+    """A scratch server of its own that allows prepared transactions (the test server does not)."""
+    with running_scratch_server({"max_prepared_transactions": "10"}) as running:
         yield running

@@ -1,6 +1,6 @@
 """A store on a real hot standby: it reads, it follows the log by polling, it never skips, it refuses writes.
 
-The standby streams from the test server (see standby_server.py). Its pg_locks do not show the
+The standby streams from the test server (see local_servers.py). Its pg_locks do not show the
 primary's locks, so the store there keeps the plain snapshot-xmin barrier, which on a standby
 counts every transaction the primary has given an id as running until its end is replayed.
 """
@@ -13,8 +13,8 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
+from local_servers import LocalServer, replayed
 from postgres_server import begin_writing, collect, connect, eventually, insert_note
-from standby_server import Standby, replayed
 
 import eventledger as el
 from backends import PostgresBackend
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(300)  # the first test also makes the standby (
 
 
 @contextlib.asynccontextmanager
-async def on_standby(standby: Standby, backend: PostgresBackend) -> AsyncIterator[PostgresEventStore]:
+async def on_standby(standby: LocalServer, backend: PostgresBackend) -> AsyncIterator[PostgresEventStore]:
     """A store on the standby for the backend's schema (created on the primary first)."""
     await backend.open()
     await replayed(standby)
@@ -51,7 +51,7 @@ async def following(store: el.EventStore) -> AsyncIterator[list[el.RecordedEvent
 
 
 async def test_a_store_on_a_standby_reads_and_follows_by_polling_without_warnings(
-    standby: Standby, backend: PostgresBackend, caplog: pytest.LogCaptureFixture
+    standby: LocalServer, backend: PostgresBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
     primary = await backend.open()
     await primary.append("s", [noted("one"), noted("two")], expected_version=el.NO_STREAM)
@@ -78,7 +78,7 @@ async def test_a_store_on_a_standby_reads_and_follows_by_polling_without_warning
 
 
 async def test_a_late_commit_on_the_primary_is_never_skipped_by_a_reader_on_the_standby(
-    standby: Standby, backend: PostgresBackend
+    standby: LocalServer, backend: PostgresBackend
 ) -> None:
     async with on_standby(standby, backend) as reader, following(reader) as delivered:
         older = await connect()
@@ -110,7 +110,7 @@ async def test_a_late_commit_on_the_primary_is_never_skipped_by_a_reader_on_the_
 
 
 async def test_a_standby_reader_waits_for_an_older_transaction_that_has_written_nothing_yet(
-    standby: Standby, backend: PostgresBackend
+    standby: LocalServer, backend: PostgresBackend
 ) -> None:
     """The standby learns of the older transaction only from the younger one's WAL (its id
     alone writes none); until the older one ends, the younger one's event must wait."""
@@ -144,7 +144,7 @@ async def test_a_standby_reader_waits_for_an_older_transaction_that_has_written_
 
 
 async def test_writing_through_a_store_on_a_standby_raises_read_only_store(
-    standby: Standby, backend: PostgresBackend
+    standby: LocalServer, backend: PostgresBackend
 ) -> None:
     async with on_standby(standby, backend) as store:
         with pytest.raises(el.ReadOnlyStore) as caught:
@@ -157,7 +157,7 @@ async def test_writing_through_a_store_on_a_standby_raises_read_only_store(
 
 
 async def test_opening_a_store_on_a_standby_where_its_schema_is_missing_raises_store_schema_error(
-    standby: Standby,
+    standby: LocalServer,
 ) -> None:
     with pytest.raises(StoreSchemaError, match="does not exist and this connection cannot create it"):
         await el.open_store(standby.url("test_missing_on_the_standby"))

@@ -47,8 +47,9 @@ SELECTED = (
 #
 #   barrier = least(xmax(S), min{X in xip(S) : not quiet(X)})
 #
-# where S is the statement's snapshot and quiet(X) means X is still running and holds no lock
-# on this events table in a mode that can insert (anything above ACCESS SHARE / ROW SHARE).
+# where S is the statement's snapshot and quiet(X) means X is still running and holds (or
+# waits for) no lock on this events table in a mode that can insert (anything stronger than
+# ACCESS SHARE and ROW SHARE, which reads and SELECT ... FOR SHARE take).
 # Every transaction id below the barrier then either ended before S (its rows are visible to
 # S, or never will be) or is quiet: it has written no event and never will, PROVIDED THAT every
 # event writer takes its events-table lock BEFORE it gets a transaction id (see
@@ -62,9 +63,9 @@ SELECTED = (
 #   its first call). Every transaction holds a granted ExclusiveLock on its own transactionid,
 #   prepared transactions included (pid NULL); that maps X to its holder, the
 #   ``virtualtransaction``, which also labels the holder's relation locks. A prepared
-#   transaction keeps the vxid of the session that prepared it (PostgreSQL >= 15.8/14.13/13.16)
-#   or, on older minors and after a restart, shows ``-1/<xid>``: a writer holding ``-1/N`` is
-#   taken to be transaction N.
+#   transaction keeps the vxid of the session that prepared it (recent minor releases; seen
+#   on 15.20) or, on older ones and after a restart, shows ``-1/<xid>``: a writer holding
+#   ``-1/N`` is taken to be transaction N.
 # - X whose transactionid lock is NOT seen is never quiet. Either it ended after S was taken (it
 #   may have committed rows S cannot see: skipping past them would lose them), or it got its id
 #   a moment ago and has not entered its lock yet (GetNewTransactionId comes before

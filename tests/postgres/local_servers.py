@@ -1,14 +1,16 @@
-"""A real hot standby of the test server: a second cluster, streaming, started by the suite itself.
+"""PostgreSQL servers the suite starts itself, beside the test server on 127.0.0.1:5432.
 
-``running_standby()`` makes it with ``pg_basebackup`` from the primary on 127.0.0.1:5432 into a
-temporary directory, starts it on a free port (the server binaries run as the ``postgres`` OS
-user), waits until it streams, and stops and removes it at the end. Nothing of the primary's
-configuration is changed here: replication connections must already be allowed, which
-``.ci/setup-replication`` does once per machine.
+- ``running_standby()``: a real hot standby of the test server, made with ``pg_basebackup``,
+  started on a free port and waited for until it streams. Nothing of the primary's
+  configuration is changed here: replication connections must already be allowed, which
+  ``.ci/setup-replication`` does once per machine.
+- ``running_scratch_server(settings)``: a fresh cluster (``initdb``) with settings the shared
+  test server does not have (prepared transactions), and a ``test`` database.
 
-Each run works in a directory of its own under ``/tmp/eventledger-standby`` named after the
-pytest process; a run that was killed leaves its directory behind, and the next run stops that
-standby and removes it, so the fixture is safe to run again and side by side with other runs.
+The server binaries run as the ``postgres`` OS user. Each server lives in a directory of its
+own under ``/tmp/eventledger-servers`` named after the pytest process, and is stopped and
+removed at the end; a run that was killed leaves its directory behind, and the next run stops
+that server and removes it, so the fixtures are safe to run again and side by side.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import psycopg
 
 PRIMARY = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 BIN = Path("/usr/lib/postgresql/15/bin")
-ROOT = Path(tempfile.gettempdir()) / "eventledger-standby"
+ROOT = Path(tempfile.gettempdir()) / "eventledger-servers"
 # Settings a hot standby must not set lower than its primary.
 _MATCH_PRIMARY = (
     "max_connections",
@@ -42,8 +44,8 @@ _MATCH_PRIMARY = (
 
 
 @dataclass(frozen=True)
-class Standby:
-    """A running hot standby of the test server."""
+class LocalServer:
+    """A PostgreSQL server the suite started (trust auth, user postgres, database test)."""
 
     port: int
     directory: Path
@@ -53,7 +55,7 @@ class Standby:
         return f"host=127.0.0.1 port={self.port} user=postgres dbname=test"
 
     def url(self, schema: str) -> str:
-        """A store URL for ``schema`` on the standby."""
+        """A store URL for ``schema`` on this server."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/test?schema={schema}"
 
 
@@ -106,7 +108,7 @@ def _primary_settings() -> dict[str, str]:
     return {str(name): str(setting) for name, setting in rows}
 
 
-def _wait_until_streaming(standby: Standby, log: Path, within: float = 60.0) -> None:
+def _wait_until_streaming(standby: LocalServer, log: Path, within: float = 60.0) -> None:
     deadline = time.monotonic() + within
     state = "not reachable"
     while time.monotonic() < deadline:
@@ -126,58 +128,90 @@ def _wait_until_streaming(standby: Standby, log: Path, within: float = 60.0) -> 
 
 
 @contextlib.contextmanager
-def running_standby() -> Iterator[Standby]:
-    """Start a streaming hot standby of the test server; stop and remove it afterwards."""
+def _server_directory(kind: str) -> Iterator[LocalServer]:
+    """A fresh directory (owned by postgres) and a free port; the server in it is removed after."""
     postgres_user = pwd.getpwnam("postgres")
     ROOT.mkdir(exist_ok=True)
     os.chmod(ROOT, 0o1777)
     _remove_abandoned()
-    directory = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=ROOT))
+    directory = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-{kind}-", dir=ROOT))
     os.chown(directory, postgres_user.pw_uid, postgres_user.pw_gid)
-    standby = Standby(_free_port(), directory)
-    data, log = directory / "data", directory / "server.log"
     try:
+        yield LocalServer(_free_port(), directory)
+    finally:
+        _stop(directory)
+
+
+def _configure_and_start(server: LocalServer, settings: dict[str, str]) -> None:
+    """Write the server's configuration files (replacing any) and start it."""
+    postgres_user = pwd.getpwnam("postgres")
+    data = server.directory / "data"
+    settings = {
+        **settings,
+        "port": str(server.port),
+        "listen_addresses": "'127.0.0.1'",
+        "unix_socket_directories": f"'{server.directory}'",
+        "shared_buffers": "'32MB'",
+    }
+    (data / "postgresql.conf").write_text("".join(f"{name} = {value}\n" for name, value in settings.items()))
+    (data / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
+    (data / "pg_ident.conf").write_text("")
+    for name in ("postgresql.conf", "pg_hba.conf", "pg_ident.conf"):
+        os.chown(data / name, postgres_user.pw_uid, postgres_user.pw_gid)
+    log = server.directory / "server.log"
+    started = _as_postgres(BIN / "pg_ctl", "-D", data, "-l", log, "-w", "-t", "60", "start", check=False)
+    if started.returncode != 0:
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        raise RuntimeError(f"the server on port {server.port} did not start: {started.stderr}{tail}")
+
+
+@contextlib.contextmanager
+def running_standby() -> Iterator[LocalServer]:
+    """Start a streaming hot standby of the test server; stop and remove it afterwards."""
+    with _server_directory("standby") as standby:
         backup = _as_postgres(
             BIN / "pg_basebackup",
             "--dbname=host=127.0.0.1 port=5432 user=postgres",
             "--pgdata",
-            data,
+            standby.directory / "data",
             "--wal-method=stream",
             "--write-recovery-conf",
             "--checkpoint=fast",
             check=False,
         )
         if backup.returncode != 0:
-            hint = (
-                " (run .ci/setup-replication once on this machine)" if "replication" in backup.stderr else ""
-            )
+            hint = ""
+            if "replication" in backup.stderr:
+                hint = " (run .ci/setup-replication once on this machine)"
             raise RuntimeError(f"pg_basebackup from 127.0.0.1:5432 failed{hint}: {backup.stderr.strip()}")
         settings = {
             **_primary_settings(),
-            "port": str(standby.port),
-            "listen_addresses": "'127.0.0.1'",
-            "unix_socket_directories": f"'{directory}'",
             "hot_standby": "on",
-            "shared_buffers": "'32MB'",
             "cluster_name": f"'eventledger-standby-{os.getpid()}'",
         }
-        (data / "postgresql.conf").write_text(
-            "".join(f"{name} = {value}\n" for name, value in settings.items())
-        )
-        (data / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
-        (data / "pg_ident.conf").write_text("")
-        for name in ("postgresql.conf", "pg_hba.conf", "pg_ident.conf"):
-            os.chown(data / name, postgres_user.pw_uid, postgres_user.pw_gid)
-        started = _as_postgres(BIN / "pg_ctl", "-D", data, "-l", log, "-w", "-t", "60", "start", check=False)
-        if started.returncode != 0:
-            raise RuntimeError(f"the standby did not start: {started.stdout}{started.stderr}")
-        _wait_until_streaming(standby, log)
+        _configure_and_start(standby, settings)
+        _wait_until_streaming(standby, standby.directory / "server.log")
         yield standby
-    finally:
-        _stop(directory)
 
 
-async def replayed(standby: Standby, within: float = 30.0) -> None:
+@contextlib.contextmanager
+def running_scratch_server(settings: dict[str, str]) -> Iterator[LocalServer]:
+    """Start a fresh cluster with ``settings`` and a ``test`` database; stop and remove it after."""
+    with _server_directory("scratch") as server:
+        made = _as_postgres(
+            BIN / "initdb", "-D", server.directory / "data", "-A", "trust", "-U", "postgres", check=False
+        )
+        if made.returncode != 0:
+            raise RuntimeError(f"initdb failed: {made.stderr.strip()}")
+        _configure_and_start(server, settings)
+        with psycopg.connect(
+            server.conninfo.replace("dbname=test", "dbname=postgres"), autocommit=True
+        ) as admin:
+            admin.execute("CREATE DATABASE test")
+        yield server
+
+
+async def replayed(standby: LocalServer, within: float = 30.0) -> None:
     """Wait until the standby has replayed everything the primary has flushed so far."""
     async with await psycopg.AsyncConnection.connect(PRIMARY, autocommit=True) as primary:
         cursor = await primary.execute("SELECT pg_current_wal_flush_lsn()::text")
