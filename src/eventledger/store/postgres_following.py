@@ -91,7 +91,7 @@ class Pause:
 
     Normally :attr:`PostgresEventStore.poll_interval`. But a wake-up that finds nothing new
     usually means the event it announced is committed and still behind the visibility barrier
-    (another transaction on the server is open), and no second notification will come when
+    (an older event writer is still open), and no second notification will come when
     that transaction ends. Then it re-reads soon, backing off from 10 ms up to the interval.
     """
 
