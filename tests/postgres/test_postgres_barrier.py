@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 
 import psycopg
@@ -220,3 +221,40 @@ async def test_a_writing_transaction_that_writes_another_table_first_and_events_
     younger = [f"other-{count}" for count in range(had_id_after + 1, appended[0])]
     assert len(younger) > 30  # others really did commit while it was open
     assert all(notes.index(note) > late_at for note in younger)
+
+
+@pytest.mark.slow
+async def test_readers_following_many_concurrent_appenders_miss_nothing(backend: PostgresBackend) -> None:
+    """Writers commit all the time, so a reader's snapshot often catches one in the middle of
+    committing, when it has let go of its table lock but not yet of its transaction id."""
+    writers = [await backend.open() for _ in range(4)]
+    readers = [await backend.open() for _ in range(3)]
+    loop = asyncio.get_running_loop()
+    stop_at = loop.time() + 6.0
+
+    async def append(store: el.EventStore, name: str) -> None:
+        count = 0
+        while loop.time() < stop_at:
+            await store.append(name, [noted(str(count))], expected_version=el.ANY)
+            count += 1
+
+    async def follow(store: el.EventStore) -> list[uuid.UUID]:
+        got: list[uuid.UUID] = []
+        cursor = 0
+        while True:
+            done = loop.time() > stop_at + 0.5
+            async for recorded in store.read_all(after=cursor):
+                got.append(recorded.event_id)
+                cursor = recorded.position
+            if done:
+                return got
+
+    results = await asyncio.gather(
+        *(append(writers[index % 4], f"writer-{index}") for index in range(8)),
+        *(follow(readers[index % 3]) for index in range(6)),
+    )
+    everything = [recorded.event_id async for recorded in readers[0].read_all()]
+    assert len(everything) > 1000
+    missed = [len(set(everything) - set(got)) for got in results[8:]]
+    assert missed == [0] * 6
+    assert all(got == everything for got in results[8:])
