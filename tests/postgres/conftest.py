@@ -21,14 +21,14 @@ async def backend(tmp_path: Path) -> AsyncIterator[PostgresBackend]:
 
 
 @pytest.fixture(scope="session")
-def standby() -> Iterator[LocalServer]:
-    """A streaming hot standby of the test server, started once per session when a test asks."""
-    with running_standby() as running:
+def scratch_primary() -> Iterator[LocalServer]:
+    """A server of the suite's own: prepared transactions allowed, and nobody else's sessions."""
+    with running_scratch_server({"max_prepared_transactions": "10"}) as running:
         yield running
 
 
 @pytest.fixture(scope="session")
-def prepared_server() -> Iterator[LocalServer]:
-    """A scratch server of its own that allows prepared transactions (the test server does not)."""
-    with running_scratch_server({"max_prepared_transactions": "10"}) as running:
+def standby(scratch_primary: LocalServer) -> Iterator[LocalServer]:
+    """A streaming hot standby of ``scratch_primary``, started once per session when asked for."""
+    with running_standby(scratch_primary) as running:
         yield running

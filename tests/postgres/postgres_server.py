@@ -87,6 +87,25 @@ async def wait_for(probe: Callable[[], Awaitable[_T]], within: float = 10.0) -> 
         await asyncio.sleep(0.01)
 
 
+async def settle(
+    probe: Callable[[], Awaitable[_T]], condition: Callable[[_T], bool], within: float = 10.0
+) -> _T:
+    """Await ``probe()`` until ``condition`` holds for what it gives, and return that.
+
+    A read can be held back for a moment by a transaction of another session that ends while
+    the read runs (it may have been an event writer: the barrier cannot know once it is gone);
+    the next read no longer is. Fails after ``within`` seconds, showing the last value.
+    """
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = await probe()
+        if condition(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still not as expected after {within}s: {value!r}")
+        await asyncio.sleep(0.01)
+
+
 async def collect(subscription: AsyncIterator[el.RecordedEvent], into: list[el.RecordedEvent]) -> None:
     """Append every event a subscription delivers to ``into`` (run it as a task; cancel to stop)."""
     async for recorded in subscription:

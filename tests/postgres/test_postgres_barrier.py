@@ -16,11 +16,11 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
-from postgres_server import RawConnection, collect, connect, eventually, insert_note
+from postgres_server import RawConnection, collect, connect, eventually, insert_note, read_until, settle
 
 import eventledger as el
 from backends import PostgresBackend
-from eventledger.store.postgres import PostgresEventStore
+from eventledger.store.postgres import PostgresEventStore, VisibilityStatus
 from events import noted
 
 OTHER_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -45,8 +45,14 @@ async def following(store: el.EventStore) -> AsyncIterator[list[el.RecordedEvent
             await task
 
 
-async def assert_appends_are_read_at_once(backend: PostgresBackend, blocker: RawConnection) -> None:
-    """Appends made while ``blocker``'s transaction is open are readable and delivered."""
+def nothing_held_back(status: VisibilityStatus) -> bool:
+    return status.held_back_events == 0 and status.oldest_open_transaction is None
+
+
+async def assert_appends_are_read_while_it_stays_open(
+    backend: PostgresBackend, blocker: RawConnection
+) -> None:
+    """Appends made while ``blocker``'s transaction is open are read and delivered."""
     writer = await backend.open()
     reader = await open_postgres(backend)
     async with following(reader) as delivered:
@@ -56,14 +62,12 @@ async def assert_appends_are_read_at_once(backend: PostgresBackend, blocker: Raw
         ]
         positions = [result.positions[0] for result in results]
 
-        # The appends committed before the read began, and nothing that can still insert
-        # events is open: the read sees them at once, without waiting for the blocker.
-        assert [r.position async for r in reader.read_all()] == positions
-        assert await reader.head_position() == positions[-1]
-        status = await reader.visibility_status()
+        # The blocker stays open throughout: the old barrier would wait for it for ever.
+        assert [r.position for r in await read_until(reader, 3)] == positions
+        assert await settle(reader.head_position, lambda head: head == positions[-1]) == positions[-1]
+        status = await settle(reader.visibility_status, nothing_held_back)
         assert (status.written_position, status.visible_position) == (positions[-1], positions[-1])
-        assert (status.held_back_events, status.oldest_held_back_at) == (0, None)
-        assert status.oldest_open_transaction is None
+        assert status.oldest_held_back_at is None
         await eventually(lambda: len(delivered) == 3, within=10)
         assert [r.position for r in delivered] == positions
 
@@ -72,14 +76,14 @@ async def test_an_open_transaction_in_the_same_database_does_not_hold_readers_ba
     backend: PostgresBackend,
 ) -> None:
     async with await connect() as blocker:
-        await assert_appends_are_read_at_once(backend, blocker)
+        await assert_appends_are_read_while_it_stays_open(backend, blocker)
 
 
 async def test_an_open_transaction_in_another_database_does_not_hold_readers_back(
     backend: PostgresBackend,
 ) -> None:
     async with await psycopg.AsyncConnection.connect(OTHER_DATABASE) as blocker:
-        await assert_appends_are_read_at_once(backend, blocker)
+        await assert_appends_are_read_while_it_stays_open(backend, blocker)
 
 
 async def test_a_transaction_that_read_and_share_locked_the_events_does_not_hold_readers_back(
@@ -90,7 +94,7 @@ async def test_a_transaction_that_read_and_share_locked_the_events_does_not_hold
         # ACCESS SHARE (a read) and ROW SHARE (FOR SHARE) cannot insert: they do not count.
         await blocker.execute(f'SELECT count(*) FROM "{backend.schema}".events'.encode())
         await blocker.execute(f'SELECT position FROM "{backend.schema}".events FOR SHARE'.encode())
-        await assert_appends_are_read_at_once(backend, blocker)
+        await assert_appends_are_read_while_it_stays_open(backend, blocker)
 
 
 async def test_an_open_event_writer_holds_back_readers_and_visibility_status_names_it(
@@ -105,8 +109,10 @@ async def test_an_open_event_writer_holds_back_readers_and_visibility_status_nam
         later = await writer.append("later", [noted("later")], expected_version=0)
         recorded_at = [r.recorded_at async for r in writer.read_stream("later")]
 
-        assert [r.position async for r in reader.read_all()] == [first.positions[0]]
-        status = await reader.visibility_status()
+        assert [r.position for r in await read_until(reader, 1)] == [first.positions[0]]
+        status = await settle(
+            reader.visibility_status, lambda status: status.oldest_open_transaction is not None
+        )
         assert status.written_position == later.positions[0]
         assert status.visible_position == first.positions[0]
         assert status.held_back_events == 1
@@ -117,13 +123,9 @@ async def test_an_open_event_writer_holds_back_readers_and_visibility_status_nam
         assert waited_for.state == "idle in transaction"
         assert waited_for.age.total_seconds() >= 0
 
-    assert [r.position async for r in reader.read_all()] == [first.positions[0], later.positions[0]]
-    status = await reader.visibility_status()
-    assert (status.held_back_events, status.oldest_held_back_at, status.oldest_open_transaction) == (
-        0,
-        None,
-        None,
-    )
+    assert [r.position for r in await read_until(reader, 2)] == [first.positions[0], later.positions[0]]
+    status = await settle(reader.visibility_status, nothing_held_back)
+    assert status.oldest_held_back_at is None
 
 
 async def test_events_inserted_in_a_writing_transaction_are_committed_with_it_and_delivered(
@@ -197,7 +199,7 @@ async def test_a_writing_transaction_that_writes_another_table_first_and_events_
             stop.set()
             await appending
             await polling
-            everything = [r async for r in reader.read_all()]
+            everything = await read_until(reader, appended[0] + 2)
             assert len(everything) == appended[0] + 2
             await eventually(lambda: len(delivered) >= len(everything), within=10)
             await asyncio.sleep(0.2)  # time enough for a duplicate to show up, if there were one
@@ -232,29 +234,36 @@ async def test_readers_following_many_concurrent_appenders_miss_nothing(backend:
     loop = asyncio.get_running_loop()
     stop_at = loop.time() + 6.0
 
+    written: list[int] = []
+    writing = True
+
     async def append(store: el.EventStore, name: str) -> None:
         count = 0
         while loop.time() < stop_at:
-            await store.append(name, [noted(str(count))], expected_version=el.ANY)
+            result = await store.append(name, [noted(str(count))], expected_version=el.ANY)
+            written.extend(result.positions)
             count += 1
 
     async def follow(store: el.EventStore) -> list[uuid.UUID]:
         got: list[uuid.UUID] = []
         cursor = 0
-        while True:
-            done = loop.time() > stop_at + 0.5
+        # Until the writers are done and it has read as many events as they wrote (bounded).
+        while writing or (len(got) < len(written) and loop.time() < stop_at + 20):
             async for recorded in store.read_all(after=cursor):
                 got.append(recorded.event_id)
                 cursor = recorded.position
-            if done:
-                return got
+            await asyncio.sleep(0)
+        return got
 
-    results = await asyncio.gather(
-        *(append(writers[index % 4], f"writer-{index}") for index in range(8)),
-        *(follow(readers[index % 3]) for index in range(6)),
-    )
-    everything = [recorded.event_id async for recorded in readers[0].read_all()]
-    assert len(everything) > 1000
-    missed = [len(set(everything) - set(got)) for got in results[8:]]
+    async def all_appends() -> None:
+        nonlocal writing
+        await asyncio.gather(*(append(writers[index % 4], f"writer-{index}") for index in range(8)))
+        writing = False
+
+    followers = asyncio.gather(*(follow(readers[index % 3]) for index in range(6)))
+    results, _ = await asyncio.gather(followers, all_appends())
+    everything = [recorded.event_id for recorded in await read_until(readers[0], len(written))]
+    assert len(everything) == len(written) > 1000
+    missed = [len(set(everything) - set(got)) for got in results]
     assert missed == [0] * 6
-    assert all(got == everything for got in results[8:])
+    assert all(got == everything for got in results)

@@ -1,8 +1,9 @@
 """A store on a real hot standby: it reads, it follows the log by polling, it never skips, it refuses writes.
 
-The standby streams from the test server (see local_servers.py). Its pg_locks do not show the
-primary's locks, so the store there keeps the plain snapshot-xmin barrier, which on a standby
-counts every transaction the primary has given an id as running until its end is replayed.
+The standby streams from a scratch primary of the suite's own (see local_servers.py), so no
+other program's transactions are involved. Its pg_locks do not show the primary's locks, so the
+store there keeps the plain snapshot-xmin barrier, which on a standby counts every transaction
+the primary has given an id as running until its end is replayed.
 """
 
 from __future__ import annotations
@@ -10,27 +11,57 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
+import psycopg
 import pytest
 from local_servers import LocalServer, replayed
-from postgres_server import begin_writing, collect, connect, eventually, insert_note
+from postgres_server import RawConnection, begin_writing, collect, eventually, insert_note
 
 import eventledger as el
-from backends import PostgresBackend
 from eventledger.errors import StoreSchemaError
 from eventledger.store.postgres import PostgresEventStore
 from events import noted
 
-pytestmark = pytest.mark.timeout(300)  # the first test also makes the standby (a base backup)
+pytestmark = pytest.mark.timeout(300)  # the first test also makes the servers (initdb, base backup)
+
+
+@dataclass
+class Replicated:
+    """A fresh schema on the scratch primary, its store there, and the way to the standby."""
+
+    primary_server: LocalServer
+    standby_server: LocalServer
+    schema: str
+    primary: el.EventStore
+
+    async def connect(self) -> RawConnection:
+        """A connection of its own to the primary."""
+        return await psycopg.AsyncConnection.connect(self.primary_server.conninfo)
+
+    async def replayed(self) -> None:
+        await replayed(self.primary_server, self.standby_server)
+
+
+@pytest.fixture
+async def replicated(scratch_primary: LocalServer, standby: LocalServer) -> AsyncIterator[Replicated]:
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    primary = await el.open_store(scratch_primary.url(schema))
+    try:
+        yield Replicated(scratch_primary, standby, schema, primary)
+    finally:
+        await primary.close()
+        async with await psycopg.AsyncConnection.connect(scratch_primary.conninfo, autocommit=True) as admin:
+            await admin.execute(f'DROP SCHEMA "{schema}" CASCADE'.encode())
 
 
 @contextlib.asynccontextmanager
-async def on_standby(standby: LocalServer, backend: PostgresBackend) -> AsyncIterator[PostgresEventStore]:
-    """A store on the standby for the backend's schema (created on the primary first)."""
-    await backend.open()
-    await replayed(standby)
-    store = await el.open_store(standby.url(backend.schema))
+async def on_standby(replicated: Replicated) -> AsyncIterator[PostgresEventStore]:
+    """A store on the standby for the replicated schema."""
+    await replicated.replayed()
+    store = await el.open_store(replicated.standby_server.url(replicated.schema))
     assert isinstance(store, PostgresEventStore)
     try:
         yield store
@@ -51,12 +82,12 @@ async def following(store: el.EventStore) -> AsyncIterator[list[el.RecordedEvent
 
 
 async def test_a_store_on_a_standby_reads_and_follows_by_polling_without_warnings(
-    standby: LocalServer, backend: PostgresBackend, caplog: pytest.LogCaptureFixture
+    replicated: Replicated, caplog: pytest.LogCaptureFixture
 ) -> None:
-    primary = await backend.open()
+    primary = replicated.primary
     await primary.append("s", [noted("one"), noted("two")], expected_version=el.NO_STREAM)
     with caplog.at_level(logging.INFO, logger="eventledger"):
-        async with on_standby(standby, backend) as reader:
+        async with on_standby(replicated) as reader:
             assert [r.event.note async for r in reader.read_all()] == ["one", "two"]  # type: ignore[attr-defined]
             assert [r.version async for r in reader.read_stream("s")] == [1, 2]
             assert await reader.head_position() == 2
@@ -78,27 +109,27 @@ async def test_a_store_on_a_standby_reads_and_follows_by_polling_without_warning
 
 
 async def test_a_late_commit_on_the_primary_is_never_skipped_by_a_reader_on_the_standby(
-    standby: LocalServer, backend: PostgresBackend
+    replicated: Replicated,
 ) -> None:
-    async with on_standby(standby, backend) as reader, following(reader) as delivered:
-        older = await connect()
-        newer = await connect()
+    async with on_standby(replicated) as reader, following(reader) as delivered:
+        older = await replicated.connect()
+        newer = await replicated.connect()
         try:
-            await begin_writing(older, backend.schema)  # `older` has the older transaction id ...
-            await begin_writing(newer, backend.schema)
+            await begin_writing(older, replicated.schema)  # `older` has the older transaction id ...
+            await begin_writing(newer, replicated.schema)
             # ... but `newer` inserts first and takes the lower position.
-            low = await insert_note(newer, backend.schema, "newer", 1, "committed last")
-            high = await insert_note(older, backend.schema, "older", 1, "committed first")
+            low = await insert_note(newer, replicated.schema, "newer", 1, "committed last")
+            high = await insert_note(older, replicated.schema, "older", 1, "committed first")
             assert low < high
             await older.commit()
-            await replayed(standby)
+            await replicated.replayed()
 
             # On the standby, between the two commits: `high` is readable, `low` not yet.
             assert [r.position async for r in reader.read_all()] == [high]
             await eventually(lambda: len(delivered) == 1, within=10)
 
             await newer.commit()
-            await replayed(standby)
+            await replicated.replayed()
             assert [r.position async for r in reader.read_all(after=high)] == [low]
             await eventually(lambda: len(delivered) == 2, within=10)
             await asyncio.sleep(0.2)  # time enough for a duplicate to show up, if there were one
@@ -106,23 +137,23 @@ async def test_a_late_commit_on_the_primary_is_never_skipped_by_a_reader_on_the_
             await older.close()
             await newer.close()
     assert [r.position for r in delivered] == [high, low]
-    assert [r.position async for r in (await backend.open()).read_all()] == [high, low]
+    assert [r.position async for r in replicated.primary.read_all()] == [high, low]
 
 
 async def test_a_standby_reader_waits_for_an_older_transaction_that_has_written_nothing_yet(
-    standby: LocalServer, backend: PostgresBackend
+    replicated: Replicated,
 ) -> None:
     """The standby learns of the older transaction only from the younger one's WAL (its id
     alone writes none); until the older one ends, the younger one's event must wait."""
-    async with on_standby(standby, backend) as reader, following(reader) as delivered:
-        older = await connect()
-        newer = await connect()
+    async with on_standby(replicated) as reader, following(reader) as delivered:
+        older = await replicated.connect()
+        newer = await replicated.connect()
         try:
-            await begin_writing(older, backend.schema)  # an id, and no WAL yet
-            await begin_writing(newer, backend.schema)
-            first = await insert_note(newer, backend.schema, "newer", 1, "younger, committed first")
+            await begin_writing(older, replicated.schema)  # an id, and no WAL yet
+            await begin_writing(newer, replicated.schema)
+            first = await insert_note(newer, replicated.schema, "newer", 1, "younger, committed first")
             await newer.commit()
-            await replayed(standby)
+            await replicated.replayed()
 
             assert [r async for r in reader.read_all()] == []
             status = await reader.visibility_status()
@@ -131,9 +162,9 @@ async def test_a_standby_reader_waits_for_an_older_transaction_that_has_written_
             await asyncio.sleep(0.3)  # several polls
             assert delivered == []
 
-            second = await insert_note(older, backend.schema, "older", 1, "older, committed last")
+            second = await insert_note(older, replicated.schema, "older", 1, "older, committed last")
             await older.commit()
-            await replayed(standby)
+            await replicated.replayed()
             assert [r.position async for r in reader.read_all()] == [second, first]
             await eventually(lambda: len(delivered) == 2, within=10)
             await asyncio.sleep(0.2)  # time enough for a duplicate to show up, if there were one
@@ -144,9 +175,9 @@ async def test_a_standby_reader_waits_for_an_older_transaction_that_has_written_
 
 
 async def test_writing_through_a_store_on_a_standby_raises_read_only_store(
-    standby: LocalServer, backend: PostgresBackend
+    replicated: Replicated,
 ) -> None:
-    async with on_standby(standby, backend) as store:
+    async with on_standby(replicated) as store:
         with pytest.raises(el.ReadOnlyStore) as caught:
             await store.append("s", [noted("refused")], expected_version=el.NO_STREAM)
         assert "read-only transaction" in caught.value.reason
@@ -160,4 +191,4 @@ async def test_opening_a_store_on_a_standby_where_its_schema_is_missing_raises_s
     standby: LocalServer,
 ) -> None:
     with pytest.raises(StoreSchemaError, match="does not exist and this connection cannot create it"):
-        await el.open_store(standby.url("test_missing_on_the_standby"))
+        await el.open_store(standby.url(f"test_{uuid.uuid4().hex[:16]}"))
