@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 import pytest
-from postgres_server import begin_writing, connect, insert_note, read_until
+from postgres_server import begin_writing, connect, insert_note, read_until, settle
 
 import eventledger as el
 from backends import PostgresBackend
@@ -33,9 +33,11 @@ async def test_an_open_older_transaction_holds_back_later_commits_and_the_store_
         later = await writer.append("later", [noted("later")], expected_version=el.NO_STREAM)
         high = later.positions[0]
 
-        assert [r.position async for r in reader.read_all()] == [first.positions[0]]
-        assert await reader.head_position() == first.positions[0]
-        status = await reader.visibility_status()
+        assert [r.position for r in await read_until(reader, 1)] == [first.positions[0]]
+        assert await settle(reader.head_position, lambda head: head > 0) == first.positions[0]
+        status = await settle(
+            reader.visibility_status, lambda found: found.oldest_open_transaction is not None
+        )
         assert status.written_position == high
         assert status.visible_position == first.positions[0]
         assert status.held_back_events == 1
@@ -48,9 +50,9 @@ async def test_an_open_older_transaction_holds_back_later_commits_and_the_store_
 
         everything = await read_until(reader, 3)
         assert [r.position for r in everything] == [first.positions[0], low, high]
-        assert await reader.head_position() == high
-        status = await reader.visibility_status()
-        assert (status.visible_position, status.held_back_events) == (high, 0)
+        assert await settle(reader.head_position, lambda head: head == high) == high
+        status = await settle(reader.visibility_status, lambda found: found.held_back_events == 0)
+        assert (status.visible_position, status.oldest_open_transaction) == (high, None)
     finally:
         await blocker.close()
 
