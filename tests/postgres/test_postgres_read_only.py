@@ -131,3 +131,14 @@ async def test_opening_an_outdated_schema_without_the_right_to_migrate_it_raises
             await el.open_store(url)
     assert "has store schema version 0" in str(caught.value)
     assert "cannot migrate it to version 1" in str(caught.value)
+
+
+async def test_opening_a_schema_the_role_may_not_even_read_raises_store_schema_error(
+    backend: PostgresBackend,
+) -> None:
+    await backend.open()
+    async with read_only_url("role", backend.schema, grant=False) as url:
+        with pytest.raises(StoreSchemaError) as caught:
+            await el.open_store(url)
+    assert f"cannot read schema {backend.schema!r}" in str(caught.value)
+    assert "permission denied" in str(caught.value)
