@@ -221,7 +221,8 @@ class PostgresEventStore(EventStore):
         a transaction id (the lock-first rule in the module docstring: without it, events
         inserted after writing another table could be skipped by readers for ever). Use it for
         several streams at once, a checkpoint and the events it caused, a read model and its
-        events. Readers see nothing committed after it began until it ends: keep it short.
+        events. Once it has a transaction id, readers see nothing committed after that until it
+        ends: keep it short.
 
         It commits when the block ends (waking this store's subscribers, and others' by a
         NOTIFY) and rolls back if the block raises. Errors of your own SQL reach you as psycopg
