@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 
 import pytest
 
 import eventledger as el
 from backends import Backend
+from eventledger.store.memory import MemoryEventStore
 from events import OrderCreated, created, noted
 
 
@@ -97,3 +100,58 @@ async def test_a_subscriber_cancelled_just_after_a_wake_up_stops(store: el.Event
         cancel_later(ticks)
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(task, 5)
+
+
+async def open_polling_every_minute(backend: Backend) -> el.EventStore:
+    """A store of ``backend`` whose subscribers re-read only once a minute unless woken.
+
+    On PostgreSQL it sends no NOTIFY either, so only the in-process wake-up can be quicker.
+    """
+    if backend.name == "memory":
+        store: el.EventStore = MemoryEventStore()
+        store.poll_interval = 60
+    elif backend.name == "sqlite":
+        store = await el.open_store(f"{backend.url}?poll_interval=60")
+    else:
+        store = await el.open_store(backend.url, poll_interval=60, notify=False)
+    backend.stores.append(store)
+    return store
+
+
+async def until(condition: Callable[[], bool], what: str, within: float) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what}: not within {within}s")
+        await asyncio.sleep(0.005)
+
+
+async def test_an_append_wakes_a_waiting_subscriber_of_the_same_store_long_before_its_next_poll(
+    backend: Backend,
+) -> None:
+    store = await open_polling_every_minute(backend)
+    await store.append("s", [noted("first")], expected_version=el.NO_STREAM)
+    # On PostgreSQL the first subscriber to wait starts the store's LISTEN connection, which
+    # wakes every waiting subscriber once it is in place; get that over with first.
+    warm_up = asyncio.create_task(take(store.subscribe(after=10**9), 1))
+    await until(lambda: getattr(store, "listening", True), "the store listening", 10)
+    warm_up.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await warm_up
+    delivered: list[el.RecordedEvent] = []
+
+    async def follow() -> None:
+        async for recorded in store.subscribe():
+            delivered.append(recorded)
+
+    subscriber = asyncio.create_task(follow())
+    try:
+        await until(lambda: len(delivered) == 1, "catching up on the first event", 10)
+        await asyncio.sleep(0.05)  # found an event, so now asleep for its full minute
+        await store.append("s", [noted("second")], expected_version=1)
+        await until(lambda: len(delivered) == 2, "the append waking the subscriber", 1.0)
+    finally:
+        subscriber.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await subscriber
+    assert [r.event.note for r in delivered] == ["first", "second"]  # type: ignore[attr-defined]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from local_servers import LocalServer, running_scratch_server, running_standby
 
 from backends import PostgresBackend, postgres_backend
 
@@ -17,3 +18,17 @@ async def backend(tmp_path: Path) -> AsyncIterator[PostgresBackend]:
     assert isinstance(made, PostgresBackend)
     yield made
     await made.close()
+
+
+@pytest.fixture(scope="session")
+def scratch_primary() -> Iterator[LocalServer]:
+    """A server of the suite's own: prepared transactions allowed, and nobody else's sessions."""
+    with running_scratch_server({"max_prepared_transactions": "10"}) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def standby(scratch_primary: LocalServer) -> Iterator[LocalServer]:
+    """A streaming hot standby of ``scratch_primary``, started once per session when asked for."""
+    with running_standby(scratch_primary) as running:
+        yield running

@@ -37,6 +37,19 @@ async def insert_note(connection: RawConnection, schema: str, stream_id: str, ve
     return int(str(row[0]))
 
 
+async def begin_writing(connection: RawConnection, schema: str) -> int:
+    """Begin a transaction the way an event writer must: lock the events table, then take an id.
+
+    Such a transaction can still insert events, so readers of the global log wait for it, as
+    for ``PostgresEventStore.writing_transaction()``. Returns its transaction id.
+    """
+    await connection.execute(f'LOCK TABLE "{schema}".events IN ROW EXCLUSIVE MODE'.encode())
+    cursor = await connection.execute("SELECT pg_current_xact_id()::text")
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
 async def backend_pids(application_name: str) -> list[int]:
     """Server process ids of the connections that introduced themselves as ``application_name``."""
     async with await connect(autocommit=True) as connection:
@@ -71,6 +84,25 @@ async def wait_for(probe: Callable[[], Awaitable[_T]], within: float = 10.0) -> 
             return found
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"nothing found after {within}s")
+        await asyncio.sleep(0.01)
+
+
+async def settle(
+    probe: Callable[[], Awaitable[_T]], condition: Callable[[_T], bool], within: float = 10.0
+) -> _T:
+    """Await ``probe()`` until ``condition`` holds for what it gives, and return that.
+
+    A read can be held back for a moment by a transaction of another session that ends while
+    the read runs (it may have been an event writer: the barrier cannot know once it is gone);
+    the next read no longer is. Fails after ``within`` seconds, showing the last value.
+    """
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = await probe()
+        if condition(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still not as expected after {within}s: {value!r}")
         await asyncio.sleep(0.01)
 
 

@@ -9,6 +9,9 @@ from postgres_server import connect
 
 import eventledger as el
 from backends import PostgresBackend
+from eventledger.errors import StoreSchemaError
+from eventledger.store.postgres import PostgresEventStore
+from events import noted
 
 PASSWORD = "s3cret-Passw0rd"
 
@@ -76,7 +79,7 @@ async def test_a_store_schema_newer_than_this_release_is_refused(backend: Postgr
             f'UPDATE "{backend.schema}".eventledger_schema SET version = 99 '
             "WHERE component = 'store'".encode()
         )
-    with pytest.raises(el.StoreUnavailable) as caught:
+    with pytest.raises(StoreSchemaError) as caught:
         await backend.open()
     assert "99" in str(caught.value)
     assert "upgrade eventledger" in str(caught.value)
@@ -92,3 +95,28 @@ async def test_an_open_store_whose_schema_was_dropped_raises_store_unavailable(
         await store.stream_version("s")
     assert "'test'" in str(caught.value)
     assert "does not exist" in str(caught.value)
+
+
+async def test_a_value_the_server_refuses_is_the_callers_mistake_never_an_outage(
+    backend: PostgresBackend,
+) -> None:
+    store = await backend.open()
+    # A lone surrogate in metadata passes Python's checks but not PostgreSQL's JSON parser.
+    with pytest.raises(el.InvalidArgument) as caught:
+        await store.append("s", [noted("a")], expected_version=el.NO_STREAM, metadata={"note": "\udfff"})
+    assert not isinstance(caught.value, el.StoreUnavailable)
+    assert await store.stream_version("s") == 0
+
+
+async def test_a_program_limit_the_server_reports_is_the_callers_mistake_not_a_lost_connection(
+    backend: PostgresBackend,
+) -> None:
+    store = await backend.open()
+    assert isinstance(store, PostgresEventStore)
+    # psycopg files class 54 (program_limit_exceeded) under OperationalError, like a dropped
+    # connection; the store must still tell them apart.
+    with pytest.raises(el.InvalidArgument, match="array size exceeds the maximum") as caught:
+        async with store._connection("build a huge array") as connection:
+            await connection.execute("SELECT array_fill(0, ARRAY[200000000])")
+    assert not isinstance(caught.value, el.StoreUnavailable)
+    assert await store.stream_version("s") == 0  # the store goes on working

@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import random
 
-from postgres_server import collect, connect, eventually, insert_note, read_until
+from postgres_server import begin_writing, collect, connect, eventually, insert_note, read_until
 
 import eventledger as el
 from backends import PostgresBackend
@@ -108,12 +108,13 @@ async def test_soak_concurrent_writers_and_a_live_subscriber_agree_with_read_all
 
     async def out_of_order_writer(name: str) -> None:
         # Takes its transaction id first and inserts later, so its event gets a higher position
-        # than events of younger transactions that commit before it.
+        # than events of younger transactions that commit before it. Like every event writer,
+        # it locks the events table before it takes an id (see begin_writing).
         connection = await connect()
         try:
             version = 0
             while loop.time() < stop_at:
-                await connection.execute("SELECT pg_current_xact_id()")
+                await begin_writing(connection, backend.schema)
                 await asyncio.sleep(random.uniform(0, 0.01))
                 position = await insert_note(connection, backend.schema, name, version + 1, name)
                 await asyncio.sleep(random.uniform(0, 0.005))

@@ -7,7 +7,7 @@ import contextlib
 import uuid
 
 import pytest
-from postgres_server import backend_pids, collect, connect, eventually, terminate, wait_for
+from postgres_server import backend_pids, begin_writing, collect, connect, eventually, terminate, wait_for
 
 import eventledger as el
 from backends import PostgresBackend
@@ -24,19 +24,25 @@ async def test_a_notification_wakes_a_subscriber_in_another_store_long_before_it
     backend: PostgresBackend,
 ) -> None:
     reader = await open_with(backend, "poll_interval=60")
+    silent_writer = await open_with(backend, "notify=false")
     writer = await backend.open()
     delivered: list[el.RecordedEvent] = []
     subscriber = asyncio.create_task(collect(reader.subscribe(), delivered))
     try:
         await eventually(lambda: reader.listening)  # type: ignore[attr-defined]
-        await asyncio.sleep(0.05)  # the subscriber is asleep in its 60-second wait
-        await writer.append("s", [noted("wake up")], expected_version=el.NO_STREAM)
-        await eventually(lambda: len(delivered) == 1, within=10)
+        # Found by the quick re-reads that follow the listener's first wake-up (no NOTIFY).
+        await silent_writer.append("s", [noted("found")], expected_version=el.NO_STREAM)
+        await eventually(lambda: len(delivered) == 1, within=20)
+        # Having just found an event, the subscriber sleeps its full 60 s: only the NOTIFY
+        # sent by the other store can wake it sooner.
+        await asyncio.sleep(0.05)
+        await writer.append("s", [noted("wake up")], expected_version=1)
+        await eventually(lambda: len(delivered) == 2, within=5)
     finally:
         subscriber.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await subscriber
-    assert delivered[0].event.note == "wake up"  # type: ignore[attr-defined]
+    assert [r.event.note for r in delivered] == ["found", "wake up"]  # type: ignore[attr-defined]
 
 
 async def test_a_subscriber_receives_appends_that_sent_no_notification(backend: PostgresBackend) -> None:
@@ -137,7 +143,7 @@ async def test_an_event_announced_while_another_transaction_holds_the_barrier_ar
     blocker = await connect()
     try:
         await eventually(lambda: reader.listening)  # type: ignore[attr-defined]
-        await blocker.execute("SELECT pg_current_xact_id()")  # an older transaction, still open
+        await begin_writing(blocker, backend.schema)  # an older event writer, still open
         await writer.append("s", [noted("held back")], expected_version=el.NO_STREAM)
         await asyncio.sleep(0.3)  # the notification came and went; the event is not visible yet
         assert delivered == []

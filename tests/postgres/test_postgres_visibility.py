@@ -1,4 +1,4 @@
-"""The visibility barrier's hazard, made observable: an open transaction holds back readers.
+"""The visibility barrier's hazard, made observable: an open event writer holds back readers.
 
 Appends always succeed; what waits is what readers may see. The store shows how far readers
 lag (``head_position`` against ``visibility_status``) and which transaction holds them back,
@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 import pytest
-from postgres_server import connect, insert_note, read_until
+from postgres_server import begin_writing, connect, insert_note, read_until, settle
 
 import eventledger as el
 from backends import PostgresBackend
@@ -33,9 +33,11 @@ async def test_an_open_older_transaction_holds_back_later_commits_and_the_store_
         later = await writer.append("later", [noted("later")], expected_version=el.NO_STREAM)
         high = later.positions[0]
 
-        assert [r.position async for r in reader.read_all()] == [first.positions[0]]
-        assert await reader.head_position() == first.positions[0]
-        status = await reader.visibility_status()
+        assert [r.position for r in await read_until(reader, 1)] == [first.positions[0]]
+        assert await settle(reader.head_position, lambda head: head > 0) == first.positions[0]
+        status = await settle(
+            reader.visibility_status, lambda found: found.oldest_open_transaction is not None
+        )
         assert status.written_position == high
         assert status.visible_position == first.positions[0]
         assert status.held_back_events == 1
@@ -48,9 +50,9 @@ async def test_an_open_older_transaction_holds_back_later_commits_and_the_store_
 
         everything = await read_until(reader, 3)
         assert [r.position for r in everything] == [first.positions[0], low, high]
-        assert await reader.head_position() == high
-        status = await reader.visibility_status()
-        assert (status.visible_position, status.held_back_events) == (high, 0)
+        assert await settle(reader.head_position, lambda head: head == high) == high
+        status = await settle(reader.visibility_status, lambda found: found.held_back_events == 0)
+        assert (status.visible_position, status.oldest_open_transaction) == (high, None)
     finally:
         await blocker.close()
 
@@ -61,7 +63,7 @@ async def test_a_store_reads_its_own_append_once_a_briefly_open_older_transactio
     store = await backend.open()
     blocker = await connect()
     try:
-        await blocker.execute("SELECT pg_current_xact_id()")
+        await begin_writing(blocker, backend.schema)
         result = await store.append("s", [noted("mine")], expected_version=el.NO_STREAM)
 
         async def end_blocker_soon() -> None:
@@ -84,7 +86,7 @@ async def test_a_long_open_transaction_makes_own_reads_wait_once_then_report_and
     store.own_writes_wait = 0.2
     blocker = await connect()
     try:
-        await blocker.execute("SELECT pg_current_xact_id()")
+        await begin_writing(blocker, backend.schema)
         await store.append("s", [noted("held back")], expected_version=el.NO_STREAM)
         with caplog.at_level(logging.WARNING, logger="eventledger.postgres"):
             assert [r async for r in store.read_all()] == []

@@ -1,42 +1,44 @@
 """The production event store: PostgreSQL through psycopg 3 (async) and a connection pool.
 
 ``open_store("postgresql://user@host:port/dbname?schema=NAME")`` opens it; the tables live in
-their own schema (default ``eventledger``) and are created or migrated on open.
+their own schema (default ``eventledger``). Opening only reads an up-to-date schema, so a store
+opens on a read-only connection (a hot standby, a role with USAGE and SELECT only,
+``default_transaction_read_only``); there, writes raise :class:`~eventledger.errors.ReadOnlyStore`.
 
 How the global log never skips (invariant 3), and what it costs
 --------------------------------------------------------------
 
 Positions come from an identity column, handed out at *insert*; rows become visible at
-*commit*, which can happen in the other order. A reader that trusted ``position > last`` would
-step past a position whose transaction had not committed yet and never come back for it.
+*commit*, which can happen in the other order. So each event also stores its writing
+transaction's id (``pg_current_xact_id()``), the global order is ``(transaction_id,
+position)``, and readers take only rows below a *visibility barrier*: a transaction id below
+which no event can ever be committed again. ``read_all(after=p)`` continues exactly after the
+event at ``p`` in that order. Writers are never serialised; only what readers may see waits.
 
-Each event therefore also stores its writing transaction's id (``pg_current_xact_id()``, a
-64-bit ``xid8``). The global order is ``(transaction_id, position)``, and readers take only rows
-whose transaction id is below ``pg_snapshot_xmin(pg_current_snapshot())``: the id of the oldest
-transaction still running anywhere on the server. Every transaction below that id has finished,
-so nothing can ever appear below the barrier again, and a reader that has passed a point in
-the order never finds a committed event behind it. Writers are never serialised: they insert
-and commit concurrently; only what readers may see waits. A reader's cursor stays a plain
-position: ``read_all(after=p)`` looks up the transaction id of the event at ``p`` and continues
-exactly after it in the global order.
+The barrier waits only for transactions that can still add events to this store: those holding
+a lock on its events table in a mode that can insert (prepared transactions included). Any
+other open transaction, in this database or another, leaves readers alone. On a hot standby,
+whose pg_locks do not show the primary's locks, it is the snapshot's xmin, so there every open
+transaction of the primary holds readers back. The SQL and the argument for its safety are in
+:mod:`eventledger.store.postgres_statements`.
 
-The cost: one 8-byte column and one index per event, a little work per read, and visibility
-that waits for the oldest *writing* transaction on the whole server (not just this database,
-not just event writers). **The hazard**: a transaction that has written anything and stays
-open (an idle-in-transaction session, a long batch job, a forgotten prepared transaction)
-holds back every reader of every store on that server until it ends; appends still succeed.
-It is visible: :meth:`PostgresEventStore.head_position` returns the last *visible* position,
-and :meth:`PostgresEventStore.visibility_status` returns the newest written position, the
-newest visible one, how many committed events are held back, and which transaction holds them
-(its pid, database, state and age). Set ``idle_in_transaction_session_timeout`` on the server
-to bound the damage. Never wait for a subscription to deliver an event while your own
-transaction on the same server, one that has written something, is still open: it holds
-back that very event.
+**The lock-first rule.** That barrier is only safe if every transaction that writes events
+locks the events table *before* it gets a transaction id: otherwise its id can be older than
+events readers have already passed. A single append statement does so by itself. To write
+events in a transaction of your own (next to other tables), use
+:meth:`PostgresEventStore.writing_transaction`, and only that.
+
+**The hazard**: an event writer that stays open (a ``writing_transaction`` left idle, a
+forgotten prepared transaction that inserted events) holds back every reader of this store
+until it ends; appends still succeed. It is visible: :meth:`PostgresEventStore.visibility_status`
+returns the newest committed position, the newest visible one, how many committed events are
+held back and since when, and the transaction they wait for (pid, database, state, age). Never
+wait for a subscription to deliver an event from inside a ``writing_transaction``.
 
 Subscriptions wake on LISTEN/NOTIFY (a NOTIFY follows each burst of appends, sent outside the
 appending transactions so that it never serialises their commits) and also poll, so a lost
-notification costs at most :attr:`poll_interval`; a dropped connection is retried and
-the subscription resumes from the last event it delivered.
+notification costs at most :attr:`poll_interval`; a dropped connection is retried and the
+subscription resumes from the last event it delivered. A standby cannot LISTEN: there they poll.
 """
 
 from __future__ import annotations
@@ -45,18 +47,15 @@ import asyncio
 import contextlib
 import json
 import logging
-import uuid
-import weakref
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Any, Final, Self
 
 import psycopg
 import psycopg.errors
 from psycopg.rows import TupleRow
-from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
-from eventledger.errors import ConcurrencyError, StoreClosed, StoreUnavailable
+from eventledger.errors import ConcurrencyError, ReadOnlyStore, StoreUnavailable
 from eventledger.events import EncodedEvent, RecordedEvent
 from eventledger.store.base import (
     ANY,
@@ -70,36 +69,32 @@ from eventledger.store.base import (
     StreamInfo,
     TypeFilter,
     VisibilityStatus,
-    decode_rows,
     expected_version_matches,
     type_names,
 )
 from eventledger.store.limits import check_position
 from eventledger.store.postgres_connection import ConnectionSettings, parse_postgres_url, unavailable
+from eventledger.store.postgres_errors import CallersError, ConnectionLost
+from eventledger.store.postgres_following import CancellationWatch, OwnWrites, Pause
 from eventledger.store.postgres_notifications import Announcer, NotificationListener
-from eventledger.store.postgres_schema import SCHEMA_VERSION, migrate, sql_text
-from eventledger.store.postgres_statements import Statements, notify_channel
+from eventledger.store.postgres_pool import Connection, StoreConnections, reusable_cursor
+from eventledger.store.postgres_schema import SCHEMA_VERSION, open_schema
+from eventledger.store.postgres_statements import (
+    Statements,
+    append_statement,
+    notify_channel,
+    recorded_rows,
+    visibility_status,
+)
 
 logger: Final = logging.getLogger("eventledger.postgres")
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
-Connection = psycopg.AsyncConnection[TupleRow]
 
 _STREAM_VERSION_CONSTRAINT: Final = "events_stream_version"
 # ANY and STREAM_EXISTS stay satisfied when another appender wins the race for a version, so
 # the append simply runs again; this bounds the retries under pathological contention.
 _APPEND_ATTEMPTS: Final = 50
 _RESUBSCRIBE_DELAYS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
-_OLDEST_TRANSACTION: Final = sql_text(
-    "SELECT pid, datname, now() - xact_start, state, age(backend_xid) AS xid_age FROM pg_stat_activity "
-    "WHERE backend_xid IS NOT NULL "
-    "UNION ALL SELECT NULL, database, now() - prepared, 'prepared transaction ' || gid, age(transaction) "
-    "FROM pg_prepared_xacts ORDER BY xid_age DESC NULLS LAST LIMIT 1"
-)
-
-
-class _ConnectionLost(StoreUnavailable):
-    """The server went away mid-operation or cannot be reached now; worth trying again."""
 
 
 class PostgresEventStore(EventStore):
@@ -122,15 +117,7 @@ class PostgresEventStore(EventStore):
         self.poll_interval = settings.poll_interval
         self.events_table = f"{settings.schema}.events"
         self._statements = Statements.for_schema(settings.schema)
-        self._pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-            settings.conninfo,
-            connection_class=psycopg.AsyncConnection,
-            kwargs={"autocommit": True},
-            min_size=settings.pool_min_size,
-            max_size=settings.pool_max_size,
-            open=False,
-            name=f"eventledger:{settings.schema}",
-        )
+        self._connections = StoreConnections(settings, lambda: self._closed, repr(self))
         self._listener = NotificationListener(
             settings, notify_channel(settings.schema), self._wake_subscribers
         )
@@ -138,7 +125,7 @@ class PostgresEventStore(EventStore):
         # 10 ms they were a fifth of the statements four busy writers sent (C1: 0.54x -> 0.79x
         # the raw driver). A quiet store still announces its first append at once.
         self._announcer = Announcer(self._notify, spacing=0.05)
-        self._own_writes = _OwnWrites()
+        self._own_writes = OwnWrites()
 
     def __repr__(self) -> str:
         return f"PostgresEventStore({self.settings.describe()}, schema={self.schema!r})"
@@ -146,10 +133,13 @@ class PostgresEventStore(EventStore):
     # ----------------------------------------------------------------- opening
 
     async def open(self) -> Self:
-        """Connect, create or migrate the schema, and fill the pool.
+        """Connect, check the schema (creating or migrating it only when needed), fill the pool.
 
-        An unreachable server, wrong credentials or a missing database raise
-        :class:`StoreUnavailable` naming host, port, database and user (never the password).
+        An up-to-date schema is only read, so a store opens on a read-only connection. An
+        unreachable server, wrong credentials or a missing database raise
+        :class:`StoreUnavailable` naming host, port, database and user (never the password); a
+        schema that is newer than this release, or missing or older on a connection that may
+        not create it, raises :class:`StoreSchemaError`.
         """
         try:
             connection = await psycopg.AsyncConnection.connect(self.settings.conninfo, autocommit=True)
@@ -157,13 +147,10 @@ class PostgresEventStore(EventStore):
             raise unavailable(self.settings, "cannot connect", error) from None
         try:
             async with connection:
-                await migrate(connection, self.schema, self.settings.describe())
+                await open_schema(connection, self.schema, self.settings.describe())
         except psycopg.Error as error:
-            raise unavailable(self.settings, f"cannot create schema {self.schema!r}", error) from None
-        try:
-            await self._pool.open(wait=True, timeout=30.0)
-        except PoolTimeout as error:
-            raise unavailable(self.settings, "cannot fill the connection pool", error) from None
+            raise unavailable(self.settings, f"cannot open schema {self.schema!r}", error) from None
+        await self._connections.open()
         return self
 
     async def schema_version(self) -> int:
@@ -171,61 +158,15 @@ class PostgresEventStore(EventStore):
         rows = await self._fetch(self._statements.schema_version, (), "read the schema version")
         return int(rows[0][0]) if rows else 0
 
-    @contextlib.asynccontextmanager
-    async def _connection(self, doing: str) -> AsyncIterator[Connection]:
+    def _connection(self, doing: str) -> contextlib.AbstractAsyncContextManager[Connection]:
         """A pooled connection; driver errors become eventledger errors naming the server."""
         self._check_open()
-        try:
-            connection = await self._live_connection()
-            try:
-                yield connection
-            finally:
-                await self._pool.putconn(connection)
-        except psycopg.IntegrityError:
-            raise
-        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as error:
-            if self._closed:
-                raise StoreClosed(f"{self!r} is closed") from None
-            raise _ConnectionLost(
-                f"{self.settings.describe()}: {doing}: connection lost or unavailable: "
-                f"{self.settings.scrub(' '.join(str(error).split()))}"
-            ) from None
-        except PoolClosed:
-            raise StoreClosed(f"{self!r} is closed") from None
-        except psycopg.Error as error:
-            raise unavailable(self.settings, doing, error) from None
-
-    async def _live_connection(self) -> Connection:
-        """A pooled connection whose server end has not hung up while it sat idle.
-
-        After a server restart or a killed backend, idle pooled connections are dead but do not
-        know it yet. A non-blocking read (no round trip) finds out: the first takes in whatever
-        the server said last, the second meets the closed socket. Dead ones go back to the pool,
-        which replaces them, so an append after a restart does not fail for nothing.
-        """
-        for _ in range(self.settings.pool_max_size):
-            connection = await self._pool.getconn()
-            try:
-                connection.pgconn.consume_input()
-                connection.pgconn.consume_input()
-            except psycopg.OperationalError:
-                await self._pool.putconn(connection)
-                continue
-            return connection
-        return await self._pool.getconn()
+        return self._connections.connection(doing)
 
     async def _fetch(self, statement: bytes, parameters: Any, doing: str) -> list[TupleRow]:
         """Run a read; a connection lost mid-read is retried once (reads are idempotent)."""
-        for attempt in (1, 2):
-            try:
-                async with self._connection(doing) as connection:
-                    cursor = _cursor(connection)
-                    await cursor.execute(statement, parameters, prepare=True)
-                    return await cursor.fetchall()
-            except _ConnectionLost:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        self._check_open()
+        return await self._connections.fetch(statement, parameters, doing)
 
     # ----------------------------------------------------------------- writing
 
@@ -236,7 +177,7 @@ class PostgresEventStore(EventStore):
         expected: ExpectedVersion,
         metadata: str | None,
     ) -> AppendResult:
-        statement, parameters = self._append_statement(stream_id, events, expected, metadata)
+        statement, parameters = append_statement(self._statements, stream_id, events, expected, metadata)
         for _attempt in range(_APPEND_ATTEMPTS):
             try:
                 rows = await self._run_append(statement, parameters)
@@ -247,7 +188,7 @@ class PostgresEventStore(EventStore):
                 if expected is ANY or expected is STREAM_EXISTS:
                     continue
                 raise ConcurrencyError(stream_id, expected, await self.stream_version(stream_id)) from None
-            except _ConnectionLost as error:
+            except ConnectionLost as error:
                 return await self._recover_append(stream_id, parameters, len(events), error)
             if not rows:
                 actual = await self.stream_version(stream_id)
@@ -261,52 +202,69 @@ class PostgresEventStore(EventStore):
             return AppendResult(stream_id, int(rows[-1][1]), tuple(int(row[0]) for row in rows))
         raise ConcurrencyError(stream_id, expected, await self.stream_version(stream_id))
 
-    def _append_statement(
-        self,
-        stream_id: str,
-        events: list[EncodedEvent],
-        expected: ExpectedVersion,
-        metadata: str | None,
-    ) -> tuple[bytes, dict[str, Any]]:
-        statements = self._statements
-        parameters: dict[str, Any] = {"stream": stream_id, "metadata": metadata}
-        if len(events) == 1:
-            event = events[0]
-            parameters.update(
-                event_id=uuid.uuid4(), type=event.type, schema_version=event.schema_version, data=event.data
-            )
-            forms = (statements.append_one_exact, statements.append_one_any, statements.append_one_existing)
-        else:
-            parameters.update(
-                event_ids=[uuid.uuid4() for _ in events],
-                types=[event.type for event in events],
-                schema_versions=[event.schema_version for event in events],
-                datas=[event.data for event in events],
-            )
-            forms = (
-                statements.append_many_exact,
-                statements.append_many_any,
-                statements.append_many_existing,
-            )
-        if expected is ANY:
-            return forms[1], parameters
-        if expected is STREAM_EXISTS:
-            return forms[2], parameters
-        parameters["expected"] = expected
-        return forms[0], parameters
-
     async def _notify(self) -> None:
         async with self._connection("announce appends") as connection:
             await connection.execute(self._statements.notify, prepare=True)
 
     async def _run_append(self, statement: bytes, parameters: dict[str, Any]) -> list[TupleRow]:
         async with self._connection(f"append to stream {parameters['stream']!r}") as connection:
-            cursor = _cursor(connection)
+            cursor = reusable_cursor(connection)
             await cursor.execute(statement, parameters, prepare=True)
             return await cursor.fetchall()
 
+    @contextlib.asynccontextmanager
+    async def writing_transaction(self) -> AsyncIterator[Connection]:
+        """A transaction of your own in which events may be written: the ONLY safe way to do so.
+
+        Yields a psycopg connection in a transaction that has already locked this store's events
+        table in ROW EXCLUSIVE mode (what an INSERT takes anyway), before anything could give it
+        a transaction id (the lock-first rule in the module docstring: without it, events
+        inserted after writing another table could be skipped by readers for ever). Use it for
+        several streams at once, a checkpoint and the events it caused, a read model and its
+        events. Once it has a transaction id, readers see nothing committed after that until it
+        ends: keep it short.
+
+        It commits when the block ends (waking this store's subscribers, and others' by a
+        NOTIFY) and rolls back if the block raises. Errors of your own SQL reach you as psycopg
+        raised them; failing to begin, lock or commit raises this store's errors
+        (:class:`ReadOnlyStore` on a connection that may not write).
+
+        >>> async def transfer(store: PostgresEventStore) -> None:
+        ...     async with store.writing_transaction() as connection:
+        ...         await connection.execute("UPDATE accounts SET ...")   # any table, any order
+        ...         await connection.execute("INSERT INTO eventledger.events ...")
+        """
+        doing = "write events in a transaction"
+        try:
+            async with (
+                self._connection(doing) as connection,
+                connection.transaction(),
+            ):
+                # Two statements in one round trip (the simple protocol: nothing to prepare).
+                cursor = await connection.execute(self._statements.lock_for_writing, prepare=False)
+                cursor.nextset()
+                if await cursor.fetchone() == ("on",):
+                    raise ReadOnlyStore(
+                        self.settings.describe(),
+                        doing,
+                        "this is a read-only transaction (default_transaction_read_only, or a hot standby)",
+                    )
+                try:
+                    yield connection
+                except psycopg.Error as error:
+                    raise CallersError(error) from error  # not ours to translate
+                cursor = await connection.execute(b"SELECT pg_current_xact_id_if_assigned()::text")
+                row = await cursor.fetchone()
+        except CallersError as wrapped:
+            raise wrapped.error from None
+        if row is not None and row[0] is not None:
+            self._own_writes.wrote(int(row[0]))
+            if self.settings.notify:
+                self._announcer.announce()
+            self._wake_subscribers()
+
     async def _recover_append(
-        self, stream_id: str, parameters: dict[str, Any], count: int, lost: _ConnectionLost
+        self, stream_id: str, parameters: dict[str, Any], count: int, lost: ConnectionLost
     ) -> AppendResult:
         """The connection dropped during an append: find out whether the batch was stored.
 
@@ -347,7 +305,7 @@ class PostgresEventStore(EventStore):
         else:
             statement, parameters = self._statements.read_stream_forwards, (stream_id, start or 1, limit)
         rows = await self._fetch(statement, parameters, f"read stream {stream_id!r}")
-        return _recorded_rows(rows)
+        return recorded_rows(rows)
 
     async def _read_all_page(
         self, after: int, limit: int, types: tuple[str, ...] | None
@@ -360,7 +318,7 @@ class PostgresEventStore(EventStore):
             statement = self._statements.read_all_of_types
             parameters["types"] = list(types)
         rows = await self._fetch(statement, parameters, f"read the global log after position {after}")
-        return _recorded_rows(rows)
+        return recorded_rows(rows)
 
     async def _read_all_raw_page(self, after: int, limit: int) -> list[RawEvent]:
         # Plain position order, without the visibility barrier: a store-wide check wants every
@@ -379,8 +337,8 @@ class PostgresEventStore(EventStore):
     ) -> AsyncIterator[RecordedEvent]:
         """Yield the global log after position ``after``, each committed event exactly once.
 
-        Reads see this store's own appends: when another transaction on the server still holds
-        the visibility barrier below them, the read first waits for it, up to
+        Reads see this store's own appends: when an open event writer still holds the
+        visibility barrier below them, the read first waits for it, up to
         :attr:`own_writes_wait` seconds (see :meth:`visibility_status`).
         """
         await self._see_own_writes()
@@ -388,36 +346,13 @@ class PostgresEventStore(EventStore):
             yield recorded
 
     async def _see_own_writes(self) -> None:
-        """Wait until readers can see this store's own appends (bounded; never skips anything).
+        """Wait (up to :attr:`own_writes_wait` seconds) until this store's appends are visible."""
+        where = self.settings.describe()
+        await self._own_writes.wait_until_visible(self._barrier, self.own_writes_wait, where)
 
-        Other transactions on the server usually end within milliseconds. If one stays open
-        for longer than :attr:`own_writes_wait`, the read goes ahead with what is visible
-        (it is the long-transaction hazard, and :meth:`visibility_status` shows it), and later
-        reads do not wait again until that transaction has ended.
-        """
-        written = self._own_writes.pending
-        if written is None:
-            return
-        deadline = asyncio.get_running_loop().time() + self.own_writes_wait
-        delay = 0.002
-        while True:
-            rows = await self._fetch(self._statements.barrier, (), "read the visibility barrier")
-            barrier = int(rows[0][0])
-            if barrier > written:
-                self._own_writes.seen(written)
-                return
-            if self._own_writes.stuck_at == barrier:
-                return
-            if asyncio.get_running_loop().time() >= deadline:
-                self._own_writes.stuck_at = barrier
-                logger.warning(
-                    "eventledger: %s: an open transaction holds back readers of the global log; "
-                    "reading without this store's latest appends (see visibility_status())",
-                    self.settings.describe(),
-                )
-                return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
+    async def _barrier(self) -> int:
+        rows = await self._fetch(self._statements.barrier, (), "read the visibility barrier")
+        return int(rows[0][0])
 
     async def _stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 when it has no events)."""
@@ -427,7 +362,7 @@ class PostgresEventStore(EventStore):
     async def head_position(self) -> int:
         """The position of the last event a reader of the global log can see (0 if none).
 
-        Events committed behind a still-open older transaction are not counted yet; compare
+        Events committed behind a still-open older event writer are not counted yet; compare
         with :meth:`visibility_status` to see whether readers are held back. Like
         :meth:`read_all`, it first waits (briefly) until this store's own appends are visible.
         """
@@ -438,25 +373,15 @@ class PostgresEventStore(EventStore):
     async def visibility_status(self) -> VisibilityStatus:
         """How far readers of the global log lag behind writers, and which transaction holds them.
 
-        >>> async def watch(store: PostgresEventStore) -> None:
-        ...     status = await store.visibility_status()
-        ...     if status.held_back_events and status.oldest_open_transaction:
-        ...         print("readers wait for", status.oldest_open_transaction)
+        All from one snapshot: the newest committed position, the last visible one, how many
+        committed events wait behind the barrier and when the oldest of them was recorded, and
+        the transaction the barrier waits for (pid, database, state, age): one that holds a
+        writer lock on this store's events table, or on a standby none (the primary's sessions
+        are not listed there).
         """
         self._check_open()
         rows = await self._fetch(self._statements.visibility, (), "read the visibility status")
-        written, visible, held_back = (int(value) for value in rows[0])
-        oldest = await self._fetch(_OLDEST_TRANSACTION, (), "find the oldest open transaction")
-        transaction = None
-        if oldest:
-            pid, database, age, state, _ = oldest[0]
-            transaction = OpenTransaction(
-                pid=None if pid is None else int(pid),
-                database=database,
-                state=str(state or "unknown"),
-                age=age if isinstance(age, timedelta) else timedelta(0),
-            )
-        return VisibilityStatus(written, visible, held_back, None, transaction)
+        return visibility_status(rows[0])
 
     async def _list_streams(self, after: str, limit: int) -> list[StreamInfo]:
         """Streams ordered by id, starting after ``after``."""
@@ -477,8 +402,8 @@ class PostgresEventStore(EventStore):
         names = type_names(types)
         position = after
         failures = 0
-        cancellation = _CancellationWatch()
-        pause = _Pause(self.poll_interval)
+        cancellation = CancellationWatch()
+        pause = Pause(self.poll_interval)
         while True:
             self._check_open()
             cancellation.check()
@@ -486,7 +411,7 @@ class PostgresEventStore(EventStore):
             try:
                 try:
                     page = await self._read_all_page(position, self.page_size, names)
-                except _ConnectionLost as error:
+                except ConnectionLost as error:
                     delay = _RESUBSCRIBE_DELAYS[min(failures, len(_RESUBSCRIBE_DELAYS) - 1)]
                     failures += 1
                     logger.warning("eventledger: subscriber retrying in %ss: %s", delay, error)
@@ -549,102 +474,7 @@ class PostgresEventStore(EventStore):
     async def _close(self) -> None:
         await self._announcer.stop()
         await self._listener.stop()
-        await self._pool.close()
-
-
-class _OwnWrites:
-    """The newest transaction id this store wrote that readers may not see yet."""
-
-    def __init__(self) -> None:
-        self.pending: int | None = None
-        #: The barrier at which the last wait gave up (a long-open transaction); None if none.
-        self.stuck_at: int | None = None
-
-    def wrote(self, transaction_id: int) -> None:
-        if self.pending is None or transaction_id > self.pending:
-            self.pending = transaction_id
-
-    def seen(self, transaction_id: int) -> None:
-        # A newer append may have come in meanwhile; only forget what was actually seen.
-        if self.pending == transaction_id:
-            self.pending = None
-        self.stuck_at = None
-
-
-class _CancellationWatch:
-    """Notices a cancellation of the subscribing task that something swallowed.
-
-    On Python 3.11, ``asyncio.wait_for`` (which psycopg_pool uses while a task waits for a
-    connection) drops a cancellation that arrives just as the connection is handed over. A
-    one-off read then merely finishes; a subscription, which never ends by itself, would run
-    on for ever. So it compares the task's pending cancellations with those it started with.
-    """
-
-    def __init__(self) -> None:
-        self._task = asyncio.current_task()
-        self._at_start = self._task.cancelling() if self._task is not None else 0
-
-    def check(self) -> None:
-        task = self._task
-        if task is not None and task is asyncio.current_task() and task.cancelling() > self._at_start:
-            raise asyncio.CancelledError
-
-
-class _Pause:
-    """How long a caught-up subscriber sleeps before it re-reads, if nothing wakes it.
-
-    Normally :attr:`PostgresEventStore.poll_interval`. But a wake-up that finds nothing new
-    usually means the event it announced is committed and still behind the visibility barrier
-    (another transaction on the server is open), and no second notification will come when
-    that transaction ends. Then it re-reads soon, backing off from 10 ms up to the interval.
-    """
-
-    _FIRST: Final = 0.01
-
-    def __init__(self, poll_interval: float) -> None:
-        self._poll_interval = poll_interval
-        self._woken = False
-        self._quick: float | None = None
-
-    @property
-    def seconds(self) -> float:
-        return self._poll_interval if self._quick is None else min(self._quick, self._poll_interval)
-
-    def after_read(self, *, found_events: bool) -> None:
-        if found_events:
-            self._quick = None
-        elif self._woken:
-            self._quick = self._FIRST
-        elif self._quick is not None:
-            self._quick = None if self._quick * 2 >= self._poll_interval else self._quick * 2
-
-    def after_wait(self, *, woken: bool) -> None:
-        self._woken = woken
-
-
-def _recorded_rows(rows: list[TupleRow]) -> list[RecordedEvent]:
-    return decode_rows(rows, event_id=_same_uuid, recorded_at=_in_utc)
-
-
-def _same_uuid(value: uuid.UUID) -> uuid.UUID:
-    return value
-
-
-def _in_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
-
-
-_CURSORS: Final[weakref.WeakKeyDictionary[Connection, psycopg.AsyncCursor[TupleRow]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _cursor(connection: Connection) -> psycopg.AsyncCursor[TupleRow]:
-    """The connection's own reusable cursor (a pooled connection serves one task at a time)."""
-    cursor = _CURSORS.get(connection)
-    if cursor is None or cursor.closed:
-        cursor = _CURSORS[connection] = connection.cursor()
-    return cursor
+        await self._connections.close()
 
 
 async def open_postgres_store(url: str, **options: Any) -> PostgresEventStore:

@@ -11,6 +11,10 @@ log through the visibility barrier, and keep polling as well, so a lost or late 
 costs latency, never an event. The listener holds one connection of its own (a pooled
 connection cannot stay in LISTEN), and when that connection drops it reconnects with a growing
 pause, waking subscribers after each reconnect in case a notification went by meanwhile.
+
+A hot standby refuses LISTEN (and its primary's NOTIFYs never reach it anyway), so on a server
+in recovery the listener says so once, at INFO, and stops for good: subscribers there follow
+the log by polling every ``poll_interval``.
 """
 
 from __future__ import annotations
@@ -40,12 +44,13 @@ class NotificationListener:
         self._wake = wake
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
+        self._on_standby = False
         #: Set while the LISTEN is in place (tests and status pages read it).
         self.listening = asyncio.Event()
 
     def start(self) -> None:
-        """Start listening in the background (idempotent; never again once stopped)."""
-        if self._stopped:
+        """Start listening in the background (idempotent; never again once stopped, or on a standby)."""
+        if self._stopped or self._on_standby:
             return
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(
@@ -72,6 +77,13 @@ class NotificationListener:
                 failures = await self._pause(failures, error)
                 continue
             try:
+                if await _in_recovery(connection):
+                    logger.info(
+                        "eventledger: %s is a hot standby, which cannot LISTEN; subscribers poll instead",
+                        self._settings.describe(),
+                    )
+                    self._on_standby = True
+                    return
                 await connection.execute(sql_text(f'LISTEN "{self._channel}"'))
                 self.listening.set()
                 failures = 0
@@ -97,6 +109,12 @@ class NotificationListener:
         )
         await asyncio.sleep(delay)
         return failures + 1
+
+
+async def _in_recovery(connection: psycopg.AsyncConnection[tuple[object, ...]]) -> bool:
+    cursor = await connection.execute("SELECT pg_is_in_recovery()")
+    row = await cursor.fetchone()
+    return bool(row and row[0])
 
 
 class Announcer:

@@ -4,6 +4,7 @@ Everything lives in one schema (``?schema=NAME``, default ``eventledger``), so s
 can share a database. Creation is idempotent and versioned: the schema records its version in
 ``eventledger_schema``, each migration runs once, and concurrent openers (several application
 processes starting together) queue on an advisory lock instead of racing on the catalog.
+Opening an up-to-date schema only reads, so a read-only connection can open a store.
 
 Why the events table looks the way it does:
 
@@ -12,8 +13,9 @@ Why the events table looks the way it does:
   at commit, which can happen in the other order.
 - ``transaction_id`` is the writing transaction's id (``pg_current_xact_id()``, a 64-bit
   ``xid8`` that never wraps). The global log is ordered by ``(transaction_id, position)`` and
-  read only below the oldest transaction still running, which is what makes it never skip
-  (see ``postgres.py``). The index on that pair serves every read of the global log.
+  read only below a barrier no event can ever commit under again, which is what makes it never
+  skip (see ``postgres.py`` and ``postgres_statements.py``). The index on that pair serves
+  every read of the global log.
 - Statement triggers refuse UPDATE, DELETE and TRUNCATE, so no code path, ours or anyone's,
   can change a stored event.
 - ``data``, ``metadata`` and a snapshot's ``state`` are ``json``, not ``jsonb`` (schema version
@@ -28,8 +30,11 @@ from __future__ import annotations
 from typing import Final
 
 import psycopg
+import psycopg.errors
 
-from eventledger.errors import StoreUnavailable
+from eventledger.errors import StoreSchemaError, StoreUnavailable
+
+Connection = psycopg.AsyncConnection[tuple[object, ...]]
 
 SCHEMA_VERSION: Final = 2
 """The store schema version this release creates and reads."""
@@ -105,23 +110,81 @@ def migrations(schema: str) -> list[str]:
     ]
 
 
-async def migrate(connection: psycopg.AsyncConnection[tuple[object, ...]], schema: str, where: str) -> int:
-    """Create or upgrade ``schema`` to :data:`SCHEMA_VERSION`; return the version found before.
+async def open_schema(connection: Connection, schema: str, where: str) -> int | None:
+    """Make sure ``schema`` is at :data:`SCHEMA_VERSION`; return the version found before (None: none).
 
-    ``connection`` must be in autocommit mode; the migration runs in one transaction of its own.
-    ``where`` describes the database for error messages.
+    An up-to-date schema is only read, so a store opens on a read-only connection (a hot
+    standby, a role without CREATE or INSERT, ``default_transaction_read_only``). A missing or
+    older schema is migrated, and a connection without the right to do that raises
+    :class:`StoreSchemaError` saying so; a newer one raises it too (upgrade eventledger).
+    ``connection`` must be in autocommit mode. ``where`` describes the database for messages.
     """
     if connection.info.server_version < MINIMUM_SERVER_VERSION:
         raise StoreUnavailable(
             f"{where}: server version {connection.info.server_version} is too old; eventledger needs "
             "PostgreSQL 13 or newer (xid8 and pg_current_xact_id())"
         )
+    try:
+        current = await _recorded_version(connection, schema)
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise StoreSchemaError(f"{where}: cannot read schema {schema!r}: {_reason(error)}") from None
+    _refuse_newer(current, schema, where)
+    if current == SCHEMA_VERSION:
+        return current
+    try:
+        return await _migrate(connection, schema, where)
+    except (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege) as error:
+        found, verb = (
+            ("does not exist", "create")
+            if current is None
+            else (f"has store schema version {current}", "migrate")
+        )
+        raise StoreSchemaError(
+            f"{where}: schema {schema!r} {found} and this connection cannot "
+            f"{verb} it to version {SCHEMA_VERSION} ({_reason(error)}); "
+            "open the store once with a role that may (or run `eventledger migrate`)"
+        ) from None
+
+
+async def _recorded_version(connection: Connection, schema: str) -> int | None:
+    """The store schema version recorded in ``schema``; None when it has none (reads only)."""
+    table = f'"{schema}".eventledger_schema'
+    cursor = await connection.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+    row = await cursor.fetchone()
+    if not row or not row[0]:
+        return None
+    cursor = await connection.execute(
+        sql_text(f"SELECT version FROM \"{schema}\".eventledger_schema WHERE component = 'store'")
+    )
+    row = await cursor.fetchone()
+    return int(str(row[0])) if row else None
+
+
+def _refuse_newer(current: int | None, schema: str, where: str) -> None:
+    if current is not None and current > SCHEMA_VERSION:
+        raise StoreSchemaError(
+            f"{where}: schema {schema!r} has store schema version {current}, newer than this "
+            f"eventledger's {SCHEMA_VERSION}; upgrade eventledger"
+        )
+
+
+def _reason(error: psycopg.Error) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+async def _migrate(connection: Connection, schema: str, where: str) -> int | None:
+    """Create or upgrade ``schema`` in one transaction; return the version found before."""
     async with connection.transaction():
         # Serialise openers of the same schema: concurrent CREATE ... IF NOT EXISTS can still
-        # collide on the catalog's unique indexes.
+        # collide on the catalog's unique indexes. The version is read again under the lock:
+        # another opener may have migrated meanwhile.
         await connection.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"eventledger schema {schema}",)
         )
+        current = await _recorded_version(connection, schema)
+        _refuse_newer(current, schema, where)
+        if current == SCHEMA_VERSION:
+            return current
         await connection.execute(sql_text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         await connection.execute(
             sql_text(
@@ -129,22 +192,12 @@ async def migrate(connection: psycopg.AsyncConnection[tuple[object, ...]], schem
                 "component text PRIMARY KEY, version integer NOT NULL)"
             )
         )
-        cursor = await connection.execute(
-            sql_text(f"SELECT version FROM \"{schema}\".eventledger_schema WHERE component = 'store'")
-        )
-        row = await cursor.fetchone()
-        current = int(str(row[0])) if row else 0
-        if current > SCHEMA_VERSION:
-            raise StoreUnavailable(
-                f"{where}: schema {schema!r} has store schema version {current}, newer than this "
-                f"eventledger's {SCHEMA_VERSION}; upgrade eventledger"
-            )
         for version, script in enumerate(migrations(schema), start=1):
-            if version > current:
+            if version > (current or 0):
                 await connection.execute(sql_text(script))
         await connection.execute(
             sql_text(
-                f'INSERT INTO "{schema}".eventledger_schema (component, version) VALUES (\'store\', %s) '
+                f"INSERT INTO \"{schema}\".eventledger_schema (component, version) VALUES ('store', %s) "
                 "ON CONFLICT (component) DO UPDATE SET version = excluded.version"
             ),
             (SCHEMA_VERSION,),

@@ -7,13 +7,28 @@ Two ideas carry the design; the reasons are written next to each statement.
   race between two appenders aiming at the same version (the loser waits for the winner's
   commit and then fails on the constraint), so there is no lost update between "check the
   version" and "insert".
-- **The global log is read through a visibility barrier.** See ``READ_ALL`` below.
+- **The global log is read through a visibility barrier** that waits only for transactions
+  that can still add events to this store. See :func:`barrier` below, and the lock-first rule
+  it depends on (:data:`WRITING_TRANSACTION_LOCK`).
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from eventledger.events import EncodedEvent, RecordedEvent
+from eventledger.store.base import (
+    ANY,
+    STREAM_EXISTS,
+    ExpectedVersion,
+    OpenTransaction,
+    VisibilityStatus,
+    decode_rows,
+)
 from eventledger.store.postgres_schema import sql_text
 
 SELECTED = (
@@ -22,11 +37,117 @@ SELECTED = (
 )
 """Columns of a read; JSON comes back as text so pydantic can parse it in one pass."""
 
-# The barrier: every transaction id below the oldest one still running belongs to a
-# transaction that has finished, so no row can ever appear below it again. Rows at or above
-# it may still be joined by rows of transactions that commit later, so readers wait for them.
-# A scalar subquery makes PostgreSQL evaluate it once per statement, not once per row.
-BARRIER = "(SELECT pg_snapshot_xmin(pg_current_snapshot()))"
+# The visibility barrier: a transaction id below which every event that will ever be committed
+# is already committed, so readers may take rows below it and never find one behind them later.
+#
+# The simple barrier is the snapshot's xmin, the oldest transaction still running anywhere on
+# the server: all ids below it have ended. But then any transaction anywhere (another
+# database, a session that only ran ``SELECT pg_current_xact_id()``) holds back every reader.
+# The narrowed barrier waits only for transactions that can still add events to THIS table:
+#
+#   barrier = least(xmax(S), min{X in xip(S) : not quiet(X)})
+#
+# where S is the statement's snapshot and quiet(X) means X is still running and holds (or
+# waits for) no lock on this events table in a mode that can insert (anything stronger than
+# ACCESS SHARE and ROW SHARE, which reads and SELECT ... FOR SHARE take).
+# Every transaction id below the barrier then either ended before S (its rows are visible to
+# S, or never will be) or is quiet: it has written no event and never will, PROVIDED THAT every
+# event writer takes its events-table lock BEFORE it gets a transaction id (see
+# WRITING_TRANSACTION_LOCK and the append statement). A transaction that got its id first and
+# locks the table later has an id the barrier may already have passed: its events would be
+# skipped. Locks are held until the transaction ends, so "running, and no writer lock" now
+# means "never had one".
+#
+# How quiet(X) is decided from pg_locks, and why each step is safe:
+# - pg_locks is read once (a MATERIALIZED CTE: pg_lock_status() copies the whole lock state at
+#   its first call). Every transaction holds a granted ExclusiveLock on its own transactionid,
+#   prepared transactions included (pid NULL); that maps X to its holder, the
+#   ``virtualtransaction``, which also labels the holder's relation locks. A prepared
+#   transaction keeps the vxid of the session that prepared it (recent minor releases; seen
+#   on 15.20) or, on older ones and after a restart, shows ``-1/<xid>``: a writer holding
+#   ``-1/N`` is taken to be transaction N.
+# - X whose transactionid lock is NOT seen is never quiet. Either it ended after S was taken (it
+#   may have committed rows S cannot see: skipping past them would lose them), or it got its id
+#   a moment ago and has not entered its lock yet (GetNewTransactionId comes before
+#   XactLockTableInsert), in which case its writer lock, if any, cannot be attributed to it.
+# - pg_locks reads each backend's fast-path locks (where a writer's ROW EXCLUSIVE usually
+#   lives) first, then the main lock table (where every transactionid lock lives), not
+#   atomically. A transaction that commits releases its fast-path locks BEFORE its main-table
+#   locks (LockReleaseAll), so a writer that has just committed can look "running, without a
+#   writer lock". Hence the last check: X is quiet only if pg_xact_status(X) is not
+#   'committed' when checked AFTER pg_locks was read (the check is applied to rows of the
+#   ``idle`` CTE, which cannot exist before the lock state was read). The commit is recorded in
+#   the commit log before any lock is released, so a transaction still uncommitted then held its
+#   locks throughout the pg_locks read, and a lock held throughout is seen: in its backend's
+#   fast-path array, or in the main table if it was moved there (moves are one way, under the
+#   same backend lock the reader takes). An aborted X is harmless either way.
+# - While PREPARE TRANSACTION moves a transaction's locks to its dummy entry one lock partition
+#   at a time, an old-minor server can show its transactionid lock under ``-1/<xid>`` and its
+#   table lock still under the session's vxid. So a ``-1/...`` holder is never quiet while some
+#   writer lock is held by a vxid that has no transactionid lock in view.
+#
+# On a hot standby pg_locks shows only the standby's own locks, so the narrowing cannot work
+# there; the standby's snapshot xmin is derived from the primary's running transactions (it
+# counts every transaction the primary has given an id, even one that wrote nothing yet, as
+# running once a later id shows up in the WAL), so plain xmin is safe and used. Plain xmin is
+# also used when nothing is running (xmin = xmax) and, for reads only, when no committed row
+# lies at or above xmin: then both barriers let readers see exactly the same rows, and the
+# lock table is not read at all (an index probe instead). The barrier is a scalar subquery, so
+# PostgreSQL evaluates it once per statement, with the statement's own snapshot.
+_BARRIER_CTES = """WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
+locks AS MATERIALIZED (
+    SELECT locktype, transactionid, virtualtransaction FROM pg_catalog.pg_locks
+    WHERE (locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted)
+       OR (locktype = 'relation' AND relation = '{events}'::regclass
+           AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+           AND mode NOT IN ('AccessShareLock', 'RowShareLock'))),
+writers AS MATERIALIZED (SELECT DISTINCT virtualtransaction AS holder FROM locks WHERE locktype = 'relation'),
+running AS MATERIALIZED (
+    SELECT transactionid AS xid, virtualtransaction AS holder FROM locks WHERE locktype = 'transactionid'),
+idle AS MATERIALIZED (
+    SELECT x FROM snap, pg_snapshot_xip(snap.s) AS x JOIN running ON running.xid = xid(x)
+    WHERE running.holder NOT IN (SELECT holder FROM writers)
+      AND running.xid NOT IN (
+          SELECT split_part(holder, '/', 2)::xid FROM writers WHERE starts_with(holder, '-1/'))
+      AND NOT (starts_with(running.holder, '-1/') AND EXISTS (
+          SELECT FROM writers
+          WHERE NOT starts_with(holder, '-1/') AND holder NOT IN (SELECT holder FROM running))))
+"""
+_NARROWED = (
+    "(SELECT least(pg_snapshot_xmax(s), min(x)) FROM pg_snapshot_xip(s) AS x WHERE x NOT IN "
+    "(SELECT idle.x FROM idle WHERE pg_xact_status(idle.x) IS DISTINCT FROM 'committed'))"
+)
+
+
+def barrier(events: str, *, for_reading: bool = True) -> str:
+    """The visibility barrier (an ``xid8``) as a scalar subquery over ``events`` (see above).
+
+    ``for_reading`` adds the shortcut that skips the lock table when no committed row lies at
+    or above xmin; without it the result is the transaction readers actually wait for, which
+    :meth:`~eventledger.store.postgres.PostgresEventStore.visibility_status` reports.
+    """
+    shortcut = (
+        f"WHEN NOT EXISTS (SELECT FROM {events} AS held WHERE held.transaction_id >= pg_snapshot_xmin(s)) "
+        "THEN pg_snapshot_xmin(s) "
+        if for_reading
+        else ""
+    )
+    return (
+        f"({_BARRIER_CTES.format(events=events)}"
+        "SELECT CASE WHEN pg_snapshot_xmin(s) = pg_snapshot_xmax(s) THEN pg_snapshot_xmin(s) "
+        "WHEN pg_is_in_recovery() THEN pg_snapshot_xmin(s) "
+        f"{shortcut}ELSE {_NARROWED} END FROM snap)"
+    )
+
+
+# The one statement that makes a transaction fit to write events: it takes the events table's
+# writer lock before the transaction has an id, so the barrier sees it from the moment it gets
+# one (see above). ROW EXCLUSIVE is what INSERT itself takes: writers do not block each other.
+# A read-only transaction (default_transaction_read_only, a hot standby) may take this lock,
+# so the same round trip asks whether the transaction may write at all.
+WRITING_TRANSACTION_LOCK = (
+    "LOCK TABLE {events} IN ROW EXCLUSIVE MODE; SELECT current_setting('transaction_read_only')"
+)
 
 # The reader's cursor is a position; its place in the global order is that event's
 # (transaction id, position). For a number that is no event's position, the nearest event at
@@ -65,6 +186,7 @@ class Statements:
     find_event: bytes
     visibility: bytes
     barrier: bytes
+    lock_for_writing: bytes
     notify: bytes
     schema_version: bytes
 
@@ -79,10 +201,11 @@ class Statements:
             for form in ("exact", "any", "existing")
         }
         cursor = CURSOR_TRANSACTION.format(events=events)
+        reading_barrier = barrier(events)
         read_all = (
             f"SELECT {SELECTED} FROM {events} AS event "
             f"WHERE (event.transaction_id, event.position) > ({cursor}, %(after)s) "
-            f"AND event.transaction_id < {BARRIER} "
+            f"AND event.transaction_id < {reading_barrier} "
         )
         order = "ORDER BY event.transaction_id, event.position LIMIT %(limit)s"
         return cls(
@@ -103,7 +226,7 @@ class Statements:
                 f"FROM {events} WHERE position > %s ORDER BY position LIMIT %s"
             ),
             head_position=sql_text(
-                f"SELECT position FROM {events} WHERE transaction_id < {BARRIER} "
+                f"SELECT position FROM {events} WHERE transaction_id < {reading_barrier} "
                 "ORDER BY transaction_id DESC, position DESC LIMIT 1"
             ),
             list_streams=sql_text(
@@ -123,20 +246,106 @@ class Statements:
                 f"FROM {snapshots} WHERE stream_id = %s"
             ),
             find_event=sql_text(f"SELECT position, version FROM {events} WHERE event_id = %s"),
-            barrier=sql_text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"),
+            barrier=sql_text(f"SELECT {reading_barrier}::text"),
+            lock_for_writing=sql_text(WRITING_TRANSACTION_LOCK.format(events=events)),
             notify=sql_text(f"SELECT pg_notify('{notify_channel(schema)}', '')::text"),
             schema_version=sql_text(
                 f"SELECT version FROM \"{schema}\".eventledger_schema WHERE component = 'store'"
             ),
-            # One snapshot, one barrier, so the three numbers agree with each other.
-            visibility=sql_text(
-                "WITH barrier AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) "
-                f"SELECT (SELECT coalesce(max(position), 0) FROM {events}), "
-                f"coalesce((SELECT position FROM {events} WHERE transaction_id < (SELECT xmin FROM barrier) "
-                "ORDER BY transaction_id DESC, position DESC LIMIT 1), 0), "
-                f"(SELECT count(*) FROM {events} WHERE transaction_id >= (SELECT xmin FROM barrier))"
-            ),
+            visibility=sql_text(_visibility(events)),
         )
+
+
+def append_statement(
+    statements: Statements,
+    stream_id: str,
+    events: list[EncodedEvent],
+    expected: ExpectedVersion,
+    metadata: str | None,
+) -> tuple[bytes, dict[str, Any]]:
+    """The append statement for this batch and expected-version form, with its parameters."""
+    parameters: dict[str, Any] = {"stream": stream_id, "metadata": metadata}
+    if len(events) == 1:
+        event = events[0]
+        parameters.update(
+            event_id=uuid.uuid4(), type=event.type, schema_version=event.schema_version, data=event.data
+        )
+        forms = (statements.append_one_exact, statements.append_one_any, statements.append_one_existing)
+    else:
+        parameters.update(
+            event_ids=[uuid.uuid4() for _ in events],
+            types=[event.type for event in events],
+            schema_versions=[event.schema_version for event in events],
+            datas=[event.data for event in events],
+        )
+        forms = (statements.append_many_exact, statements.append_many_any, statements.append_many_existing)
+    if expected is ANY:
+        return forms[1], parameters
+    if expected is STREAM_EXISTS:
+        return forms[2], parameters
+    parameters["expected"] = expected
+    return forms[0], parameters
+
+
+def recorded_rows(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
+    """Decode rows of :data:`SELECTED` columns."""
+    return decode_rows(rows, event_id=_same_uuid, recorded_at=_in_utc)
+
+
+def _same_uuid(value: uuid.UUID) -> uuid.UUID:
+    return value
+
+
+def _in_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def visibility_status(row: Sequence[Any]) -> VisibilityStatus:
+    """The row of the ``visibility`` statement, as a :class:`VisibilityStatus`."""
+    written, visible, held_back, oldest_at, found, pid, database, age, state = row
+    transaction = None
+    if found:
+        transaction = OpenTransaction(
+            pid=None if pid is None else int(pid),
+            database=database,
+            state=str(state or "unknown"),
+            age=age if isinstance(age, timedelta) else timedelta(0),
+        )
+    oldest = oldest_at.astimezone(UTC) if held_back and oldest_at is not None else None
+    return VisibilityStatus(int(written), int(visible), int(held_back), oldest, transaction)
+
+
+def _visibility(events: str) -> str:
+    """Written and visible positions, what is held back, and the transaction it waits for.
+
+    One statement, so one snapshot and one barrier: the numbers agree with each other. The
+    barrier is the one readers would compute without their shortcut, so the transaction named
+    is the one they actually wait for: the barrier is its id, found in pg_locks (readable by
+    every role, unlike another role's ``backend_xid`` in pg_stat_activity). None when the
+    barrier is the snapshot's xmax (readers wait for nothing) or on a standby (the primary's
+    sessions are not listed there).
+    """
+    waited_for = (
+        "SELECT true AS found, lock.pid, coalesce(activity.datname, prepared.database) AS database, "
+        "now() - coalesce(activity.xact_start, prepared.prepared) AS age, "
+        "coalesce('prepared transaction ' || prepared.gid, activity.state) AS state "
+        "FROM barrier, pg_catalog.pg_locks AS lock "
+        "LEFT JOIN pg_catalog.pg_stat_activity AS activity ON activity.pid = lock.pid "
+        "LEFT JOIN pg_catalog.pg_prepared_xacts AS prepared ON prepared.transaction = lock.transactionid "
+        "WHERE barrier.xid < barrier.xmax AND lock.locktype = 'transactionid' "
+        "AND lock.mode = 'ExclusiveLock' AND lock.granted AND lock.transactionid = xid(barrier.xid) LIMIT 1"
+    )
+    return (
+        f"WITH barrier AS MATERIALIZED (SELECT {barrier(events, for_reading=False)} AS xid, "
+        "pg_snapshot_xmax(pg_current_snapshot()) AS xmax), "
+        "held AS MATERIALIZED (SELECT count(*) AS events, min(event.recorded_at) AS oldest "
+        f"FROM {events} AS event, barrier WHERE event.transaction_id >= barrier.xid) "
+        f"SELECT (SELECT coalesce(max(position), 0) FROM {events}), "
+        f"coalesce((SELECT position FROM {events} WHERE transaction_id < (SELECT xid FROM barrier) "
+        "ORDER BY transaction_id DESC, position DESC LIMIT 1), 0), "
+        "held.events, held.oldest, waiter.found, waiter.pid, waiter.database, waiter.age, waiter.state "
+        f"FROM held LEFT JOIN LATERAL ({waited_for}) AS waiter ON true"
+    )
 
 
 def _append(events: str, size: str, form: str) -> str:
@@ -179,6 +388,10 @@ def _append(events: str, size: str, form: str) -> str:
             rows += f", {batch}"
         if form == "existing":
             rows += " WHERE current.version > 0"
+    # The lock-first rule (see barrier()) holds for this statement on its own: as one autocommit
+    # statement, it takes the table's ROW EXCLUSIVE lock when it is parsed and planned (or, for
+    # the prepared plan, when the plan's locks are acquired before execution), and its
+    # transaction gets an id only when it first writes (the identity's nextval or the row).
     # The writing transaction's id comes back too, so the store can let its own later reads of
     # the global log wait until the barrier has passed what it wrote.
     returning = "RETURNING position, version, pg_current_xact_id()::text"
