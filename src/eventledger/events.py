@@ -366,7 +366,13 @@ def encode_metadata(stream_id: str, metadata: Mapping[str, Any] | None) -> str |
         raise SerializationError(stream_id, "metadata", "metadata must be a mapping of str keys")
     try:
         text = json.dumps(
-            _json_checked(dict(metadata)), separators=(",", ":"), allow_nan=False, default=_json_default
+            _json_checked(dict(metadata)),
+            separators=(",", ":"),
+            allow_nan=False,
+            default=_json_default,
+            # Raw UTF-8 rather than \u escapes: shorter, and a lone surrogate then fails the
+            # encode below instead of reaching a database that refuses it.
+            ensure_ascii=False,
         )
     except (TypeError, ValueError) as error:
         raise SerializationError(stream_id, "metadata", str(error)) from error

@@ -62,8 +62,14 @@ async def test_a_nul_character_in_event_data_is_refused_naming_the_field(store: 
 
 @pytest.mark.parametrize(
     "metadata",
-    [{"nested": {"note": "a\x00"}}, {"retries": (1, 2)}, {"ratio": math.inf}, {"ids": {1: "a"}}],
-    ids=["nul", "tuple", "infinity", "int-key"],
+    [
+        {"nested": {"note": "a\x00"}},
+        {"note": "lone \ud800 surrogate"},
+        {"retries": (1, 2)},
+        {"ratio": math.inf},
+        {"ids": {1: "a"}},
+    ],
+    ids=["nul", "surrogate", "tuple", "infinity", "int-key"],
 )
 async def test_metadata_that_would_read_back_as_something_else_is_refused(
     store: el.EventStore, metadata: dict[str, Any]

@@ -70,6 +70,15 @@ async def insert_note(connection: RawConnection, schema: str, stream_id: str, ve
     return int(str(row[0]))
 
 
+async def begin_writing(connection: RawConnection, schema: str) -> None:
+    """Begin as every event writer must: lock the events table, then take a transaction id.
+
+    Readers wait only for transactions holding that lock (see ``PostgresEventStore.writing_transaction``).
+    """
+    await connection.execute(f'LOCK TABLE "{schema}".events IN ROW EXCLUSIVE MODE'.encode())
+    await connection.execute("SELECT pg_current_xact_id()")
+
+
 async def test_a_lower_position_committed_after_a_higher_one_is_still_projected_once(
     postgres_rig: Rig,
 ) -> None:
@@ -80,8 +89,9 @@ async def test_a_lower_position_committed_after_a_higher_one_is_still_projected_
     newer = await psycopg.AsyncConnection.connect(POSTGRES_URL)
     try:
         await caught_up(runner)
-        # `older` takes its transaction id first; `newer` then inserts first, taking the lower position.
-        await older.execute("SELECT pg_current_xact_id()")
+        # `older` takes its transaction id first (as an event writer must, after locking the events
+        # table); `newer` then inserts first, taking the lower position.
+        await begin_writing(older, postgres_rig.schema)
         low = await insert_note(newer, postgres_rig.schema, "newer", 1, "committed last")
         high = await insert_note(older, postgres_rig.schema, "older", 1, "committed first")
         assert low < high
@@ -127,7 +137,7 @@ async def test_soak_writers_committing_out_of_order_while_a_projection_follows(p
         try:
             version = 0
             while loop.time() < stop_at:
-                await connection.execute("SELECT pg_current_xact_id()")
+                await begin_writing(connection, postgres_rig.schema)
                 await asyncio.sleep(random.uniform(0, 0.01))
                 position = await insert_note(connection, postgres_rig.schema, name, version + 1, name)
                 await asyncio.sleep(random.uniform(0, 0.005))
