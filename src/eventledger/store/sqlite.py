@@ -22,7 +22,7 @@ Durability: ``synchronous = FULL`` by default, so an acknowledged append survive
 power cut can lose the last commits). ``?synchronous=normal`` is the documented faster choice.
 
 Every ``sqlite3`` error leaves this module as a member of the library's family (see
-:func:`_store_error`): a lock held past ``lock_timeout`` and I/O faults are
+:mod:`eventledger.store.sqlite_errors`): a lock held past ``lock_timeout`` and I/O faults are
 :class:`StoreUnavailable`, a write through a read-only connection :class:`ReadOnlyStore`, a
 refusal by the database (a trigger, a constraint that is not a version conflict)
 :class:`StoreError`.
@@ -162,19 +162,18 @@ class SQLiteEventStore(EventStore):
                 f"{self._where} does not exist, and a store opened with ?mode=ro never creates one; "
                 "open it once without mode=ro (or run `eventledger migrate`)"
             )
+        # SQLite's URI form is the only way to ask for a read-only connection.
+        target = f"file:{quote(str(self.path.absolute()))}?mode=ro" if self.read_only else self.path
         try:
-            if self.read_only:
-                # SQLite's URI form is the only way to ask for a read-only connection.
-                uri = f"file:{quote(str(self.path.absolute()))}?mode=ro"
-                self._db = sqlite3.connect(
-                    uri, uri=True, isolation_level=None, check_same_thread=False, timeout=0.02
-                )
-            else:
-                self._db = sqlite3.connect(
-                    self.path, isolation_level=None, check_same_thread=False, timeout=0.02
-                )
+            self._db = sqlite3.connect(
+                target, uri=self.read_only, isolation_level=None, check_same_thread=False, timeout=0.02
+            )
+        except sqlite3.Error as error:
+            raise self._store_error(error, "open the file") from error
+        try:
             self._db.execute("PRAGMA busy_timeout = 20")
         except sqlite3.Error as error:
+            self._db.close()
             raise self._store_error(error, "open the file") from error
         self._prepare_statements()
 
