@@ -36,6 +36,11 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, help="override the number of repeats")
     parser.add_argument("--postgres", help="PostgreSQL URL of the benchmark database")
     parser.add_argument(
+        "--sqlite-synchronous", choices=("full", "normal"), default="full",
+        help="SQLite's synchronous mode for every contender (full: eventledger's durable default; "
+        "normal: its documented faster choice)",
+    )
+    parser.add_argument(
         "--from-json", metavar="PATH", nargs="+",
         help="run nothing: rebuild the table and docs/benchmarks.md from results files (say, one per "
         "backend), in order",
@@ -47,9 +52,9 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _backend(name: str, postgres_url: str | None) -> Backend | None:
+def _backend(name: str, postgres_url: str | None, sqlite_synchronous: str) -> Backend | None:
     if name == "sqlite":
-        return SQLiteBackend()
+        return SQLiteBackend(sqlite_synchronous)
     if name == "postgres":
         try:
             return PostgresBackend(postgres_url)
@@ -77,7 +82,7 @@ def main(argv: list[str]) -> int:
     results: list[Result] = []
     postgres_version: str | None = None
     for name in backend_names:
-        backend = _backend(name, arguments.postgres)
+        backend = _backend(name, arguments.postgres, arguments.sqlite_synchronous)
         if backend is None:
             continue
         if isinstance(backend, PostgresBackend):
@@ -91,7 +96,8 @@ def main(argv: list[str]) -> int:
 
     facts = machine_facts(postgres_version)
     settings = {**sizes_dict(sizes), "quick": arguments.quick, "workloads": list(workloads),
-                "backends": backend_names, "seconds": round(elapsed, 1),
+                "backends": backend_names, "sqlite_synchronous": arguments.sqlite_synchronous,
+                "seconds": round(elapsed, 1),
                 "recorded_at": datetime.now(UTC).isoformat(timespec="seconds")}
     print(text_table(results))
     print(f"\n{len(results)} results in {elapsed:.0f}s")

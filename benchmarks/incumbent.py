@@ -11,11 +11,12 @@ We give it the most favourable fair usage we found:
   application's ``notification_log`` caps pages at 10) and each notification is decoded by the
   application's mapper, as its notification log readers do.
 - Stream ids are UUIDs, its default and fastest id type.
-- On SQLite its connections get ``synchronous = NORMAL``, like eventledger's default and the raw
-  driver: the library leaves SQLite's default (FULL, an fsync per commit), which would make the
-  comparison one of durability settings rather than of code. The setting is applied by a small
-  subclass of its own ``SQLiteFactory``, named in ``PERSISTENCE_MODULE`` the way the library
-  resolves factories.
+- On SQLite its connections get the place's synchronous mode, the one eventledger and the raw
+  driver use in the same run (FULL by default, eventledger's own default; see
+  :mod:`benchmarks.raw_sqlite`), so the comparison is one of code, not of durability settings.
+  The library would leave SQLite's default, FULL, and the mode travels to it as one more
+  environment setting, ``SQLITE_SYNCHRONOUS``, read by a small subclass of its own
+  ``SQLiteFactory``, named in ``PERSISTENCE_MODULE`` the way the library resolves factories.
 """
 
 from __future__ import annotations
@@ -52,28 +53,32 @@ class BenchApplication(Application):
     """A plain application: the benchmark uses its event store, mapper and recorder."""
 
 
-class SynchronousNormalSQLiteFactory(SQLiteFactory):
-    """The library's SQLite factory, with ``synchronous = NORMAL`` on every connection."""
+class SynchronousSQLiteFactory(SQLiteFactory):
+    """The library's SQLite factory, with the run's synchronous mode on every connection."""
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)
+        mode = env.get("SQLITE_SYNCHRONOUS")
+        if mode not in ("FULL", "NORMAL"):
+            raise ValueError(f"SQLITE_SYNCHRONOUS must be FULL or NORMAL, not {mode!r}")
         pool = self.datastore.pool
         create: Callable[[], SQLiteConnection] = pool._create_connection
 
-        def create_with_normal_sync() -> SQLiteConnection:
+        def create_with_the_runs_mode() -> SQLiteConnection:
             connection = create()
-            connection._sqlite_conn.execute("PRAGMA synchronous = NORMAL")
+            connection._sqlite_conn.execute(f"PRAGMA synchronous = {mode}")
             return connection
 
-        pool._create_connection = create_with_normal_sync  # type: ignore[method-assign]
+        pool._create_connection = create_with_the_runs_mode  # type: ignore[method-assign]
 
 
 def environment(place: Place) -> dict[str, str]:
     """The application's environment settings for a place."""
     if place.backend == "sqlite":
         return {
-            "PERSISTENCE_MODULE": f"{__name__}:SynchronousNormalSQLiteFactory",
+            "PERSISTENCE_MODULE": f"{__name__}:SynchronousSQLiteFactory",
             "SQLITE_DBNAME": place.path,
+            "SQLITE_SYNCHRONOUS": place.synchronous.upper(),
         }
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",

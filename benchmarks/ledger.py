@@ -26,8 +26,9 @@ _T = TypeVar("_T")
 def store_url(place: Place) -> str:
     """The eventledger URL of a place."""
     if place.backend == "sqlite":
-        # An absolute path gives the four-slash form, sqlite:////tmp/x.db.
-        return f"sqlite:///{place.path}"
+        # An absolute path gives the four-slash form, sqlite:////tmp/x.db. The synchronous mode
+        # is named even when it is the default, so every contender's mode is the place's.
+        return f"sqlite:///{place.path}?synchronous={place.synchronous}"
     credentials = place.user if not place.password else f"{place.user}:{quote(place.password)}"
     return (
         f"postgresql://{credentials}@{place.host}:{place.port}/{place.dbname}"

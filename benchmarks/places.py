@@ -23,10 +23,16 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/eventledger_bench"
 
 @dataclass(frozen=True)
 class Place:
-    """A fresh, empty place: a SQLite file (``path``) or a PostgreSQL schema (``schema``)."""
+    """A fresh, empty place: a SQLite file (``path``) or a PostgreSQL schema (``schema``).
+
+    ``synchronous`` is SQLite's synchronous mode for every contender on the place (see
+    :mod:`benchmarks.raw_sqlite`): it travels with the place, so all three contenders of a run,
+    subprocesses included, commit with the same durability.
+    """
 
     backend: str
     path: str = ""
+    synchronous: str = "full"
     host: str = ""
     port: int = 5432
     user: str = ""
@@ -75,13 +81,15 @@ class SQLiteBackend:
 
     name = "sqlite"
 
-    def __init__(self) -> None:
+    def __init__(self, synchronous: str = "full") -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="eventledger-bench-"))
+        self.synchronous = synchronous
         self._counter = itertools.count(1)
 
     def fresh(self, label: str) -> Place:
         """A path where no file exists yet."""
-        return Place("sqlite", path=str(self.directory / f"{label}-{next(self._counter)}.db"))
+        path = str(self.directory / f"{label}-{next(self._counter)}.db")
+        return Place("sqlite", path=path, synchronous=self.synchronous)
 
     def discard(self, place: Place) -> None:
         """Delete the file with its WAL and shared-memory files."""

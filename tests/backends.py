@@ -2,7 +2,9 @@
 
 Each backend gives the suite a way to open stores on one fresh database (several stores are
 several real connections), to insert a row the way an older release would have written it, and
-to attempt a raw UPDATE or DELETE behind the store's back (which the database must refuse).
+to attempt to change or remove a stored event behind the store's back, through a plain driver
+connection that sets no option of ours (which the database must refuse), in every form of
+:data:`REWRITES` its SQL has.
 """
 
 from __future__ import annotations
@@ -20,6 +22,94 @@ import psycopg
 from eventledger import EventStore, open_store
 from eventledger.store.memory import MemoryEventStore, StoredEvent
 
+REWRITES: dict[str, str] = {
+    "update": "UPDATE the first stored event",
+    "delete": "DELETE the first stored event",
+    "delete every row": "DELETE FROM the table without WHERE (SQLite's truncate optimisation)",
+    "truncate": "TRUNCATE the table",
+    "replace the position": "REPLACE / INSERT OR REPLACE a row at the first event's position",
+    "replace the event id": "REPLACE a row with the first event's event id",
+    "replace the stream version": "INSERT OR REPLACE a row at the first event's stream and version",
+    "upsert on the position": "INSERT ... ON CONFLICT (position) DO UPDATE",
+    "upsert on the event id": "INSERT ... ON CONFLICT (event_id) DO UPDATE",
+    "upsert on the stream version": "INSERT ... ON CONFLICT (stream_id, version) DO UPDATE",
+    "merge": "MERGE ... WHEN MATCHED THEN UPDATE",
+    "merge delete": "MERGE ... WHEN MATCHED THEN DELETE",
+}
+"""Every way a program can send SQL that would change or remove a stored event."""
+
+
+class NotApplicable(Exception):
+    """The backend's SQL has no such statement (REPLACE on PostgreSQL, TRUNCATE on SQLite)."""
+
+
+@dataclass(frozen=True)
+class FirstEvent:
+    """The first stored event's keys, which a rewrite aims at."""
+
+    position: int
+    stream_id: str
+    version: int
+    event_id: str
+
+
+# SQL templates per dialect; {table} and the FirstEvent's fields are filled in, {new_id} is a
+# fresh UUID (so only the targeted key collides).
+_SQLITE_COLUMNS = "stream_id, version, event_id, type, data, recorded_at"
+_SQLITE_REWRITES = {
+    "update": "UPDATE {table} SET type = 'Tampered' WHERE position = {position}",
+    "delete": "DELETE FROM {table} WHERE position = {position}",
+    "delete every row": "DELETE FROM {table}",
+    "replace the position": "INSERT OR REPLACE INTO {table} (position, " + _SQLITE_COLUMNS + ") "
+    "VALUES ({position}, 'intruder', 1, '{new_id}', 'Tampered', '{{}}', 0)",
+    "replace the event id": "REPLACE INTO {table} (" + _SQLITE_COLUMNS + ") "
+    "VALUES ('intruder', 1, '{event_id}', 'Tampered', '{{}}', 0)",
+    "replace the stream version": "INSERT OR REPLACE INTO {table} (" + _SQLITE_COLUMNS + ") "
+    "VALUES ('{stream_id}', {version}, '{new_id}', 'Tampered', '{{}}', 0)",
+    "upsert on the position": "INSERT INTO {table} (position, " + _SQLITE_COLUMNS + ") "
+    "VALUES ({position}, 'intruder', 1, '{new_id}', 'Tampered', '{{}}', 0) "
+    "ON CONFLICT (position) DO UPDATE SET type = excluded.type",
+    "upsert on the event id": "INSERT INTO {table} (" + _SQLITE_COLUMNS + ") "
+    "VALUES ('intruder', 1, '{event_id}', 'Tampered', '{{}}', 0) "
+    "ON CONFLICT (event_id) DO UPDATE SET type = excluded.type",
+    "upsert on the stream version": "INSERT INTO {table} (" + _SQLITE_COLUMNS + ") "
+    "VALUES ('{stream_id}', {version}, '{new_id}', 'Tampered', '{{}}', 0) "
+    "ON CONFLICT (stream_id, version) DO UPDATE SET type = excluded.type",
+}
+_POSTGRES_COLUMNS = "stream_id, version, event_id, type, data"
+_POSTGRES_REWRITES = {
+    "update": "UPDATE {table} SET type = 'Tampered' WHERE position = {position}",
+    "delete": "DELETE FROM {table} WHERE position = {position}",
+    "delete every row": "DELETE FROM {table}",
+    "truncate": "TRUNCATE {table}",
+    "upsert on the position": "INSERT INTO {table} (position, " + _POSTGRES_COLUMNS + ") "
+    "VALUES ({position}, 'intruder', 1, '{new_id}', 'Tampered', '{{}}') "
+    "ON CONFLICT (position) DO UPDATE SET type = excluded.type",
+    "upsert on the event id": "INSERT INTO {table} (" + _POSTGRES_COLUMNS + ") "
+    "VALUES ('intruder', 1, '{event_id}', 'Tampered', '{{}}') "
+    "ON CONFLICT (event_id) DO UPDATE SET type = excluded.type",
+    "upsert on the stream version": "INSERT INTO {table} (" + _POSTGRES_COLUMNS + ") "
+    "VALUES ('{stream_id}', {version}, '{new_id}', 'Tampered', '{{}}') "
+    "ON CONFLICT (stream_id, version) DO UPDATE SET type = excluded.type",
+    "merge": "MERGE INTO {table} AS stored USING (SELECT {position}::bigint AS position) AS target "
+    "ON stored.position = target.position WHEN MATCHED THEN UPDATE SET type = 'Tampered'",
+    "merge delete": "MERGE INTO {table} AS stored USING (SELECT {position}::bigint AS position) AS target "
+    "ON stored.position = target.position WHEN MATCHED THEN DELETE",
+}
+
+
+def _rewrite_statement(templates: dict[str, str], form: str, table: str, first: FirstEvent) -> str:
+    if form not in templates:
+        raise NotApplicable(f"no {REWRITES[form]} in this SQL")
+    return templates[form].format(
+        table=table,
+        position=first.position,
+        stream_id=first.stream_id.replace("'", "''"),
+        version=first.version,
+        event_id=first.event_id,
+        new_id=uuid.uuid4(),
+    )
+
 
 @dataclass
 class Backend:
@@ -33,6 +123,10 @@ class Backend:
     insert_raw: Callable[[str, int, str, int, str], Awaitable[None]]
     #: Runs a raw statement against the events table; returns the error the database raised.
     tamper: Callable[[str], Awaitable[Exception | None]]
+    #: Tries to change or remove the first stored event by a form of REWRITES, from a plain
+    #: driver connection; returns the error the database raised (None: it was accepted).
+    #: Raises NotApplicable for a form the backend's SQL does not have.
+    rewrite: Callable[[str], Awaitable[Exception | None]]
     #: The events table's name, for tamper statements.
     events_table: str = "events"
     stores: list[EventStore] = field(default_factory=list)
@@ -76,7 +170,38 @@ def memory_backend(tmp_path: Path) -> Backend:
             return error
         return None
 
-    return Backend("memory", "memory://", open_shared, insert_raw, tamper)
+    async def rewrite(form: str) -> Exception | None:
+        # The memory store's analogue of SQL: change a stored row, drop rows from what it
+        # hands out, or insert a row that collides with a stored one.
+        if form in ("merge", "merge delete", "truncate"):
+            raise NotApplicable(f"no {REWRITES[form]} in memory")
+        rows = shared.stored_events()
+        first = rows[0]
+        collisions = {
+            "position": dict(position=first.position, stream_id="intruder", version=1, event_id=uuid.uuid4()),
+            "event id": dict(position=rows[-1].position + 1, stream_id="intruder", version=1,
+                             event_id=first.event_id),
+            "stream version": dict(position=rows[-1].position + 1, stream_id=first.stream_id,
+                                   version=first.version, event_id=uuid.uuid4()),
+        }
+        try:
+            if form == "update":
+                rows[0].type = "Tampered"  # type: ignore[misc]
+            elif form == "delete":
+                del rows[0]  # type: ignore[attr-defined]
+            elif form == "delete every row":
+                rows.clear()  # type: ignore[attr-defined]
+            else:
+                key = form.removeprefix("replace the ").removeprefix("upsert on the ")
+                shared.insert_stored_event(
+                    StoredEvent(type="Tampered", schema_version=1, data="{}", metadata=None,
+                                recorded_at=datetime.now(UTC), **collisions[key])  # type: ignore[arg-type]
+                )
+        except Exception as error:
+            return error
+        return None
+
+    return Backend("memory", "memory://", open_shared, insert_raw, tamper, rewrite)
 
 
 def sqlite_backend(tmp_path: Path) -> Backend:
@@ -105,7 +230,14 @@ def sqlite_backend(tmp_path: Path) -> Backend:
             db.close()
         return None
 
-    return Backend("sqlite", url, open_new, insert_raw, tamper)
+    async def rewrite(form: str) -> Exception | None:
+        with sqlite3.connect(path) as db:
+            row = db.execute(
+                "SELECT position, stream_id, version, event_id FROM events ORDER BY position LIMIT 1"
+            ).fetchone()
+        return await tamper(_rewrite_statement(_SQLITE_REWRITES, form, "events", FirstEvent(*row)))
+
+    return Backend("sqlite", url, open_new, insert_raw, tamper, rewrite)
 
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -167,8 +299,19 @@ def postgres_backend(tmp_path: Path) -> Backend:
                 return error
         return None
 
+    async def rewrite(form: str) -> Exception | None:
+        async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as connection:
+            cursor = await connection.execute(
+                f"SELECT position, stream_id, version, event_id::text FROM {schema}.events "
+                "ORDER BY position LIMIT 1".encode()
+            )
+            row = await cursor.fetchone()
+        assert row is not None
+        statement = _rewrite_statement(_POSTGRES_REWRITES, form, f"{schema}.events", FirstEvent(*row))
+        return await tamper(statement)
+
     return PostgresBackend(
-        "postgres", url, open_new, insert_raw, tamper, f"{schema}.events", stores, schema=schema
+        "postgres", url, open_new, insert_raw, tamper, rewrite, f"{schema}.events", stores, schema=schema
     )
 
 

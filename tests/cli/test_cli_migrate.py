@@ -7,12 +7,14 @@ from pathlib import Path
 
 from parcels import Invoke, append, registered
 
+from eventledger.store.sqlite_schema import SCHEMA_VERSION
+
 
 def test_creates_the_schema_of_a_new_store(invoke: Invoke, store_path: Path) -> None:
     result = invoke("migrate")
 
     assert result.exit_code == 0, result.output
-    assert "schema version 1" in result.stdout
+    assert f"schema version {SCHEMA_VERSION}" in result.stdout
     with sqlite3.connect(store_path) as database:
         tables = {row[0] for row in database.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"events", "snapshots"} <= tables

@@ -9,6 +9,7 @@ import pytest
 import eventledger as el
 from eventledger.store.memory import MemoryEventStore
 from eventledger.store.sqlite import SQLiteEventStore
+from eventledger.store.sqlite_schema import SCHEMA_VERSION
 from events import noted
 
 
@@ -42,7 +43,7 @@ async def test_sqlite_store_is_reopened_with_its_events(tmp_path: Path) -> None:
     async with el.open_store(url) as store:
         assert await store.stream_version("s") == 2
         assert isinstance(store, SQLiteEventStore)
-        assert await store.schema_version() == 1
+        assert await store.schema_version() == SCHEMA_VERSION
 
 
 async def test_sqlite_url_options_are_applied(tmp_path: Path) -> None:

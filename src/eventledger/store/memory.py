@@ -166,6 +166,8 @@ class MemoryEventStore(EventStore):
             raise ValueError(f"version {row.version} does not follow stream {row.stream_id!r}")
         if self._log and row.position <= self._log[-1].position:
             raise ValueError(f"position {row.position} does not follow the log")
+        if any(stored.event_id == row.event_id for stored in self._log):
+            raise ValueError(f"event id {row.event_id} is already stored")
         self._log.append(row)
         stream.append(row)
 

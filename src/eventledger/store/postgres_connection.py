@@ -20,62 +20,44 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from eventledger.errors import InvalidStoreURL, StoreUnavailable
+from eventledger.errors import InvalidArgument, InvalidStoreURL, StoreUnavailable
+from eventledger.store.options import boolean, positive_int, positive_seconds
 
 SUPPORTED_FORM: Final = ("postgresql://user:password@host:port/dbname?schema=NAME",)
 DEFAULT_SCHEMA: Final = "eventledger"
 DEFAULT_CONNECT_TIMEOUT: Final = 10
 # Short enough that the LISTEN channel name ("eventledger." + schema) stays a legal identifier.
 _SCHEMA_PATTERN: Final = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")
-_TRUE: Final = frozenset({"1", "true", "yes", "on"})
-_FALSE: Final = frozenset({"0", "false", "no", "off"})
 
 
-def validate_schema_name(schema: str) -> str:
-    """Schema names are checked, never trusted: they end up inside SQL text."""
+def validate_schema_name(schema: object) -> str:
+    """Schema names are checked, never trusted: they end up inside SQL text.
+
+    The server's own schemas are refused too, before any connection is made: ``pg_*`` names
+    are reserved (``CREATE SCHEMA pg_x`` fails at the server, which would be reported as an
+    outage) and ``information_schema`` holds the SQL-standard catalog views, where the store's
+    tables must not be mixed in. ``public`` is an ordinary user schema and stays allowed.
+    """
     if not isinstance(schema, str) or not _SCHEMA_PATTERN.match(schema):
-        raise ValueError(
+        raise InvalidArgument(
             f"schema {schema!r} must match {_SCHEMA_PATTERN.pattern} (lower-case letters, digits and "
             "underscores, starting with a letter or underscore, at most 48 characters)"
+        )
+    if schema.startswith("pg_"):
+        raise InvalidArgument(f"schema {schema!r}: names starting with pg_ are reserved for PostgreSQL's own")
+    if schema == "information_schema":
+        raise InvalidArgument(
+            "schema 'information_schema' is PostgreSQL's catalog; choose a schema of your own"
         )
     return schema
 
 
-def _to_bool(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(f"expected true or false, not {value!r}")
-
-
-def _to_positive_int(value: object) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"expected an int >= 1, not {value!r}")
-    number = value if isinstance(value, int) else int(str(value))
-    if number < 1:
-        raise ValueError(f"expected an int >= 1, not {value!r}")
-    return number
-
-
-def _to_positive_float(value: object) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number > 0, not {value!r}")
-    number = float(value) if isinstance(value, int | float) else float(str(value))
-    if not number > 0:
-        raise ValueError(f"expected a number > 0, not {value!r}")
-    return number
-
-
 _OPTIONS: Final[dict[str, Callable[[object], object]]] = {
-    "schema": lambda value: validate_schema_name(str(value)),
-    "pool_min_size": _to_positive_int,
-    "pool_max_size": _to_positive_int,
-    "poll_interval": _to_positive_float,
-    "notify": _to_bool,
+    "schema": validate_schema_name,
+    "pool_min_size": positive_int,
+    "pool_max_size": positive_int,
+    "poll_interval": positive_seconds,
+    "notify": boolean,
 }
 
 
@@ -132,8 +114,8 @@ def parse_postgres_url(url: str, options: Mapping[str, Any]) -> ConnectionSettin
     for key, given in ours.items():
         try:
             settings[key] = _OPTIONS[key](given)
-        except ValueError as error:
-            raise InvalidStoreURL(shown, f"option {key}={given!r}: {error}", SUPPORTED_FORM) from error
+        except InvalidArgument as error:
+            raise InvalidStoreURL(shown, f"option {key}={given!r}: {error}", SUPPORTED_FORM) from None
     # libpq reads %20 as a space but not "+", so re-encode with quote, not quote_plus.
     libpq_url = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(theirs, quote_via=quote), ""))
     try:

@@ -16,6 +16,16 @@ Concurrency, and why it is safe:
   than the insert itself). The busy timeout is short, so a lock held by another process never
   blocks the loop for long; instead the operation sleeps asynchronously and retries until
   ``lock_timeout`` seconds have passed.
+
+Durability: ``synchronous = FULL`` by default, so an acknowledged append survives power loss
+(WAL mode with ``NORMAL`` syncs only at checkpoints: a crash of the process loses nothing, a
+power cut can lose the last commits). ``?synchronous=normal`` is the documented faster choice.
+
+Every ``sqlite3`` error leaves this module as a member of the library's family (see
+:mod:`eventledger.store.sqlite_errors`): a lock held past ``lock_timeout`` and I/O faults are
+:class:`StoreUnavailable`, a write through a read-only connection :class:`ReadOnlyStore`, a
+refusal by the database (a trigger, a constraint that is not a version conflict)
+:class:`StoreError`.
 """
 
 from __future__ import annotations
@@ -23,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import sqlite3
 import time
 import uuid
@@ -31,8 +40,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar
+from urllib.parse import quote
 
-from eventledger.errors import ConcurrencyError, StoreUnavailable
+from eventledger.errors import ConcurrencyError, EventLedgerError, StoreSchemaError, StoreUnavailable
 from eventledger.events import EncodedEvent, RecordedEvent
 from eventledger.store.base import (
     ANY,
@@ -46,11 +56,44 @@ from eventledger.store.base import (
     decode_rows,
     expected_version_matches,
 )
+from eventledger.store.options import one_of, option, positive_seconds, table_prefix
+from eventledger.store.sqlite_errors import is_busy, store_error
+from eventledger.store.sqlite_schema import (
+    SCHEMA_VERSION,
+    migrate,
+    refuse_newer,
+    refuse_outdated,
+    stored_version,
+)
 
-SCHEMA_VERSION: Final = 1
+SYNCHRONOUS_MODES: Final = ("off", "normal", "full", "extra")
+DEFAULT_SYNCHRONOUS: Final = "full"
+"""Durable against power loss; see the module docstring."""
+OPEN_MODES: Final = ("rwc", "ro")
+"""``rwc`` (read, write, create: the default) or ``ro`` (read only: never writes the file)."""
+
+
+def _synchronous(value: object) -> str:
+    return one_of(value, SYNCHRONOUS_MODES)
+
+
+def _mode(value: object) -> str:
+    return one_of(value, OPEN_MODES)
+
+
+def _prefix(value: object) -> str:
+    return table_prefix(value, allow_empty=True)
+
+
+OPTIONS: Final[dict[str, Callable[[object], object]]] = {
+    "synchronous": _synchronous,
+    "lock_timeout": positive_seconds,
+    "poll_interval": positive_seconds,
+    "prefix": _prefix,
+    "mode": _mode,
+}
+"""Each option's check: the URL's text and keyword arguments are checked alike."""
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_PREFIX_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
-_SYNCHRONOUS: Final = ("off", "normal", "full", "extra")
 _T = TypeVar("_T")
 # Bits of a random UUID that say "version 4, RFC 4122 variant": cleared, then set.
 _UUID4_CLEAR: Final = ~((0xF000 << 64) | (0xC000 << 48))
@@ -61,16 +104,6 @@ def _new_event_id() -> str:
     """``str(uuid.uuid4())`` at half the cost: the text directly, without a UUID object."""
     text = f"{int.from_bytes(os.urandom(16)) & _UUID4_CLEAR | _UUID4_SET:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-
-
-def validate_prefix(prefix: str) -> str:
-    """Table-name prefixes are checked, never trusted: they end up inside SQL text."""
-    if prefix and not _PREFIX_PATTERN.match(prefix):
-        raise ValueError(
-            f"table prefix {prefix!r} must match {_PREFIX_PATTERN.pattern} (lower-case letters, "
-            "digits and underscores, starting with a letter)"
-        )
-    return prefix
 
 
 def to_microseconds(moment: datetime) -> int:
@@ -84,82 +117,64 @@ def from_microseconds(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
 
 
-def _migrations(prefix: str) -> list[str]:
-    events = f"{prefix}events"
-    snapshots = f"{prefix}snapshots"
-    refuse = "eventledger: stored events are immutable; append a compensating event instead of "
-    refuse_update = refuse + "updating"
-    refuse_delete = refuse + "deleting"
-    return [
-        # Version 1: the events table, its immutability triggers, and snapshots.
-        f"""
-        CREATE TABLE IF NOT EXISTS {events} (
-            position INTEGER PRIMARY KEY,
-            stream_id TEXT NOT NULL,
-            version INTEGER NOT NULL CHECK (version > 0),
-            event_id TEXT NOT NULL UNIQUE,
-            type TEXT NOT NULL,
-            schema_version INTEGER NOT NULL DEFAULT 1,
-            data TEXT NOT NULL,
-            metadata TEXT,
-            recorded_at INTEGER NOT NULL,
-            UNIQUE (stream_id, version)
-        );
-        CREATE TRIGGER IF NOT EXISTS {events}_refuse_update BEFORE UPDATE ON {events}
-        BEGIN
-            SELECT RAISE(ABORT, '{refuse_update}');
-        END;
-        CREATE TRIGGER IF NOT EXISTS {events}_refuse_delete BEFORE DELETE ON {events}
-        BEGIN
-            SELECT RAISE(ABORT, '{refuse_delete}');
-        END;
-        CREATE TABLE IF NOT EXISTS {snapshots} (
-            stream_id TEXT PRIMARY KEY,
-            version INTEGER NOT NULL,
-            aggregate_type TEXT NOT NULL,
-            schema_version INTEGER NOT NULL,
-            state TEXT NOT NULL,
-            recorded_at INTEGER NOT NULL
-        );
-        """,
-    ]
-
-
 class SQLiteEventStore(EventStore):
     """The ``sqlite:///path.db`` store. Open it with :func:`eventledger.open_store`.
 
-    Options (URL query or keyword arguments): ``synchronous`` (``normal`` by default: an
-    acknowledged append survives a crash of the process; ``full`` also survives power loss),
-    ``lock_timeout`` (seconds to wait for another process's write lock), ``poll_interval``
-    (seconds between checks for other processes' appends while subscribed) and ``prefix`` (for
-    table names).
+    Options (URL query or keyword arguments):
+
+    - ``synchronous``: ``full`` by default (an acknowledged append survives power loss);
+      ``normal`` is faster and survives a crash of the process, not of the machine.
+    - ``lock_timeout``: seconds to wait for another connection's write lock (> 0).
+    - ``poll_interval``: seconds between checks for other processes' appends while subscribed
+      (> 0).
+    - ``prefix``: for table names.
+    - ``mode``: ``ro`` opens an existing, up-to-date store without ever writing the file:
+      reads and subscriptions work, writes raise :class:`ReadOnlyStore`.
+
+    A bad option raises :class:`~eventledger.errors.InvalidArgument` naming it.
     """
 
     def __init__(
         self,
         path: str | Path,
         *,
-        synchronous: str = "normal",
+        synchronous: str = DEFAULT_SYNCHRONOUS,
         lock_timeout: float = 30.0,
         poll_interval: float = 0.05,
         prefix: str = "",
+        mode: str = "rwc",
     ) -> None:
         super().__init__()
-        if synchronous.lower() not in _SYNCHRONOUS:
-            raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}")
+        self._synchronous = option("synchronous", synchronous, _synchronous)
+        self.lock_timeout = option("lock_timeout", lock_timeout, positive_seconds)
+        self.poll_interval = option("poll_interval", poll_interval, positive_seconds)
+        self.prefix = option("prefix", prefix, _prefix)
+        self.read_only = option("mode", mode, _mode) == "ro"
         self.path = Path(path)
-        self.lock_timeout = lock_timeout
-        self.poll_interval = poll_interval
-        self.prefix = validate_prefix(prefix)
         self.events_table = f"{prefix}events"
         self.snapshots_table = f"{prefix}snapshots"
         self.schema_table = f"{prefix}eventledger_schema"
+        self._where = f"SQLite file {str(self.path)!r}"
+        if self.read_only and not self.path.is_file():
+            # Checked here, not left to SQLite: its "unable to open database file" would not say
+            # that the file is missing rather than unreadable.
+            raise StoreSchemaError(
+                f"{self._where} does not exist, and a store opened with ?mode=ro never creates one; "
+                "open it once without mode=ro (or run `eventledger migrate`)"
+            )
+        # SQLite's URI form is the only way to ask for a read-only connection.
+        target = f"file:{quote(str(self.path.absolute()))}?mode=ro" if self.read_only else self.path
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0.02)
+            self._db = sqlite3.connect(
+                target, uri=self.read_only, isolation_level=None, check_same_thread=False, timeout=0.02
+            )
         except sqlite3.Error as error:
-            raise StoreUnavailable(f"cannot open SQLite file {str(self.path)!r}: {error}") from error
-        self._db.execute("PRAGMA busy_timeout = 20")
-        self._synchronous = synchronous.lower()
+            raise self._store_error(error, "open the file") from error
+        try:
+            self._db.execute("PRAGMA busy_timeout = 20")
+        except sqlite3.Error as error:
+            self._db.close()
+            raise self._store_error(error, "open the file") from error
         self._prepare_statements()
 
     def __repr__(self) -> str:
@@ -194,77 +209,66 @@ class SQLiteEventStore(EventStore):
             "ORDER BY version DESC LIMIT ?"
         )
         self._select_version = f"SELECT coalesce(max(version), 0) FROM {events} WHERE stream_id = ?"
+        self._select_head = f"SELECT coalesce(max(position), 0) FROM {events}"
 
     # ----------------------------------------------------------------- opening
 
     async def open(self) -> SQLiteEventStore:
-        """Set WAL mode and create or migrate the schema (idempotent, safe across processes)."""
-        await self._with_lock_retry(self._configure)
-        await self._with_lock_retry(self._migrate)
+        """Set WAL mode and create or migrate the schema (idempotent, safe across processes).
+
+        A read-only store (``mode=ro``) writes nothing: it only checks that the schema is
+        current and raises :class:`StoreSchemaError` when it is missing, older or newer.
+        """
+        await self._with_lock_retry(self._configure, "configure the connection")
+        await self._with_lock_retry(self._check_or_migrate, "create or migrate the store schema")
         return self
 
     def _configure(self) -> None:
-        mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StoreUnavailable(f"SQLite file {str(self.path)!r} refused WAL mode ({mode})")
+        if not self.read_only:
+            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreUnavailable(f"{self._where} refused WAL mode ({mode})")
         self._db.execute(f"PRAGMA synchronous = {self._synchronous}")
 
-    def _migrate(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.schema_table} ("
-                "component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-            )
-            row = self._db.execute(
-                f"SELECT version FROM {self.schema_table} WHERE component = 'store'"
-            ).fetchone()
-            current = row[0] if row else 0
-            if current > SCHEMA_VERSION:
-                raise StoreUnavailable(
-                    f"SQLite file {str(self.path)!r} has store schema version {current}, newer "
-                    f"than this eventledger's {SCHEMA_VERSION}; upgrade eventledger"
-                )
-            for version, script in enumerate(_migrations(self.prefix), start=1):
-                if version > current:
-                    for statement in _split_script(script):
-                        self._db.execute(statement)
-            self._db.execute(
-                f"INSERT INTO {self.schema_table} (component, version) VALUES ('store', ?) "
-                "ON CONFLICT (component) DO UPDATE SET version = excluded.version",
-                (SCHEMA_VERSION,),
-            )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+    def _check_or_migrate(self) -> None:
+        # A current schema is only read, so opening takes no write lock and a read-only file opens.
+        current = stored_version(self._db, self.schema_table)
+        refuse_newer(current, self._where)
+        if current == SCHEMA_VERSION:
+            return
+        if self.read_only:
+            refuse_outdated(current, self._where, "the store was opened with ?mode=ro")
+        migrate(self._db, self.prefix, self.schema_table, self._where)
 
     async def schema_version(self) -> int:
         """The store schema version recorded in the file."""
-        row = await self._with_lock_retry(
-            lambda: self._db.execute(
-                f"SELECT version FROM {self.schema_table} WHERE component = 'store'"
-            ).fetchone()
+        return await self._with_lock_retry(
+            lambda: stored_version(self._db, self.schema_table), "read the store schema version"
         )
-        return int(row[0]) if row else 0
 
-    async def _with_lock_retry(self, operation: Callable[[], _T]) -> _T:
-        """Run ``operation``; while another process holds the lock, sleep (async) and retry."""
+    async def _with_lock_retry(self, operation: Callable[[], _T], doing: str) -> _T:
+        """Run ``operation``; while another process holds the lock, sleep (async) and retry.
+
+        ``doing`` says what the operation was for, in the error it may raise.
+        """
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.001
         while True:
             try:
                 return operation()
-            except sqlite3.OperationalError as error:
-                if not _is_busy(error):
-                    raise StoreUnavailable(f"SQLite file {str(self.path)!r}: {error}") from error
+            except sqlite3.Error as error:
+                if not is_busy(error):
+                    raise self._store_error(error, doing) from error
                 if time.monotonic() >= deadline:
                     raise StoreUnavailable(
-                        f"SQLite file {str(self.path)!r} stayed locked by another connection "
+                        f"{self._where}: cannot {doing}: the file stayed locked by another connection "
                         f"for {self.lock_timeout}s"
                     ) from error
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
+
+    def _store_error(self, error: sqlite3.Error, doing: str) -> EventLedgerError:
+        return store_error(error, self._where, doing, read_only=self.read_only, exists=self.path.is_file())
 
     # ----------------------------------------------------------------- writing
 
@@ -276,7 +280,9 @@ class SQLiteEventStore(EventStore):
         metadata: str | None,
     ) -> AppendResult:
         self._check_open()
-        return await self._with_lock_retry(lambda: self._append_now(stream_id, events, expected, metadata))
+        return await self._with_lock_retry(
+            lambda: self._append_now(stream_id, events, expected, metadata), f"append to stream {stream_id!r}"
+        )
 
     def _append_now(
         self,
@@ -345,7 +351,9 @@ class SQLiteEventStore(EventStore):
             query, parameters = self._select_stream_backwards, (stream_id, bound, limit)
         else:
             query, parameters = self._select_stream_forwards, (stream_id, start or 1, limit)
-        rows = await self._with_lock_retry(lambda: self._db.execute(query, parameters).fetchall())
+        rows = await self._with_lock_retry(
+            lambda: self._db.execute(query, parameters).fetchall(), f"read stream {stream_id!r}"
+        )
         return _decode_rows(rows)
 
     async def _read_all_page(
@@ -361,7 +369,9 @@ class SQLiteEventStore(EventStore):
             parameters += types
         query += "ORDER BY position LIMIT ?"
         parameters += (limit,)
-        rows = await self._with_lock_retry(lambda: self._db.execute(query, parameters).fetchall())
+        rows = await self._with_lock_retry(
+            lambda: self._db.execute(query, parameters).fetchall(), "read the global log"
+        )
         return _decode_rows(rows)
 
     async def _read_all_raw_page(self, after: int, limit: int) -> list[RawEvent]:
@@ -370,14 +380,17 @@ class SQLiteEventStore(EventStore):
             f"SELECT position, stream_id, version, type, schema_version, data FROM {self.events_table} "
             "WHERE position > ? ORDER BY position LIMIT ?"
         )
-        rows = await self._with_lock_retry(lambda: self._db.execute(query, (after, limit)).fetchall())
+        rows = await self._with_lock_retry(
+            lambda: self._db.execute(query, (after, limit)).fetchall(), "read the global log"
+        )
         return [RawEvent(*row) for row in rows]
 
     async def _stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 when it has no events)."""
         self._check_open()
         row = await self._with_lock_retry(
-            lambda: self._db.execute(self._select_version, (stream_id,)).fetchone()
+            lambda: self._db.execute(self._select_version, (stream_id,)).fetchone(),
+            f"read the version of stream {stream_id!r}",
         )
         return int(row[0])
 
@@ -385,7 +398,7 @@ class SQLiteEventStore(EventStore):
         """The position of the last committed event (0 for an empty store)."""
         self._check_open()
         row = await self._with_lock_retry(
-            lambda: self._db.execute(f"SELECT coalesce(max(position), 0) FROM {self.events_table}").fetchone()
+            lambda: self._db.execute(self._select_head).fetchone(), "read the head position"
         )
         return int(row[0])
 
@@ -396,7 +409,9 @@ class SQLiteEventStore(EventStore):
             f"SELECT stream_id, max(version), max(recorded_at) FROM {self.events_table} "
             "WHERE stream_id > ? GROUP BY stream_id ORDER BY stream_id LIMIT ?"
         )
-        rows = await self._with_lock_retry(lambda: self._db.execute(query, (after or "", limit)).fetchall())
+        rows = await self._with_lock_retry(
+            lambda: self._db.execute(query, (after or "", limit)).fetchall(), "list streams"
+        )
         return [StreamInfo(row[0], row[1], from_microseconds(row[2])) for row in rows]
 
     # ----------------------------------------------------------------- snapshots
@@ -421,7 +436,9 @@ class SQLiteEventStore(EventStore):
             state,
             to_microseconds(snapshot.recorded_at),
         )
-        await self._with_lock_retry(lambda: self._db.execute(query, parameters))
+        await self._with_lock_retry(
+            lambda: self._db.execute(query, parameters), f"save a snapshot of stream {snapshot.stream_id!r}"
+        )
 
     async def _load_snapshot(self, stream_id: str) -> Snapshot | None:
         """The latest snapshot of ``stream_id``, or None."""
@@ -430,31 +447,16 @@ class SQLiteEventStore(EventStore):
             "SELECT stream_id, version, aggregate_type, schema_version, state, recorded_at "
             f"FROM {self.snapshots_table} WHERE stream_id = ?"
         )
-        row = await self._with_lock_retry(lambda: self._db.execute(query, (stream_id,)).fetchone())
+        row = await self._with_lock_retry(
+            lambda: self._db.execute(query, (stream_id,)).fetchone(),
+            f"load the snapshot of stream {stream_id!r}",
+        )
         if row is None:
             return None
         return Snapshot(row[0], row[1], row[2], row[3], json.loads(row[4]), from_microseconds(row[5]))
 
     async def _close(self) -> None:
         self._db.close()
-
-
-def _is_busy(error: sqlite3.OperationalError) -> bool:
-    message = str(error).lower()
-    return "locked" in message or "busy" in message
-
-
-def _split_script(script: str) -> list[str]:
-    # Triggers contain ';' inside BEGIN ... END, so split only where sqlite3 says a statement ends.
-    statements: list[str] = []
-    current = ""
-    for line in script.splitlines(keepends=True):
-        current += line
-        if sqlite3.complete_statement(current):
-            if current.strip():
-                statements.append(current.strip())
-            current = ""
-    return statements
 
 
 # uuid.UUID refuses attribute assignment; its slots' own descriptors set them directly.

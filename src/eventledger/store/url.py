@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
-from eventledger.errors import InvalidStoreURL
+from eventledger.errors import InvalidArgument, InvalidStoreURL
 from eventledger.store.base import EventStore
 
 SUPPORTED: Final = (
@@ -22,14 +22,6 @@ SUPPORTED: Final = (
     "sqlite:////absolute/path.db",
     "postgresql://user@host:port/dbname?schema=NAME",
 )
-_SQLITE_OPTIONS: Final = {
-    "synchronous": str,
-    "lock_timeout": float,
-    "poll_interval": float,
-    "prefix": str,
-}
-
-
 class StoreOpener:
     """What :func:`open_store` returns: await it, or use it as an async context manager."""
 
@@ -60,11 +52,14 @@ def open_store(url: str, **options: Any) -> StoreOpener:
 
     - ``memory://``: in-process, nothing persists.
     - ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``: the embedded store;
-      query options ``synchronous``, ``lock_timeout``, ``poll_interval``, ``prefix``.
+      query options ``synchronous`` (``full`` by default, or ``normal``), ``lock_timeout``,
+      ``poll_interval``, ``prefix`` and ``mode`` (``ro`` to open read-only).
     - ``postgresql://user@host:port/dbname?schema=NAME``: PostgreSQL (``eventledger[postgres]``).
 
-    Keyword ``options`` override query options. A malformed URL or an unknown scheme raises
-    :class:`InvalidStoreURL` naming the URL and the supported forms.
+    Keyword ``options`` override query options and are checked the same way. A malformed URL,
+    an unknown scheme, or an unknown or bad option (say a ``poll_interval`` that is not a
+    finite number above 0) raises :class:`InvalidStoreURL` naming the URL, the option and the
+    supported forms.
     """
     if not isinstance(url, str) or "://" not in url:
         raise InvalidStoreURL(str(url), "expected scheme://...", SUPPORTED)
@@ -78,6 +73,8 @@ async def _open(url: str, options: dict[str, Any]) -> EventStore:
 
         if url.split("://", 1)[1] not in ("", "/"):
             raise InvalidStoreURL(url, "memory:// takes no path", SUPPORTED)
+        if options:
+            raise InvalidStoreURL(url, f"memory:// takes no options (given: {', '.join(options)})", SUPPORTED)
         return MemoryEventStore()
     if scheme == "sqlite":
         return await _open_sqlite(url, options)
@@ -95,7 +92,7 @@ async def _open(url: str, options: dict[str, Any]) -> EventStore:
 
 
 async def _open_sqlite(url: str, options: dict[str, Any]) -> EventStore:
-    from eventledger.store.sqlite import SQLiteEventStore
+    from eventledger.store.sqlite import OPTIONS, SQLiteEventStore
 
     parts = urlsplit(url)
     if parts.netloc:
@@ -105,22 +102,17 @@ async def _open_sqlite(url: str, options: dict[str, Any]) -> EventStore:
     path = parts.path[1:] if parts.path.startswith("/") else parts.path
     if not path or path.endswith("/"):
         raise InvalidStoreURL(url, "the SQLite URL names no file", SUPPORTED)
+    # The URL's text and keyword arguments meet the same checks, the store's own.
     settings: dict[str, Any] = {}
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        convert = _SQLITE_OPTIONS.get(key)
-        if convert is None:
-            raise InvalidStoreURL(
-                url, f"unknown option {key!r} (known: {', '.join(_SQLITE_OPTIONS)})", SUPPORTED
-            )
+    for key, value in [*parse_qsl(parts.query, keep_blank_values=True), *options.items()]:
+        check = OPTIONS.get(key)
+        if check is None:
+            raise InvalidStoreURL(url, f"unknown option {key!r} (known: {', '.join(OPTIONS)})", SUPPORTED)
         try:
-            settings[key] = convert(value)
-        except ValueError as error:
-            raise InvalidStoreURL(url, f"option {key}={value!r}: {error}", SUPPORTED) from error
-    settings.update(options)
-    try:
-        store = SQLiteEventStore(path, **settings)
-    except (ValueError, TypeError) as error:
-        raise InvalidStoreURL(url, str(error), SUPPORTED) from error
+            settings[key] = check(value)
+        except InvalidArgument as error:
+            raise InvalidStoreURL(url, f"option {key}={value!r}: {error}", SUPPORTED) from None
+    store = SQLiteEventStore(path, **settings)
     try:
         return await store.open()
     except BaseException:

@@ -34,7 +34,8 @@ from eventledger.projections.leases import advisory_lock_id
 from eventledger.projections.sql import Dialect, Parameters, Row, SQLTransaction, quote_identifier
 from eventledger.projections.targets.base import Bookkeeping, Target
 from eventledger.projections.targets.sql import SQLTargetConnection, read_sql_bookkeeping
-from eventledger.projections.targets.sqlite import PREFIX_PATTERN
+from eventledger.projections.targets.sqlite import target_prefix
+from eventledger.store.options import option
 from eventledger.store.postgres_connection import (
     ConnectionSettings,
     parse_postgres_url,
@@ -110,8 +111,7 @@ class PostgresTarget(Target[SQLTransaction]):
         self.settings: ConnectionSettings = parse_postgres_url(
             url, {} if schema is None else {"schema": schema}
         )
-        if not PREFIX_PATTERN.match(prefix):
-            raise ValueError(f"prefix {prefix!r} must match {PREFIX_PATTERN.pattern}")
+        prefix = option("prefix", prefix, target_prefix)
         self.schema = validate_schema_name(self.settings.schema)
         self.prefix = prefix
         self.pipeline = pipeline

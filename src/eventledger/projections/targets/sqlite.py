@@ -15,7 +15,6 @@ Parameters are adapted the way a read model usually wants them in SQLite: ``Deci
 from __future__ import annotations
 
 import asyncio
-import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -23,7 +22,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventledger.errors import StoreUnavailable
@@ -32,8 +31,15 @@ from eventledger.projections.leases import LeaseRows
 from eventledger.projections.sql import Dialect, Parameters, Row, SQLTransaction, quote_identifier, to_qmark
 from eventledger.projections.targets.base import Bookkeeping, Target
 from eventledger.projections.targets.sql import SQLTargetConnection, read_sql_bookkeeping
+from eventledger.store.options import one_of, option, positive_seconds, table_prefix
+from eventledger.store.sqlite import DEFAULT_SYNCHRONOUS, SYNCHRONOUS_MODES
 
-PREFIX_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+
+def target_prefix(value: object) -> str:
+    """A read-model target's bookkeeping-table prefix (never empty)."""
+    return table_prefix(value, allow_empty=False)
+
+
 _T = TypeVar("_T")
 
 
@@ -88,7 +94,9 @@ class SQLiteTarget(Target[SQLTransaction]):
 
     ``prefix`` names the bookkeeping tables (``eventledger_projections``,
     ``eventledger_dead_letters``, ``eventledger_leases``). ``lock_timeout`` is how long a batch
-    waits for the file's write lock before failing.
+    waits for the file's write lock before failing (seconds, > 0). ``synchronous`` is ``full``
+    by default, like the store's: a committed batch and its checkpoint survive power loss.
+    A bad option raises :class:`~eventledger.errors.InvalidArgument` naming it.
     """
 
     def __init__(
@@ -97,16 +105,12 @@ class SQLiteTarget(Target[SQLTransaction]):
         *,
         prefix: str = "eventledger_",
         lock_timeout: float = 30.0,
-        synchronous: str = "normal",
+        synchronous: str = DEFAULT_SYNCHRONOUS,
     ) -> None:
-        if not PREFIX_PATTERN.match(prefix):
-            raise ValueError(f"prefix {prefix!r} must match {PREFIX_PATTERN.pattern}")
-        if synchronous.lower() not in ("off", "normal", "full", "extra"):
-            raise ValueError("synchronous must be one of off, normal, full, extra")
+        self.prefix = option("prefix", prefix, target_prefix)
+        self.lock_timeout = option("lock_timeout", lock_timeout, positive_seconds)
+        self.synchronous = option("synchronous", synchronous, lambda value: one_of(value, SYNCHRONOUS_MODES))
         self.path = Path(path)
-        self.prefix = prefix
-        self.lock_timeout = lock_timeout
-        self.synchronous = synchronous.lower()
         self.checkpoints = CheckpointTables(
             "sqlite", quote_identifier(f"{prefix}projections"), quote_identifier(f"{prefix}dead_letters")
         )
