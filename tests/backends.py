@@ -98,6 +98,17 @@ _POSTGRES_REWRITES = {
 }
 
 
+_MEMORY_REWRITES = tuple(form for form in REWRITES if form not in ("merge", "merge delete", "truncate"))
+
+REWRITE_FORMS: dict[str, tuple[str, ...]] = {
+    "memory": _MEMORY_REWRITES,
+    "sqlite": tuple(_SQLITE_REWRITES),
+    "postgres": tuple(_POSTGRES_REWRITES),
+}
+"""The forms of :data:`REWRITES` each backend's SQL has (REPLACE is SQLite's; TRUNCATE and MERGE
+PostgreSQL's; the memory store has neither)."""
+
+
 def _rewrite_statement(templates: dict[str, str], form: str, table: str, first: FirstEvent) -> str:
     if form not in templates:
         raise NotApplicable(f"no {REWRITES[form]} in this SQL")
@@ -179,10 +190,15 @@ def memory_backend(tmp_path: Path) -> Backend:
         first = rows[0]
         collisions = {
             "position": dict(position=first.position, stream_id="intruder", version=1, event_id=uuid.uuid4()),
-            "event id": dict(position=rows[-1].position + 1, stream_id="intruder", version=1,
-                             event_id=first.event_id),
-            "stream version": dict(position=rows[-1].position + 1, stream_id=first.stream_id,
-                                   version=first.version, event_id=uuid.uuid4()),
+            "event id": dict(
+                position=rows[-1].position + 1, stream_id="intruder", version=1, event_id=first.event_id
+            ),
+            "stream version": dict(
+                position=rows[-1].position + 1,
+                stream_id=first.stream_id,
+                version=first.version,
+                event_id=uuid.uuid4(),
+            ),
         }
         try:
             if form == "update":
@@ -194,8 +210,14 @@ def memory_backend(tmp_path: Path) -> Backend:
             else:
                 key = form.removeprefix("replace the ").removeprefix("upsert on the ")
                 shared.insert_stored_event(
-                    StoredEvent(type="Tampered", schema_version=1, data="{}", metadata=None,
-                                recorded_at=datetime.now(UTC), **collisions[key])  # type: ignore[arg-type]
+                    StoredEvent(
+                        type="Tampered",
+                        schema_version=1,
+                        data="{}",
+                        metadata=None,
+                        recorded_at=datetime.now(UTC),
+                        **collisions[key],
+                    )  # type: ignore[arg-type]
                 )
         except Exception as error:
             return error

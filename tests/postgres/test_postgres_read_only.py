@@ -20,6 +20,7 @@ from postgres_server import collect, connect, eventually, read_until, settle
 import eventledger as el
 from backends import POSTGRES_URL, PostgresBackend
 from eventledger.errors import StoreSchemaError
+from eventledger.store.postgres_schema import SCHEMA_VERSION
 from events import noted
 
 READ_ONLY_SETTING = "options=-c%20default_transaction_read_only%3Don"
@@ -130,7 +131,7 @@ async def test_opening_an_outdated_schema_without_the_right_to_migrate_it_raises
         with pytest.raises(StoreSchemaError) as caught:
             await el.open_store(url)
     assert "has store schema version 0" in str(caught.value)
-    assert "cannot migrate it to version 1" in str(caught.value)
+    assert f"cannot migrate it to version {SCHEMA_VERSION}" in str(caught.value)
 
 
 async def test_opening_a_schema_the_role_may_not_even_read_raises_store_schema_error(
