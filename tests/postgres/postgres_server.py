@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
@@ -123,3 +124,16 @@ async def read_until(
         if len(got) >= count or asyncio.get_running_loop().time() > deadline:
             return got
         await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def following(store: el.EventStore) -> AsyncIterator[list[el.RecordedEvent]]:
+    """A live subscription's deliveries, collected while the block runs."""
+    delivered: list[el.RecordedEvent] = []
+    task = asyncio.create_task(collect(store.subscribe(), delivered))
+    try:
+        yield delivered
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

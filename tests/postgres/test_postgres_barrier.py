@@ -12,11 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
-from postgres_server import RawConnection, collect, connect, eventually, insert_note, read_until, settle
+from postgres_server import (
+    RawConnection,
+    connect,
+    eventually,
+    following,
+    insert_note,
+    read_until,
+    settle,
+)
 
 import eventledger as el
 from backends import PostgresBackend
@@ -30,19 +37,6 @@ async def open_postgres(backend: PostgresBackend) -> PostgresEventStore:
     store = await backend.open()
     assert isinstance(store, PostgresEventStore)
     return store
-
-
-@contextlib.asynccontextmanager
-async def following(store: el.EventStore) -> AsyncIterator[list[el.RecordedEvent]]:
-    """A live subscription's deliveries, collected while the block runs."""
-    delivered: list[el.RecordedEvent] = []
-    task = asyncio.create_task(collect(store.subscribe(), delivered))
-    try:
-        yield delivered
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def nothing_held_back(status: VisibilityStatus) -> bool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 from local_servers import LocalServer, replayed
-from postgres_server import RawConnection, begin_writing, collect, eventually, insert_note
+from postgres_server import RawConnection, begin_writing, eventually, following, insert_note
 
 import eventledger as el
 from eventledger.errors import StoreSchemaError
@@ -67,18 +67,6 @@ async def on_standby(replicated: Replicated) -> AsyncIterator[PostgresEventStore
         yield store
     finally:
         await store.close()
-
-
-@contextlib.asynccontextmanager
-async def following(store: el.EventStore) -> AsyncIterator[list[el.RecordedEvent]]:
-    delivered: list[el.RecordedEvent] = []
-    task = asyncio.create_task(collect(store.subscribe(), delivered))
-    try:
-        yield delivered
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_a_store_on_a_standby_reads_and_follows_by_polling_without_warnings(
