@@ -21,6 +21,7 @@ import psycopg
 
 from eventledger import EventStore, open_store
 from eventledger.store.memory import MemoryEventStore, StoredEvent
+from eventledger.store.postgres_statements import barrier
 
 REWRITES: dict[str, str] = {
     "update": "UPDATE the first stored event",
@@ -303,15 +304,18 @@ def postgres_backend(tmp_path: Path) -> Backend:
             )
             row = await cursor.fetchone()
             assert row is not None
-            # Return once readers of the global log can see the row, as the test will read next.
+            # Return once readers of the global log can see the row, as the test will read next:
+            # the store's own barrier (which waits only for this table's writers) has passed it.
+            reading_barrier = barrier(f'"{schema}".events')
             for _ in range(1000):
                 cursor = await connection.execute(
-                    "SELECT pg_snapshot_xmin(pg_current_snapshot()) > %s::text::xid8", (row[0],)
+                    f"SELECT {reading_barrier} > %s::text::xid8".encode(), (row[0],)
                 )
                 visible = await cursor.fetchone()
                 if visible is not None and visible[0]:
                     return
                 await asyncio.sleep(0.01)
+            raise AssertionError(f"the raw row of stream {stream_id!r} never became visible to readers")
 
     async def tamper(statement: str) -> Exception | None:
         async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as connection:
