@@ -12,7 +12,7 @@ import pydantic
 
 from eventledger.projections import ProjectionStatus
 from eventledger.projections.targets.base import FailedEvent
-from eventledger.store.base import OpenTransaction
+from eventledger.store.records import OpenTransaction
 from examples.orders.domain import Order, OrderLines
 from examples.orders.order_list import OrderRow
 

@@ -95,7 +95,7 @@ from eventledger.store import (
     StreamState,
     open_store,
 )
-from eventledger.store.base import RawEvent
+from eventledger.store.records import RawEvent
 from eventledger.versioning import (
     RetiredEvent,
     Upcaster,

@@ -27,11 +27,28 @@ retries on it never retries a caller's mistake for ever.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 
 class EventLedgerError(Exception):
     """Root of every error raised by eventledger."""
+
+    _arguments: tuple[tuple[Any, ...], dict[str, Any]]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        error = super().__new__(cls, *args, **kwargs)
+        # The constructor's own arguments, so every error pickles (for multiprocessing and
+        # process pools) without a __reduce__ per class: their messages are built from them.
+        error._arguments = (args, kwargs)
+        return error
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        args, kwargs = getattr(self, "_arguments", (self.args, {}))
+        return (_rebuild, (type(self), args, kwargs))
+
+
+def _rebuild(cls: type[EventLedgerError], args: tuple[Any, ...], kwargs: dict[str, Any]) -> EventLedgerError:
+    return cls(*args, **kwargs)
 
 
 class InvalidArgument(EventLedgerError, ValueError, TypeError):
@@ -94,9 +111,6 @@ class ConcurrencyError(EventLedgerError):
             f"stream {stream_id!r}: expected version {describe_expected(expected)}, actual version {actual}"
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.stream_id, self.expected, self.actual))
-
 
 class InvalidExpectedVersion(InvalidArgument):
     """The expected version is not an int from 0 to 2**63 - 2, ``ANY``, ``NO_STREAM`` or ``STREAM_EXISTS``."""
@@ -123,9 +137,6 @@ class InvalidStreamId(InvalidArgument):
             else (f"{stream_id[:60]!r}... ({len(stream_id)} characters)")
         )
         super().__init__(f"invalid stream id {shown}: {reason}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.stream_id, self.reason))
 
 
 class DuplicateEventType(DefinitionError):
@@ -199,19 +210,6 @@ class UpcastError(StoredEventError):
             f"{stored_version} to {current_version}: {reason}"
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            UpcastError,
-            (
-                self.type_name,
-                self.stored_version,
-                self.current_version,
-                self.reason,
-                self.stream_id,
-                self.position,
-            ),
-        )
-
 
 class MissingUpcaster(UpcastError):
     """A chain of upcasters has a gap: no upcaster from ``missing_from`` to ``missing_from + 1``."""
@@ -236,19 +234,6 @@ class MissingUpcaster(UpcastError):
             position,
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            MissingUpcaster,
-            (
-                self.type_name,
-                self.stored_version,
-                self.current_version,
-                self.missing_from,
-                self.stream_id,
-                self.position,
-            ),
-        )
-
 
 class StoredVersionTooNew(UpcastError):
     """A stored event has a schema version newer than its class: older code reads newer events."""
@@ -269,12 +254,6 @@ class StoredVersionTooNew(UpcastError):
             "wrote the event, so deploy the newer event class (upcasters only go forwards)",
             stream_id,
             position,
-        )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            StoredVersionTooNew,
-            (self.type_name, self.stored_version, self.current_version, self.stream_id, self.position),
         )
 
 
@@ -343,9 +322,6 @@ class ReadOnlyStore(StoreError):
         self.reason = reason
         super().__init__(f"{where}: cannot {doing}: the store is read-only ({reason})")
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.where, self.doing, self.reason))
-
 
 class StoreSchemaError(StoreError):
     """The store's tables are missing, older or newer than this release can use.
@@ -372,9 +348,6 @@ class AggregateNotFound(EventLedgerError):
         self.stream_id = stream_id
         self.aggregate_type = aggregate_type
         super().__init__(f"{aggregate_type} {stream_id!r} not found: its stream has no events")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.stream_id, self.aggregate_type))
 
 
 class UnhandledEvent(EventLedgerError):
@@ -408,12 +381,6 @@ class UnhandledEvent(EventLedgerError):
             f"declare class {aggregate_type}(Aggregate, ignore_unhandled_events=True)"
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            type(self),
-            (self.aggregate_type, self.aggregate_id, self.event_type, self.version, self.retired_reason),
-        )
-
 
 class ProjectionDefinitionError(DefinitionError):
     """A projection class is malformed: a bad name, table name or handler signature."""
@@ -437,9 +404,6 @@ class CheckpointConflict(ProjectionError):
             "another runner got there first and this batch was rolled back"
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.projection, self.build, self.expected, self.actual))
-
 
 class ProjectionRetired(ProjectionError):
     """A projection build was replaced by a newer build or schema version and must stop."""
@@ -449,9 +413,6 @@ class ProjectionRetired(ProjectionError):
         self.build = build
         self.reason = reason
         super().__init__(f"projection {projection!r} build {build} is retired: {reason}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.projection, self.build, self.reason))
 
 
 class LeaseLost(ProjectionError):
@@ -463,9 +424,6 @@ class LeaseLost(ProjectionError):
         super().__init__(
             f"projection {projection!r}: runner {owner!r} lost its lease; the batch was rolled back"
         )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.projection, self.owner))
 
 
 class ProjectionFailed(ProjectionError):
@@ -486,9 +444,6 @@ class ProjectionFailed(ProjectionError):
             f"{stream_id!r}): {reason}"
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.projection, self.position, self.event_type, self.stream_id, self.reason))
-
 
 class UnknownProjection(ProjectionError, LookupError):
     """A runner was asked about a projection it does not run."""
@@ -497,9 +452,6 @@ class UnknownProjection(ProjectionError, LookupError):
         self.projection = projection
         self.known = known
         super().__init__(f"unknown projection {projection!r}; this runner runs: {', '.join(known) or 'none'}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.projection, self.known))
 
 
 class ProjectionStateError(ProjectionError):

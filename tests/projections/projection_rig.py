@@ -35,8 +35,8 @@ from eventledger.projections import (
     handles,
 )
 from eventledger.projections.targets.postgres import PostgresTarget
-from eventledger.store.base import VisibilityStatus
 from eventledger.store.memory import MemoryEventStore, StoredEvent
+from eventledger.store.records import VisibilityStatus
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -22,7 +22,7 @@ from waits import caught_up, eventually
 import eventledger as el
 from eventledger.metrics import EventLedgerMetrics
 from eventledger.projections.lag import HeldBackWatch, stall_reason
-from eventledger.store.base import OpenTransaction, VisibilityStatus
+from eventledger.store.records import OpenTransaction, VisibilityStatus
 
 HELD = 8
 """Events appended behind the open transaction."""

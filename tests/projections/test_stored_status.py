@@ -13,7 +13,7 @@ import eventledger as el
 from eventledger.projections import FailureInfo, MemoryTarget, Projection, StalledReason
 from eventledger.projections.progress import stored_status
 from eventledger.projections.targets.base import ProjectionReport
-from eventledger.store.base import OpenTransaction
+from eventledger.store.records import OpenTransaction
 
 AN_HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
 FAILURE = FailureInfo(7, "test.projections.deposited", "acct-3", "RuntimeError: no", 5, AN_HOUR_AGO)

@@ -19,7 +19,8 @@ import pydantic
 from eventledger.domain.decider import Decider
 from eventledger.domain.retry import RetryPolicy
 from eventledger.events import Event, Metadata
-from eventledger.store.base import AppendResult, EventStore
+from eventledger.store.base import EventStore
+from eventledger.store.records import AppendResult
 
 CommandType = TypeVar("CommandType")
 State = TypeVar("State")

@@ -18,7 +18,8 @@ from eventledger.domain import snapshots
 from eventledger.domain.aggregate import Aggregate
 from eventledger.domain.retry import RetryPolicy
 from eventledger.errors import AggregateNotFound, InvalidArgument
-from eventledger.store.base import AppendResult, EventStore
+from eventledger.store.base import EventStore
+from eventledger.store.records import AppendResult
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from typing import Final, TypeVar
 
 from eventledger.domain.aggregate import Aggregate
 from eventledger.errors import InvalidArgument
-from eventledger.store.base import EventStore, Snapshot
+from eventledger.store.base import EventStore
+from eventledger.store.records import Snapshot
 
 logger = logging.getLogger(__name__)
 

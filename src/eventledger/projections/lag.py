@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from eventledger.projections.status import StalledReason
-from eventledger.store.base import EventStore, VisibilityStatus
+from eventledger.store.base import EventStore
+from eventledger.store.records import VisibilityStatus
 
 DEFAULT_HELD_BACK_STALL_AFTER = 5.0
 """Seconds events may be held back before the projections waiting for them report ``stalled``."""

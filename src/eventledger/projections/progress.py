@@ -21,7 +21,8 @@ from eventledger.projections.lag import measure_lag
 from eventledger.projections.projection import Projection
 from eventledger.projections.status import FailureInfo, ProjectionState, StalledReason
 from eventledger.projections.targets.base import Build, BuildState, ProjectionReport
-from eventledger.store.base import EventStore, VisibilityStatus
+from eventledger.store.base import EventStore
+from eventledger.store.records import VisibilityStatus
 
 NOT_STARTED: Final = "not started"
 """The state of a projection no runner has built yet."""
@@ -123,9 +124,7 @@ def _report_of(reports: tuple[ProjectionReport, ...], version: int) -> Projectio
     return next((report for report in reports if report.version == version), None)
 
 
-def _state(
-    elsewhere: bool, builds: tuple[Build, ...], report: ProjectionReport | None, current: bool
-) -> str:
+def _state(elsewhere: bool, builds: tuple[Build, ...], report: ProjectionReport | None, current: bool) -> str:
     if elsewhere:
         return ELSEWHERE
     if report is None:

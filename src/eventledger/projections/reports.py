@@ -13,7 +13,7 @@ from typing import Any
 from eventledger.projections.sql import Row
 from eventledger.projections.status import FailureInfo, ProjectionState, StalledReason
 from eventledger.projections.targets.base import ProjectionReport
-from eventledger.store.base import OpenTransaction
+from eventledger.store.records import OpenTransaction
 
 
 def encode_report(report: ProjectionReport) -> tuple[Any, ...]:

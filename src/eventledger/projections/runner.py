@@ -36,7 +36,8 @@ from eventledger.projections.retries import ProjectionRetryPolicy
 from eventledger.projections.status import ProjectionListener, ProjectionStatus
 from eventledger.projections.targets.base import Build, DeadLetter, FailedEvent
 from eventledger.projections.worker import ProjectionWorker
-from eventledger.store.base import EventStore, VisibilityStatus
+from eventledger.store.base import EventStore
+from eventledger.store.records import VisibilityStatus
 
 log = logging.getLogger("eventledger.projections")
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from eventledger.store.base import OpenTransaction
+from eventledger.store.records import OpenTransaction
 
 RATE_WINDOW: Final = 10.0
 """Seconds over which ``events_per_second`` is measured (the runner's and the stored reports' alike)."""

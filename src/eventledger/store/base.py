@@ -12,22 +12,17 @@ import asyncio
 import enum
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Self
-from uuid import UUID
 
 from eventledger.errors import ConcurrencyError, InvalidArgument, InvalidExpectedVersion, StoreClosed
 from eventledger.events import (
     EncodedEvent,
     Event,
     RecordedEvent,
-    decode_metadata,
     encode_events,
     encode_metadata,
-    recorded_event,
 )
 from eventledger.store.limits import (
     MAX_VERSION,
@@ -36,7 +31,15 @@ from eventledger.store.limits import (
     check_position,
     check_stream_id,
 )
-from eventledger.versioning import PageDecoder, active_upcasters
+from eventledger.store.paging import paged, position_of
+from eventledger.store.records import (
+    AppendResult,
+    RawEvent,
+    Snapshot,
+    StreamInfo,
+    VisibilityStatus,
+)
+from eventledger.versioning import active_upcasters
 
 
 class StreamState(enum.Enum):
@@ -62,99 +65,8 @@ ExpectedVersion = int | StreamState
 """An exact version (``0`` == :data:`NO_STREAM`), :data:`ANY` or :data:`STREAM_EXISTS`."""
 
 
-@dataclass(frozen=True, slots=True)
-class AppendResult:
-    """What an append wrote: the stream, its new version and each event's global position."""
-
-    stream_id: str
-    version: int
-    positions: tuple[int, ...]
-
-    @property
-    def last_position(self) -> int | None:
-        """Global position of the last event appended (None for an empty append)."""
-        return self.positions[-1] if self.positions else None
-
-
-@dataclass(frozen=True, slots=True)
-class StreamInfo:
-    """A stream as listed by :meth:`EventStore.list_streams`."""
-
-    stream_id: str
-    version: int
-    last_recorded_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """An aggregate's state at a version, stored beside the events to shorten loads.
-
-    ``state`` is JSON-compatible data; ``schema_version`` is the aggregate's snapshot schema
-    version when it was taken (a snapshot of another version is ignored on load).
-    """
-
-    stream_id: str
-    version: int
-    aggregate_type: str
-    schema_version: int
-    state: dict[str, Any]
-    recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-
-@dataclass(frozen=True, slots=True)
-class OpenTransaction:
-    """A database transaction holding back the readers of the global log (PostgreSQL)."""
-
-    pid: int | None
-    """Backend process id (None for a prepared transaction); ``pg_terminate_backend(pid)`` ends it."""
-    database: str | None
-    """The database it runs in."""
-    state: str
-    """``active``, ``idle in transaction``, ... or ``prepared transaction <gid>``."""
-    age: timedelta
-    """How long the transaction has been open."""
-
-
-@dataclass(frozen=True, slots=True)
-class VisibilityStatus:
-    """How far readers of the global log are behind what has been committed, and why.
-
-    On the memory and SQLite stores every committed event is visible at once, so nothing is
-    ever held back. On PostgreSQL an event committed by one transaction can wait behind
-    another that is still open and may yet add events before it (see
-    :mod:`eventledger.store.postgres`); those events count as lag, and
-    ``oldest_open_transaction`` names the transaction they wait for.
-    """
-
-    written_position: int
-    """The highest position of any committed event (0 for an empty store)."""
-    visible_position: int
-    """The last position a reader of the global log can see now (:meth:`EventStore.head_position`)."""
-    held_back_events: int
-    """Committed events readers cannot see yet because an older transaction is still open."""
-    oldest_held_back_at: datetime | None
-    """When the oldest held-back event was recorded (None when nothing is held back)."""
-    oldest_open_transaction: OpenTransaction | None
-    """The open transaction readers wait for (None when readers wait for nothing)."""
-
-
 AppendObserver = Callable[[int, float, bool], None]
 """Told of each append: ``(events written, seconds in the store, refused by a ConcurrencyError)``."""
-
-
-@dataclass(frozen=True, slots=True)
-class RawEvent:
-    """A stored event as its row holds it, not decoded: for checks that must see bad rows too.
-
-    ``data`` is JSON text, or a mapping where the driver decodes JSON itself.
-    """
-
-    position: int
-    stream_id: str
-    version: int
-    type: str
-    schema_version: int
-    data: str | Mapping[str, Any]
 
 
 TypeFilter = Collection[type[Event] | str] | None
@@ -194,43 +106,6 @@ def type_names(types: TypeFilter) -> tuple[str, ...] | None:
     # Events stored under a renamed type's old names decode to the class, so a filter matches them.
     upcasters = active_upcasters()
     return tuple(dict.fromkeys(alias for name in names for alias in (name, *upcasters.renamed_from(name))))
-
-
-def decode_rows(
-    rows: Iterable[Sequence[Any]],
-    *,
-    event_id: Callable[[Any], UUID],
-    recorded_at: Callable[[Any], datetime],
-) -> list[RecordedEvent]:
-    """Decode a page of stored rows into RecordedEvents, for the SQL backends.
-
-    Each row is ``(position, stream_id, version, event_id, type, schema_version, data, metadata,
-    recorded_at)`` as the backend's driver returns it; ``event_id`` and ``recorded_at`` turn the
-    driver's values into a UUID and a UTC datetime.
-    """
-    decoded: list[RecordedEvent] = []
-    append = decoded.append
-    decode = PageDecoder().decode
-    # The events of one batch share their recorded_at, so one conversion serves them all.
-    last_at: object = None
-    moment = datetime.fromtimestamp(0, UTC)
-    for position, stream_id, version, stored_id, type_name, schema_version, data, metadata, at in rows:
-        if at != last_at:
-            moment = recorded_at(at)
-            last_at = at
-        append(
-            recorded_event(
-                event_id(stored_id),
-                stream_id,
-                version,
-                position,
-                type_name,
-                decode(type_name, schema_version, data, stream_id, position),
-                decode_metadata(metadata) if metadata else {},
-                moment,
-            )
-        )
-    return decoded
 
 
 class EventStore(ABC):
@@ -355,23 +230,18 @@ class EventStore(ABC):
         check_stream_id(stream_id)
         check_limit(limit)
         check_position("from_version", from_version, allow_none=True)
-        remaining = limit
-        if backwards:
-            cursor = from_version if from_version is not None else None
-        else:
-            cursor = max(from_version or 1, 1)
-        while remaining is None or remaining > 0:
-            size = self.page_size if remaining is None else min(self.page_size, remaining)
-            page = await self._read_stream_page(stream_id, cursor, size, backwards)
-            for recorded in page:
-                yield recorded
-            if len(page) < size:
-                return
-            if remaining is not None:
-                remaining -= len(page)
-            cursor = page[-1].version - 1 if backwards else page[-1].version + 1
-            if backwards and cursor < 1:
-                return
+
+        async def page(start: int | None, size: int) -> list[RecordedEvent]:
+            return await self._read_stream_page(stream_id, start, size, backwards)
+
+        def after_page(last: RecordedEvent) -> int | None:
+            if backwards:
+                return last.version - 1 if last.version > 1 else None
+            return last.version + 1
+
+        first = from_version if backwards else max(from_version or 1, 1)
+        async for recorded in paged(page, first, limit, self.page_size, after_page):
+            yield recorded
 
     @abstractmethod
     async def _read_stream_page(
@@ -395,18 +265,12 @@ class EventStore(ABC):
         check_limit(limit)
         check_position("after", after)
         names = type_names(types)
-        remaining = limit
-        cursor = after
-        while remaining is None or remaining > 0:
-            size = self.page_size if remaining is None else min(self.page_size, remaining)
-            page = await self._read_all_page(cursor, size, names)
-            for recorded in page:
-                yield recorded
-            if len(page) < size:
-                return
-            if remaining is not None:
-                remaining -= len(page)
-            cursor = page[-1].position
+
+        async def page(cursor: int | None, size: int) -> list[RecordedEvent]:
+            return await self._read_all_page(cursor or 0, size, names)
+
+        async for recorded in paged(page, after, limit, self.page_size, position_of):
+            yield recorded
 
     @abstractmethod
     async def _read_all_page(
@@ -422,18 +286,12 @@ class EventStore(ABC):
         self._check_open()
         check_limit(limit)
         check_position("after", after)
-        remaining = limit
-        cursor = after
-        while remaining is None or remaining > 0:
-            size = self.page_size if remaining is None else min(self.page_size, remaining)
-            page = await self._read_all_raw_page(cursor, size)
-            for row in page:
-                yield row
-            if len(page) < size:
-                return
-            if remaining is not None:
-                remaining -= len(page)
-            cursor = page[-1].position
+
+        async def page(cursor: int | None, size: int) -> list[RawEvent]:
+            return await self._read_all_raw_page(cursor or 0, size)
+
+        async for row in paged(page, after, limit, self.page_size, position_of):
+            yield row
 
     async def _read_all_raw_page(self, after: int, limit: int) -> list[RawEvent]:
         """Up to ``limit`` undecoded rows after ``after`` in global order."""

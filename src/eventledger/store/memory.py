@@ -14,15 +14,8 @@ from datetime import UTC, datetime
 
 from eventledger.errors import ConcurrencyError
 from eventledger.events import EncodedEvent, RecordedEvent, decode_metadata
-from eventledger.store.base import (
-    AppendResult,
-    EventStore,
-    ExpectedVersion,
-    RawEvent,
-    Snapshot,
-    StreamInfo,
-    expected_version_matches,
-)
+from eventledger.store.base import EventStore, ExpectedVersion, expected_version_matches
+from eventledger.store.records import AppendResult, RawEvent, Snapshot, StreamInfo
 from eventledger.versioning import decode_event
 
 

@@ -60,15 +60,9 @@ from eventledger.events import EncodedEvent, RecordedEvent
 from eventledger.store.base import (
     ANY,
     STREAM_EXISTS,
-    AppendResult,
     EventStore,
     ExpectedVersion,
-    OpenTransaction,
-    RawEvent,
-    Snapshot,
-    StreamInfo,
     TypeFilter,
-    VisibilityStatus,
     expected_version_matches,
     type_names,
 )
@@ -85,6 +79,14 @@ from eventledger.store.postgres_statements import (
     notify_channel,
     recorded_rows,
     visibility_status,
+)
+from eventledger.store.records import (
+    AppendResult,
+    OpenTransaction,
+    RawEvent,
+    Snapshot,
+    StreamInfo,
+    VisibilityStatus,
 )
 
 logger: Final = logging.getLogger("eventledger.postgres")

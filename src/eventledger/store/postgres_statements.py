@@ -21,15 +21,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eventledger.events import EncodedEvent, RecordedEvent
-from eventledger.store.base import (
-    ANY,
-    STREAM_EXISTS,
-    ExpectedVersion,
-    OpenTransaction,
-    VisibilityStatus,
-    decode_rows,
-)
+from eventledger.store.base import ANY, STREAM_EXISTS, ExpectedVersion
 from eventledger.store.postgres_schema import sql_text
+from eventledger.store.records import OpenTransaction, VisibilityStatus
+from eventledger.store.rows import decode_rows
 
 SELECTED = (
     "event.position, event.stream_id, event.version, event.event_id, event.type, "

@@ -47,16 +47,13 @@ from eventledger.events import EncodedEvent, RecordedEvent
 from eventledger.store.base import (
     ANY,
     STREAM_EXISTS,
-    AppendResult,
     EventStore,
     ExpectedVersion,
-    RawEvent,
-    Snapshot,
-    StreamInfo,
-    decode_rows,
     expected_version_matches,
 )
 from eventledger.store.options import one_of, option, positive_seconds, table_prefix
+from eventledger.store.records import AppendResult, RawEvent, Snapshot, StreamInfo
+from eventledger.store.rows import decode_rows
 from eventledger.store.sqlite_errors import is_busy, store_error
 from eventledger.store.sqlite_schema import (
     SCHEMA_VERSION,
@@ -183,6 +180,7 @@ class SQLiteEventStore(EventStore):
     def _prepare_statements(self) -> None:
         events = self.events_table
         columns = "stream_id, version, event_id, type, schema_version, data, metadata, recorded_at"
+
         # The version is a scalar subquery inside VALUES, not INSERT ... SELECT: an INSERT whose
         # SELECT reads its own table makes SQLite stage the rows in a temporary table first,
         # which cost a quarter of a single-event append. A NULL version (no match) fails the

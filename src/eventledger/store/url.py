@@ -22,6 +22,8 @@ SUPPORTED: Final = (
     "sqlite:////absolute/path.db",
     "postgresql://user@host:port/dbname?schema=NAME",
 )
+
+
 class StoreOpener:
     """What :func:`open_store` returns: await it, or use it as an async context manager."""
 

@@ -18,7 +18,7 @@ from eventledger.projections.status import (
 )
 from eventledger.projections.targets.base import ProjectionReport
 from eventledger.projections.worker.base import WorkerBase, failed_error
-from eventledger.store.base import VisibilityStatus
+from eventledger.store.records import VisibilityStatus
 
 log = logging.getLogger("eventledger.projections")
 
