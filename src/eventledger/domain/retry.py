@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from eventledger.backoff import Backoff
 from eventledger.errors import ConcurrencyError, InvalidArgument
 
 logger = logging.getLogger(__name__)
@@ -48,10 +48,14 @@ class RetryPolicy:
                 f"max_delay={self.max_delay!r}"
             )
 
+    @property
+    def backoff(self) -> Backoff:
+        """The delays between attempts: doubling, capped, half of each random."""
+        return Backoff(first=min(self.first_delay, self.max_delay), maximum=self.max_delay, jitter=0.5)
+
     def delay_before_retry(self, retry: int) -> float:
         """Seconds to wait before the ``retry``-th retry (1-based), jittered."""
-        ceiling = min(self.max_delay, self.first_delay * 2 ** (retry - 1))
-        return random.uniform(ceiling / 2, ceiling)
+        return self.backoff.delay(retry)
 
     async def run(
         self,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
+
+from eventledger.backoff import Backoff
+from eventledger.errors import InvalidArgument
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +16,7 @@ class ProjectionRetryPolicy:
     projection stops in state ``failed`` until an operator retries or skips it. Errors of the
     database itself (a lost connection, a lock held too long) are retried without limit, in
     state ``stalled``, since no event is at fault. Delays grow from ``first_delay`` by
-    ``multiplier`` up to ``max_delay``, with up to 25 % random jitter so that runners do not
+    ``multiplier`` up to ``max_delay``; a fifth of each delay is random, so that runners do not
     retry in step.
     """
 
@@ -24,12 +26,18 @@ class ProjectionRetryPolicy:
     multiplier: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("attempts must be >= 1")
-        if self.first_delay < 0 or self.max_delay < self.first_delay or self.multiplier < 1:
-            raise ValueError("need 0 <= first_delay <= max_delay and multiplier >= 1")
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
+            raise InvalidArgument(
+                f"ProjectionRetryPolicy.attempts must be an int >= 1, not {self.attempts!r}"
+            )
+        # Checks the delays (0 <= first_delay <= max_delay, multiplier >= 1) once, here.
+        self.backoff  # noqa: B018
+
+    @property
+    def backoff(self) -> Backoff:
+        """The delays between attempts, a fifth of each random."""
+        return Backoff(self.first_delay, self.max_delay, self.multiplier, jitter=0.2)
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        base = min(self.first_delay * self.multiplier ** max(attempt - 1, 0), self.max_delay)
-        return base * (1 + random.random() * 0.25)
+        return self.backoff.delay(attempt)
