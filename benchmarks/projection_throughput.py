@@ -41,7 +41,15 @@ from typing import Any
 import psycopg
 
 import eventledger as el
-from eventledger.projections import Projection, SQLiteTarget, SQLTransaction, Target, handles
+from eventledger.projections import (
+    BatchApplied,
+    Projection,
+    ProjectionListener,
+    SQLiteTarget,
+    SQLTransaction,
+    Target,
+    handles,
+)
 from eventledger.projections.targets.postgres import PostgresTarget
 
 ACCOUNTS = 1000
@@ -176,14 +184,14 @@ async def catch_up(place: Place, events: int, batch_sizes: list[int], rounds: in
     return results
 
 
-class Commits(el.ProjectionListener):
+class Commits(ProjectionListener):
     """Sets ``reached`` when a committed batch's checkpoint reaches ``waiting_for``."""
 
     def __init__(self) -> None:
         self.waiting_for = 0
         self.reached = asyncio.Event()
 
-    def batch_applied(self, batch: el.BatchApplied) -> None:
+    def batch_applied(self, batch: BatchApplied) -> None:
         if batch.checkpoint >= self.waiting_for:
             self.reached.set()
 

@@ -39,7 +39,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import eventledger as el
-from eventledger.errors import describe_expected
+from eventledger.errors import ProjectionStateError, UnknownProjection, describe_expected
 from eventledger.metrics import CONTENT_TYPE, EventLedgerMetrics
 from eventledger.projections import (
     Projection,
@@ -449,12 +449,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def refused(request: Request, error: el.DomainError) -> JSONResponse:
         return JSONResponse(error_body("rule_violated", str(error)), 422)
 
-    @app.exception_handler(el.UnknownProjection)
-    async def no_projection(request: Request, error: el.UnknownProjection) -> JSONResponse:
+    @app.exception_handler(UnknownProjection)
+    async def no_projection(request: Request, error: UnknownProjection) -> JSONResponse:
         return JSONResponse(error_body("not_found", str(error)), 404)
 
-    @app.exception_handler(el.ProjectionStateError)
-    async def not_failed(request: Request, error: el.ProjectionStateError) -> JSONResponse:
+    @app.exception_handler(ProjectionStateError)
+    async def not_failed(request: Request, error: ProjectionStateError) -> JSONResponse:
         return JSONResponse(error_body("conflict", str(error)), 409)
 
     @app.exception_handler(SimulationBusy)

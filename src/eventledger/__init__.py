@@ -8,78 +8,60 @@
 ...         await store.append("order-1", [OrderPlaced(order_id="1")], expected_version=el.NO_STREAM)
 ...         async for recorded in store.read_stream("order-1"):
 ...             print(recorded.version, recorded.type, recorded.event)
+
+The top level holds what an application writes every day: events, stores and the
+expected-version forms, aggregates, deciders, the repository and commands, projections and
+their runner, and the errors an application catches (the root, its middle layers, and the write
+side's own). Everything else lives in the submodule that owns it, so this namespace stays small
+enough to read at a glance (the README's "Where everything lives" lists them):
+
+- :mod:`eventledger.errors`: every error class (``StoreClosed``, ``CheckpointConflict``, ...);
+- :mod:`eventledger.store`: ``Snapshot``, ``StreamInfo``, ``VisibilityStatus``; backends in
+  ``eventledger.store.memory`` / ``.sqlite`` / ``.postgres``;
+- :mod:`eventledger.projections`: targets beyond memory and SQLite, listeners, retry and lease
+  policies, :func:`~eventledger.projections.stored_status`;
+- :mod:`eventledger.versioning`: the upcaster registry (``upcasters``, ``UpcasterRegistry``,
+  ``use_upcasters``, ``RetiredEvent``);
+- :mod:`eventledger.compatibility`: the report of :func:`check_store`;
+- :mod:`eventledger.domain`: ``RepositoryStatistics``, ``NO_RETRY``;
+- :mod:`eventledger.events`: the type registry (``event_types``) and the JSON codec;
+- :mod:`eventledger.testing`: given/when/then, projection scenarios, and the conformance kit
+  (:mod:`eventledger.testing.conformance`) for third-party stores and targets.
 """
 
-from eventledger.compatibility import (
-    CompatibilityReport,
-    IncompatibleEvent,
-    IncompatibleGroup,
-    StoredVersion,
-    check_store,
-)
+from eventledger.compatibility import check_store
 from eventledger.domain import (
-    NO_RETRY,
     Aggregate,
     Command,
     CommandHandler,
     CommandResult,
     Decider,
     Repository,
-    RepositoryStatistics,
     RetryPolicy,
     applies,
 )
 from eventledger.errors import (
     AggregateNotFound,
-    CheckpointConflict,
     ConcurrencyError,
     DomainError,
-    DuplicateEventType,
-    EventDecodeError,
     EventLedgerError,
     InvalidArgument,
-    InvalidExpectedVersion,
-    InvalidStoreURL,
-    InvalidStreamId,
-    LeaseLost,
-    MissingUpcaster,
-    ProjectionDefinitionError,
     ProjectionError,
-    ProjectionFailed,
-    ProjectionRetired,
-    ProjectionStateError,
-    ReadOnlyStore,
-    SchemaEvolutionError,
     SerializationError,
-    StoreClosed,
     StoredEventError,
-    StoredVersionTooNew,
     StoreError,
-    StoreSchemaError,
     StoreUnavailable,
     UnhandledEvent,
-    UnknownEventType,
-    UnknownProjection,
-    UpcastError,
 )
-from eventledger.events import Event, EventTypeRegistry, Metadata, RecordedEvent, event_types
+from eventledger.events import Event, RecordedEvent
 from eventledger.projections import (
-    AtLeastOnceTarget,
-    BatchApplied,
-    DeadLetter,
-    EventFailed,
-    LeasePolicy,
-    MemoryReadModel,
     MemoryTarget,
     Projection,
-    ProjectionListener,
-    ProjectionRetryPolicy,
     ProjectionRunner,
     ProjectionState,
     ProjectionStatus,
     SQLiteTarget,
     SQLTransaction,
-    StateChanged,
     Target,
     handles,
 )
@@ -90,108 +72,48 @@ from eventledger.store import (
     AppendResult,
     EventStore,
     ExpectedVersion,
-    Snapshot,
-    StreamInfo,
-    StreamState,
     open_store,
 )
-from eventledger.store.records import RawEvent
-from eventledger.versioning import (
-    RetiredEvent,
-    Upcaster,
-    UpcasterRegistry,
-    active_upcasters,
-    upcaster,
-    upcasters,
-    use_upcasters,
-)
+from eventledger.versioning import upcaster
 
 __all__ = [
     "ANY",
-    "NO_RETRY",
     "NO_STREAM",
     "STREAM_EXISTS",
     "Aggregate",
     "AggregateNotFound",
     "AppendResult",
-    "AtLeastOnceTarget",
-    "BatchApplied",
-    "CheckpointConflict",
     "Command",
     "CommandHandler",
     "CommandResult",
-    "CompatibilityReport",
     "ConcurrencyError",
-    "DeadLetter",
     "Decider",
     "DomainError",
-    "DuplicateEventType",
     "Event",
-    "EventDecodeError",
-    "EventFailed",
     "EventLedgerError",
     "EventStore",
-    "EventTypeRegistry",
     "ExpectedVersion",
-    "IncompatibleEvent",
-    "IncompatibleGroup",
     "InvalidArgument",
-    "InvalidExpectedVersion",
-    "InvalidStoreURL",
-    "InvalidStreamId",
-    "LeaseLost",
-    "LeasePolicy",
-    "MemoryReadModel",
     "MemoryTarget",
-    "Metadata",
-    "MissingUpcaster",
     "Projection",
-    "ProjectionDefinitionError",
     "ProjectionError",
-    "ProjectionFailed",
-    "ProjectionListener",
-    "ProjectionRetired",
-    "ProjectionRetryPolicy",
     "ProjectionRunner",
     "ProjectionState",
-    "ProjectionStateError",
     "ProjectionStatus",
-    "RawEvent",
-    "ReadOnlyStore",
     "RecordedEvent",
     "Repository",
-    "RepositoryStatistics",
-    "RetiredEvent",
     "RetryPolicy",
     "SQLTransaction",
     "SQLiteTarget",
-    "SchemaEvolutionError",
     "SerializationError",
-    "Snapshot",
-    "StateChanged",
-    "StoreClosed",
     "StoreError",
-    "StoreSchemaError",
     "StoreUnavailable",
     "StoredEventError",
-    "StoredVersion",
-    "StoredVersionTooNew",
-    "StreamInfo",
-    "StreamState",
     "Target",
     "UnhandledEvent",
-    "UnknownEventType",
-    "UnknownProjection",
-    "UpcastError",
-    "Upcaster",
-    "UpcasterRegistry",
-    "active_upcasters",
     "applies",
     "check_store",
-    "event_types",
     "handles",
     "open_store",
     "upcaster",
-    "upcasters",
-    "use_upcasters",
 ]

@@ -129,7 +129,7 @@ async def check_store(
 
     Reads only; nothing is changed. Failures are grouped by stored type name and schema
     version, keeping the first ``examples`` of each group. ``upcasters`` defaults to the
-    registry in force (:func:`eventledger.active_upcasters`).
+    registry in force (:func:`eventledger.versioning.active_upcasters`).
     """
     registry = active_upcasters() if upcasters is None else upcasters
     counts: Counter[tuple[str, int]] = Counter()

@@ -14,6 +14,7 @@ from accounts import Account, Deposited, Tagged
 
 import eventledger as el
 from backends import BACKENDS, Backend
+from eventledger.store import Snapshot
 
 OPENED_AT = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -116,7 +117,7 @@ async def test_a_snapshot_of_another_schema_version_is_ignored_and_replaced(
 
 async def test_a_stale_snapshot_is_replaced_even_when_few_events_follow_it(store: el.EventStore) -> None:
     await open_account(store)
-    await store.save_snapshot(el.Snapshot("acc-1", 1, "test.account", 1, {"owner": "ada"}))
+    await store.save_snapshot(Snapshot("acc-1", 1, "test.account", 1, {"owner": "ada"}))
     new = el.Repository(store, AccountV2, snapshot_every=100)
     await new.load("acc-1")
     snapshot = await store.load_snapshot("acc-1")
@@ -127,7 +128,7 @@ async def test_a_stale_snapshot_is_replaced_even_when_few_events_follow_it(store
 
 async def test_a_snapshot_of_another_aggregate_type_is_ignored(store: el.EventStore) -> None:
     await open_account(store)
-    await store.save_snapshot(el.Snapshot("acc-1", 1, "Order", 1, {"status": "pending"}))
+    await store.save_snapshot(Snapshot("acc-1", 1, "Order", 1, {"status": "pending"}))
     accounts = el.Repository(store, Account, snapshot_every=10)
     account = await accounts.load("acc-1")
     assert (account.owner, accounts.statistics.snapshots_ignored) == ("ada", 1)
@@ -137,7 +138,7 @@ async def test_a_snapshot_whose_state_no_longer_fits_is_ignored_and_the_events_r
     store: el.EventStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     await open_account(store)
-    await store.save_snapshot(el.Snapshot("acc-1", 1, "test.account", 1, {"balance": "lots"}))
+    await store.save_snapshot(Snapshot("acc-1", 1, "test.account", 1, {"balance": "lots"}))
     accounts = el.Repository(store, Account, snapshot_every=10)
     with caplog.at_level(logging.WARNING, logger="eventledger.domain.snapshots"):
         account = await accounts.load("acc-1")
@@ -199,7 +200,7 @@ async def test_a_database_that_refuses_the_snapshot_does_not_fail_the_command(
 
 async def test_without_snapshot_every_no_snapshot_is_read_or_written(store: el.EventStore) -> None:
     await open_account(store)
-    await store.save_snapshot(el.Snapshot("acc-1", 1, "test.account", 1, {"owner": "from the snapshot"}))
+    await store.save_snapshot(Snapshot("acc-1", 1, "test.account", 1, {"owner": "from the snapshot"}))
     accounts = el.Repository(store, Account)
     await deposit(accounts, 300)
     account = await accounts.load("acc-1")

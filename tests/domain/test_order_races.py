@@ -29,6 +29,7 @@ from order_fixtures import ITEMS, cancelled, confirmed, created
 
 import eventledger as el
 from backends import BACKENDS, Backend
+from eventledger.domain import NO_RETRY
 
 ROUNDS = 6
 
@@ -138,7 +139,7 @@ async def test_without_retries_the_loser_is_refused_with_a_concurrency_error_and
         order_id = f"order-{round_number}"
         await OrderHandlers(two_stores[0]).create(CreateOrder(order_id=order_id, items=ITEMS))
         outcomes, _ = await race(
-            two_stores, order_id, Order.confirm, lambda order: order.cancel("race"), el.NO_RETRY
+            two_stores, order_id, Order.confirm, lambda order: order.cancel("race"), NO_RETRY
         )
         [loser] = [outcome for outcome in outcomes if not isinstance(outcome, Order)]
         assert isinstance(loser, el.ConcurrencyError), loser

@@ -12,6 +12,7 @@ from order_fixtures import ITEMS, confirmed, created
 
 import eventledger as el
 from backends import Backend
+from eventledger.versioning import UpcasterRegistry, use_upcasters
 
 OPENED_AT = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -192,11 +193,11 @@ async def test_update_of_a_missing_aggregate_raises_aggregate_not_found(store: e
 async def test_loading_a_stream_with_a_retired_event_type_raises_unhandled_event(
     backend: Backend, store: el.EventStore
 ) -> None:
-    registry = el.UpcasterRegistry()
+    registry = UpcasterRegistry()
     registry.retire("test.repository.account-audited", reason="audits moved to their own service")
     await el.Repository(store, Account).save(Account.open("acc-1", "ada", OPENED_AT))
     await backend.insert_raw("acc-1", 2, "test.repository.account-audited", 1, '{"by": "eve"}')
-    with el.use_upcasters(registry), pytest.raises(el.UnhandledEvent) as raised:
+    with use_upcasters(registry), pytest.raises(el.UnhandledEvent) as raised:
         await el.Repository(store, Account).load("acc-1")
     error = raised.value
     assert (error.aggregate_id, error.event_type, error.version) == (

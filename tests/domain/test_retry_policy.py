@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import eventledger as el
+from eventledger.domain import NO_RETRY
 
 
 def test_each_retry_waits_between_half_and_all_of_an_exponentially_growing_ceiling() -> None:
@@ -62,7 +63,7 @@ async def test_no_retry_lets_the_first_conflict_through() -> None:
         raise el.ConcurrencyError("order-1", 1, 2)
 
     with pytest.raises(el.ConcurrencyError) as raised:
-        await el.NO_RETRY.run(operation)
+        await NO_RETRY.run(operation)
     assert raised.value.__notes__ == ["gave up after 1 attempt(s) on stream 'order-1'"]
 
 

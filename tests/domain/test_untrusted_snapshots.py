@@ -18,6 +18,7 @@ from accounts import Account
 
 import eventledger as el
 from backends import Backend
+from eventledger.store import Snapshot
 from eventledger.store.memory import MemoryEventStore
 
 OPENED_AT = datetime(2024, 5, 1, tzinfo=UTC)
@@ -28,7 +29,7 @@ async def plant_snapshot(
 ) -> None:
     """Write a snapshot row as another program could, bypassing the store's own checks."""
     if isinstance(store, MemoryEventStore):
-        store._snapshots[stream_id] = el.Snapshot(stream_id, version, "test.account", 1, state)  # type: ignore[arg-type]
+        store._snapshots[stream_id] = Snapshot(stream_id, version, "test.account", 1, state)  # type: ignore[arg-type]
         return
     table = backend.events_table.removesuffix("events") + "snapshots"
     literal = f"'{version}'" if isinstance(version, str) else str(version)

@@ -9,7 +9,7 @@ from postgres_server import connect
 
 import eventledger as el
 from backends import PostgresBackend
-from eventledger.errors import StoreSchemaError
+from eventledger.errors import InvalidStoreURL, StoreSchemaError
 from eventledger.store.postgres import PostgresEventStore
 from events import noted
 
@@ -54,11 +54,11 @@ async def test_an_unknown_user_raises_store_unavailable_naming_the_user() -> Non
 
 
 async def test_an_unknown_option_is_refused_by_name_without_showing_the_password() -> None:
-    with pytest.raises(el.InvalidStoreURL) as caught:
+    with pytest.raises(InvalidStoreURL) as caught:
         await el.open_store(f"postgresql://postgres:{PASSWORD}@127.0.0.1/test?shema=x")
     assert "shema" in str(caught.value)
     assert PASSWORD not in str(caught.value)
-    with pytest.raises(el.InvalidStoreURL, match="pool_size"):
+    with pytest.raises(InvalidStoreURL, match="pool_size"):
         await el.open_store("postgresql://postgres@127.0.0.1/test", pool_size=3)
 
 
@@ -66,7 +66,7 @@ async def test_an_unknown_option_is_refused_by_name_without_showing_the_password
     "query", ["schema=Robert%27%3B%20DROP", "schema=", "pool_max_size=0", "poll_interval=-1", "notify=maybe"]
 )
 async def test_a_bad_option_value_is_refused_naming_the_option(query: str) -> None:
-    with pytest.raises(el.InvalidStoreURL) as caught:
+    with pytest.raises(InvalidStoreURL) as caught:
         await el.open_store(f"postgresql://postgres@127.0.0.1/test?{query}")
     assert query.split("=")[0] in str(caught.value)
 

@@ -19,7 +19,8 @@ from postgres_server import collect, connect, eventually, read_until, settle
 
 import eventledger as el
 from backends import POSTGRES_URL, PostgresBackend
-from eventledger.errors import StoreSchemaError
+from eventledger.errors import ReadOnlyStore, StoreSchemaError
+from eventledger.store import Snapshot
 from eventledger.store.postgres_schema import SCHEMA_VERSION
 from events import noted
 
@@ -90,14 +91,14 @@ async def test_writing_through_a_read_only_connection_raises_read_only_store_nam
 ) -> None:
     await backend.open()
     async with read_only_url(how, backend.schema) as url, await el.open_store(url) as reader:
-        with pytest.raises(el.ReadOnlyStore) as caught:
+        with pytest.raises(ReadOnlyStore) as caught:
             await reader.append("s", [noted("refused")], expected_version=0)
         assert cause in caught.value.reason
         assert "append to stream 's'" in str(caught.value)
         assert not isinstance(caught.value, el.StoreUnavailable)
-        with pytest.raises(el.ReadOnlyStore, match=cause):
-            await reader.save_snapshot(el.Snapshot("s", 1, "Order", 1, {}, datetime.now(UTC)))
-        with pytest.raises(el.ReadOnlyStore, match=cause):
+        with pytest.raises(ReadOnlyStore, match=cause):
+            await reader.save_snapshot(Snapshot("s", 1, "Order", 1, {}, datetime.now(UTC)))
+        with pytest.raises(ReadOnlyStore, match=cause):
             async with reader.writing_transaction():  # type: ignore[attr-defined]
                 pass
         assert await reader.stream_version("s") == 0

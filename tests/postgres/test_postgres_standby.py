@@ -21,7 +21,7 @@ from local_servers import LocalServer, replayed
 from postgres_server import RawConnection, begin_writing, eventually, following, insert_note
 
 import eventledger as el
-from eventledger.errors import StoreSchemaError
+from eventledger.errors import ReadOnlyStore, StoreSchemaError
 from eventledger.store.postgres import PostgresEventStore
 from events import noted
 
@@ -166,10 +166,10 @@ async def test_writing_through_a_store_on_a_standby_raises_read_only_store(
     replicated: Replicated,
 ) -> None:
     async with on_standby(replicated) as store:
-        with pytest.raises(el.ReadOnlyStore) as caught:
+        with pytest.raises(ReadOnlyStore) as caught:
             await store.append("s", [noted("refused")], expected_version=el.NO_STREAM)
         assert "read-only transaction" in caught.value.reason
-        with pytest.raises(el.ReadOnlyStore):
+        with pytest.raises(ReadOnlyStore):
             async with store.writing_transaction():
                 pass
         assert await store.stream_version("s") == 0

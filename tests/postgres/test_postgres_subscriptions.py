@@ -11,6 +11,7 @@ from postgres_server import backend_pids, begin_writing, collect, connect, event
 
 import eventledger as el
 from backends import PostgresBackend
+from eventledger.errors import StoreClosed
 from events import noted
 
 
@@ -105,7 +106,7 @@ async def test_closing_the_store_stops_its_listener_and_ends_the_subscription(
     waiting = asyncio.create_task(anext(subscription))
     await eventually(lambda: reader.listening)  # type: ignore[attr-defined]
     await reader.close()
-    with pytest.raises(el.StoreClosed):
+    with pytest.raises(StoreClosed):
         await asyncio.wait_for(waiting, 5)
 
     async def no_connections_left() -> bool:

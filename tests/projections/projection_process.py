@@ -17,15 +17,22 @@ sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1])]
 from projection_rig import SQLLedger  # noqa: E402
 
 import eventledger as el  # noqa: E402
-from eventledger.projections import SQLiteTarget, SQLTransaction, Target  # noqa: E402
+from eventledger.projections import (  # noqa: E402
+    LeasePolicy,
+    ProjectionListener,
+    SQLiteTarget,
+    SQLTransaction,
+    StateChanged,
+    Target,
+)
 from eventledger.projections.targets.postgres import PostgresTarget  # noqa: E402
 
 
-class Announce(el.ProjectionListener):
+class Announce(ProjectionListener):
     def __init__(self) -> None:
         self.announced = False
 
-    def state_changed(self, change: el.StateChanged) -> None:
+    def state_changed(self, change: StateChanged) -> None:
         if change.current is el.ProjectionState.CATCHING_UP and not self.announced:
             self.announced = True
             print("leading", flush=True)
@@ -37,7 +44,7 @@ async def main(arguments: argparse.Namespace) -> None:
         SQLiteTarget(arguments.target) if arguments.kind == "sqlite" else PostgresTarget(arguments.target)
     )
     projection = SQLLedger(target, runner_id=arguments.runner, delay=arguments.delay)
-    lease = el.LeasePolicy(ttl=arguments.ttl, renew_every=arguments.ttl / 4, standby_poll=0.05)
+    lease = LeasePolicy(ttl=arguments.ttl, renew_every=arguments.ttl / 4, standby_poll=0.05)
     runner = el.ProjectionRunner(
         store,
         [projection],

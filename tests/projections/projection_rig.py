@@ -25,6 +25,7 @@ import psycopg
 from waits import WAIT, bounded, visible
 
 import eventledger as el
+from eventledger.errors import EventDecodeError, UnknownEventType
 from eventledger.projections import (
     MemoryReadModel,
     MemoryTarget,
@@ -299,7 +300,7 @@ async def readable_events(store: el.EventStore) -> list[el.RecordedEvent]:
     while True:
         try:
             got = [recorded async for recorded in store.read_all(after=cursor, limit=1)]
-        except (el.UnknownEventType, el.EventDecodeError) as error:
+        except (UnknownEventType, EventDecodeError) as error:
             cursor = error.position
             continue
         if not got:

@@ -9,9 +9,17 @@ import pytest
 from projection_rig import Deposited, Faults, deposit_many
 
 import eventledger as el
-from eventledger.projections import AtLeastOnceTarget, MemoryTarget, Projection, SQLiteTarget, handles
+from eventledger.errors import ProjectionStateError
+from eventledger.projections import (
+    AtLeastOnceTarget,
+    MemoryTarget,
+    Projection,
+    ProjectionRetryPolicy,
+    SQLiteTarget,
+    handles,
+)
 
-FAST = el.ProjectionRetryPolicy(attempts=3, first_delay=0.001, max_delay=0.002)
+FAST = ProjectionRetryPolicy(attempts=3, first_delay=0.001, max_delay=0.002)
 
 
 class Mailer:
@@ -97,7 +105,7 @@ async def test_a_projection_with_effects_cannot_be_rebuilt() -> None:
     async with el.open_store("memory://") as store:
         target = AtLeastOnceTarget(Mailer(), bookkeeping=MemoryTarget())
         runner = el.ProjectionRunner(store, [Receipts(target)])
-        with pytest.raises(el.ProjectionStateError, match="cannot be rebuilt"):
+        with pytest.raises(ProjectionStateError, match="cannot be rebuilt"):
             await runner.rebuild("receipts")
 
 

@@ -9,6 +9,7 @@ import pytest
 from projection_rig import Faults, Rig, deposit_many, ledger_view
 
 import eventledger as el
+from eventledger.errors import CheckpointConflict, LeaseLost
 from eventledger.projections import Build, Projection, TargetConnection
 
 
@@ -44,7 +45,7 @@ async def test_redelivering_a_batch_already_applied_is_rejected_and_changes_noth
         before = await ledger_view(projection.target)
 
         with pytest.raises(
-            el.CheckpointConflict, match=rf"expected checkpoint 0, found checkpoint {batch[-1].position}"
+            CheckpointConflict, match=rf"expected checkpoint 0, found checkpoint {batch[-1].position}"
         ):
             await apply(connection, projection, build, 0, batch)
 
@@ -120,7 +121,7 @@ async def test_a_batch_without_the_lease_is_refused(rig: Rig) -> None:
         build = await registered(connection, projection, "me")
         await connection.release_lease()
         batch = [recorded async for recorded in rig.store.read_all()]
-        with pytest.raises(el.LeaseLost, match="'ledger'"):
+        with pytest.raises(LeaseLost, match="'ledger'"):
             await apply(connection, projection, build, 0, batch)
         assert (await ledger_view(projection.target)).applied == []
     finally:

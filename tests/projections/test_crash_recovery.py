@@ -24,6 +24,7 @@ from projection_rig import (
 )
 
 import eventledger as el
+from eventledger.projections import LeasePolicy
 
 KILLS = 20
 EVENTS = 2000
@@ -47,7 +48,7 @@ async def test_a_runner_killed_at_random_points_neither_loses_nor_doubles_an_eve
     last = el.ProjectionRunner(
         sql_rig.store,
         [SQLLedger(sql_rig.new_target(), runner_id="last")],
-        lease=el.LeasePolicy(ttl=0.3, renew_every=0.1, standby_poll=0.05),
+        lease=LeasePolicy(ttl=0.3, renew_every=0.1, standby_poll=0.05),
     )
     await last.run_until_caught_up(lease_wait=10)
 

@@ -21,9 +21,11 @@ from projection_rig import (
 from waits import caught_up, eventually
 
 import eventledger as el
-from eventledger.projections import MemoryTarget
+from eventledger.errors import ProjectionFailed, ProjectionStateError
+from eventledger.projections import EventFailed, MemoryTarget, ProjectionListener, ProjectionRetryPolicy
+from eventledger.versioning import RetiredEvent, UpcasterRegistry, use_upcasters
 
-FAST = el.ProjectionRetryPolicy(attempts=3, first_delay=0.001, max_delay=0.005)
+FAST = ProjectionRetryPolicy(attempts=3, first_delay=0.001, max_delay=0.005)
 
 
 async def position_of_amount(store: el.EventStore, amount: int) -> el.RecordedEvent:
@@ -33,11 +35,11 @@ async def position_of_amount(store: el.EventStore, amount: int) -> el.RecordedEv
     raise AssertionError(f"no deposit of {amount}")
 
 
-class Failures(el.ProjectionListener):
+class Failures(ProjectionListener):
     def __init__(self) -> None:
-        self.seen: list[el.EventFailed] = []
+        self.seen: list[EventFailed] = []
 
-    def event_failed(self, failure: el.EventFailed) -> None:
+    def event_failed(self, failure: EventFailed) -> None:
         self.seen.append(failure)
 
 
@@ -98,7 +100,7 @@ async def test_run_until_caught_up_raises_projection_failed_naming_the_event(rig
     runner = el.ProjectionRunner(rig.store, [rig.ledger(faults=faults)], retry=FAST)
     poison = await position_of_amount(rig.store, 4)
     with pytest.raises(
-        el.ProjectionFailed, match=rf"position {poison.position} .*test.projections.deposited"
+        ProjectionFailed, match=rf"position {poison.position} .*test.projections.deposited"
     ):
         await runner.run_until_caught_up()
 
@@ -153,9 +155,9 @@ async def test_retrying_after_the_cause_is_fixed_applies_the_event(rig: Rig) -> 
 async def test_skip_or_retry_is_refused_when_the_projection_has_not_failed() -> None:
     async with el.open_store("memory://") as store:
         runner = el.ProjectionRunner(store, [MemoryLedger(MemoryTarget())])
-        with pytest.raises(el.ProjectionStateError, match="'ledger' is starting, not failed"):
+        with pytest.raises(ProjectionStateError, match="'ledger' is starting, not failed"):
             await runner.skip_failed_event("ledger")
-        with pytest.raises(el.ProjectionStateError, match="not failed"):
+        with pytest.raises(ProjectionStateError, match="not failed"):
             await runner.retry("ledger")
 
 
@@ -199,7 +201,7 @@ async def test_the_listener_hears_every_failed_attempt_and_which_was_the_last(ri
     faults.refuse(3)
     failures = Failures()
     runner = el.ProjectionRunner(rig.store, [rig.ledger(faults=faults)], retry=FAST, listeners=[failures])
-    with pytest.raises(el.ProjectionFailed):
+    with pytest.raises(ProjectionFailed):
         await runner.run_until_caught_up()
     alone = [f for f in failures.seen]
     assert [(f.attempt, f.final) for f in alone] == [(1, False), (2, False), (3, True)]
@@ -210,7 +212,7 @@ async def test_a_projection_retrying_an_event_reports_stalled_with_the_error(rig
     await deposit_many(rig.store, 5)
     faults = Faults()
     faults.refuse(2, times=3)
-    patient = el.ProjectionRetryPolicy(attempts=10, first_delay=0.2, max_delay=0.2)
+    patient = ProjectionRetryPolicy(attempts=10, first_delay=0.2, max_delay=0.2)
     runner = el.ProjectionRunner(rig.store, [rig.ledger(faults=faults)], retry=patient)
     running = await start(runner)
     try:
@@ -255,12 +257,12 @@ async def test_an_event_of_a_retired_type_is_passed_over_like_any_event_without_
     await deposit_many(rig.store, 8)
     retired = await insert_undecodable(rig, "foreign-1")
     await deposit_many(rig.store, 4, start=900)
-    registry = el.UpcasterRegistry()
+    registry = UpcasterRegistry()
     registry.retire("test.projections.vanished", reason="nobody reads it any more")
-    with el.use_upcasters(registry):
+    with use_upcasters(registry):
         runner = el.ProjectionRunner(rig.store, [rig.ledger()], batch_size=5, retry=FAST)
         [status] = await runner.run_until_caught_up()
         everything = [r async for r in rig.store.read_all()]
-    assert any(r.position == retired and isinstance(r.event, el.RetiredEvent) for r in everything)
+    assert any(r.position == retired and isinstance(r.event, RetiredEvent) for r in everything)
     assert (status.checkpoint, status.failure) == (everything[-1].position, None)
     assert await ledger_view(rig.reader) == expected_from(everything)

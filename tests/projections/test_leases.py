@@ -9,8 +9,9 @@ from projection_rig import Rig, RunnerProcess, SQLLedger, deposit_many, expected
 from waits import caught_up, eventually
 
 import eventledger as el
+from eventledger.projections import LeasePolicy
 
-QUICK = el.LeasePolicy(ttl=1.0, renew_every=0.2, standby_poll=0.05)
+QUICK = LeasePolicy(ttl=1.0, renew_every=0.2, standby_poll=0.05)
 
 
 async def state_of(runner: el.ProjectionRunner) -> el.ProjectionState:

@@ -9,10 +9,11 @@ import pytest
 from projection_rig import Deposited, Rig, SQLLedger, deposit_many, expected_view, ledger_view, make_rig
 
 import eventledger as el
-from eventledger.projections import Projection, SQLTransaction, handles
+from eventledger.errors import ProjectionFailed
+from eventledger.projections import Projection, ProjectionRetryPolicy, SQLTransaction, handles
 from eventledger.projections.targets.postgres import PostgresTarget
 
-FAST = el.ProjectionRetryPolicy(attempts=2, first_delay=0.001, max_delay=0.002)
+FAST = ProjectionRetryPolicy(attempts=2, first_delay=0.001, max_delay=0.002)
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ async def test_an_error_that_surfaces_late_in_a_pipeline_is_pinned_on_the_event_
     [poison] = [r async for r in postgres_rig.store.read_all() if getattr(r.event, "amount", None) == 13]
     try:
         runner = el.ProjectionRunner(postgres_rig.store, [FirstDeposits(target)], batch_size=20, retry=FAST)
-        with pytest.raises(el.ProjectionFailed, match=rf"position {poison.position} .*UniqueViolation"):
+        with pytest.raises(ProjectionFailed, match=rf"position {poison.position} .*UniqueViolation"):
             await runner.run_until_caught_up()
         status = await runner.status_of("first-deposits")
         assert status.checkpoint < poison.position

@@ -6,6 +6,7 @@ import pytest
 from projection_rig import Deposited, Remarked, Withdrawn
 
 import eventledger as el
+from eventledger.errors import ProjectionDefinitionError
 from eventledger.projections import MemoryReadModel, MemoryTarget, Projection, handles
 
 
@@ -93,7 +94,7 @@ def test_overriding_a_handler_without_handles_stops_it_handling() -> None:
 
 
 def test_a_handler_that_is_not_async_is_refused_with_its_name() -> None:
-    with pytest.raises(el.ProjectionDefinitionError, match=r"Sync\.on_deposit: handlers must be 'async def'"):
+    with pytest.raises(ProjectionDefinitionError, match=r"Sync\.on_deposit: handlers must be 'async def'"):
 
         class Sync(Projection[MemoryReadModel]):
             @handles(Deposited)
@@ -109,7 +110,7 @@ def test_an_annotation_that_is_not_an_event_class_is_refused_when_the_projection
         async def anything(self, event: object, recorded: el.RecordedEvent, model: MemoryReadModel) -> None:
             pass
 
-    with pytest.raises(el.ProjectionDefinitionError, match=r"Vague\.anything: annotate 'event'"):
+    with pytest.raises(ProjectionDefinitionError, match=r"Vague\.anything: annotate 'event'"):
         Vague(MemoryTarget())
 
 
@@ -119,7 +120,7 @@ def test_a_handler_with_the_wrong_parameters_is_refused() -> None:
         async def anything(self, event: Deposited) -> None:
             pass
 
-    with pytest.raises(el.ProjectionDefinitionError, match=r"takes \(self, event, recorded, session\)"):
+    with pytest.raises(ProjectionDefinitionError, match=r"takes \(self, event, recorded, session\)"):
         Short(MemoryTarget())
 
 
@@ -133,13 +134,13 @@ def test_two_handlers_for_one_event_class_are_refused() -> None:
         async def two(self, event: Deposited, recorded: el.RecordedEvent, model: MemoryReadModel) -> None:
             pass
 
-    with pytest.raises(el.ProjectionDefinitionError, match="two handlers for Deposited"):
+    with pytest.raises(ProjectionDefinitionError, match="two handlers for Deposited"):
         Twice(MemoryTarget())
 
 
 @pytest.mark.parametrize("name", ["", "has space", "1starts-with-digit", "x" * 101])
 def test_a_bad_projection_name_is_refused(name: str) -> None:
-    with pytest.raises(el.ProjectionDefinitionError, match="projection name"):
+    with pytest.raises(ProjectionDefinitionError, match="projection name"):
 
         class Bad(Projection[MemoryReadModel], name=name):
             pass
@@ -147,19 +148,19 @@ def test_a_bad_projection_name_is_refused(name: str) -> None:
 
 @pytest.mark.parametrize("table", ["Upper", "semi;colon", 'quote"d', "a" * 41])
 def test_a_bad_table_name_is_refused(table: str) -> None:
-    with pytest.raises(el.ProjectionDefinitionError, match="table name"):
+    with pytest.raises(ProjectionDefinitionError, match="table name"):
 
         class Bad(Projection[MemoryReadModel]):
             tables = (table,)
 
 
 def test_a_version_below_one_is_refused() -> None:
-    with pytest.raises(el.ProjectionDefinitionError, match="version must be an int >= 1"):
+    with pytest.raises(ProjectionDefinitionError, match="version must be an int >= 1"):
 
         class Bad(Projection[MemoryReadModel], version=0):
             pass
 
 
 def test_handles_refuses_something_that_is_not_an_event_class() -> None:
-    with pytest.raises(el.ProjectionDefinitionError, match="@handles takes Event subclasses"):
+    with pytest.raises(ProjectionDefinitionError, match="@handles takes Event subclasses"):
         handles(int)  # type: ignore[call-overload]

@@ -19,10 +19,11 @@ from projection_rig import (
 from waits import caught_up, eventually, reached
 
 import eventledger as el
-from eventledger.projections import MemoryTarget, SQLTransaction, Target
+from eventledger.errors import ProjectionStateError
+from eventledger.projections import LeasePolicy, MemoryTarget, SQLTransaction, Target
 from eventledger.projections.targets.postgres import PostgresTarget
 
-QUICK_LEASE = el.LeasePolicy(ttl=2.0, renew_every=0.1, standby_poll=0.05)
+QUICK_LEASE = LeasePolicy(ttl=2.0, renew_every=0.1, standby_poll=0.05)
 
 
 class SQLLedgerV2(SQLLedger, name="ledger", version=2):
@@ -258,5 +259,5 @@ async def test_a_target_whose_effects_must_not_repeat_cannot_be_rebuilt() -> Non
 
     async with el.open_store("memory://") as store:
         runner = el.ProjectionRunner(store, [MemoryLedger(OnceOnly())])
-        with pytest.raises(el.ProjectionStateError, match="cannot be rebuilt"):
+        with pytest.raises(ProjectionStateError, match="cannot be rebuilt"):
             await runner.rebuild("ledger")

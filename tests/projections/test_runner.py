@@ -21,7 +21,16 @@ from projection_rig import (
 from waits import caught_up, eventually, reached, visible
 
 import eventledger as el
-from eventledger.projections import MemoryReadModel, MemoryTarget, Projection, handles
+from eventledger.errors import ProjectionStateError, UnknownProjection
+from eventledger.projections import (
+    BatchApplied,
+    MemoryReadModel,
+    MemoryTarget,
+    Projection,
+    ProjectionListener,
+    StateChanged,
+    handles,
+)
 
 
 async def position_of_amount(store: el.EventStore, amount: int) -> int:
@@ -31,15 +40,15 @@ async def position_of_amount(store: el.EventStore, amount: int) -> int:
     raise AssertionError(f"no deposit of {amount}")
 
 
-class Recorder(el.ProjectionListener):
+class Recorder(ProjectionListener):
     def __init__(self) -> None:
-        self.batches: list[el.BatchApplied] = []
-        self.states: list[el.StateChanged] = []
+        self.batches: list[BatchApplied] = []
+        self.states: list[StateChanged] = []
 
-    def batch_applied(self, batch: el.BatchApplied) -> None:
+    def batch_applied(self, batch: BatchApplied) -> None:
         self.batches.append(batch)
 
-    def state_changed(self, change: el.StateChanged) -> None:
+    def state_changed(self, change: StateChanged) -> None:
         self.states.append(change)
 
 
@@ -199,7 +208,7 @@ async def test_two_projections_with_one_name_in_a_runner_are_refused() -> None:
 async def test_asking_about_an_unknown_projection_names_the_known_ones() -> None:
     async with el.open_store("memory://") as store:
         runner = el.ProjectionRunner(store, [MemoryLedger(MemoryTarget())])
-        with pytest.raises(el.UnknownProjection, match="'nope'; this runner runs: ledger"):
+        with pytest.raises(UnknownProjection, match="'nope'; this runner runs: ledger"):
             await runner.status_of("nope")
 
 
@@ -233,7 +242,7 @@ async def test_running_a_runner_that_is_already_running_is_refused() -> None:
         running = asyncio.create_task(runner.run(handle_signals=False))
         await asyncio.sleep(0.05)
         try:
-            with pytest.raises(el.ProjectionStateError, match="already running"):
+            with pytest.raises(ProjectionStateError, match="already running"):
                 await runner.run_until_caught_up()
         finally:
             runner.stop()

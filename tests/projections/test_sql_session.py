@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-import eventledger as el
+from eventledger.errors import ProjectionDefinitionError
 from eventledger.projections.sql import quote_identifier, to_qmark
 from eventledger.projections.targets.sqlite import SQLiteTransaction
 
@@ -48,7 +48,7 @@ async def test_execute_returns_the_number_of_rows_changed() -> None:
 
 def test_an_undeclared_table_is_refused_naming_the_declared_ones() -> None:
     sql = SQLiteTransaction(sqlite3.connect(":memory:"), {"balances": '"balances_v1_b1"'})
-    with pytest.raises(el.ProjectionDefinitionError, match=r"'ledger' is not declared.*declared: balances"):
+    with pytest.raises(ProjectionDefinitionError, match=r"'ledger' is not declared.*declared: balances"):
         sql.table("ledger")
 
 

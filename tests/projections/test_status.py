@@ -11,7 +11,7 @@ from projection_rig import Gate, MemoryLedger, Rig, deposit_many
 from waits import caught_up, eventually, reached
 
 import eventledger as el
-from eventledger.projections import MemoryTarget
+from eventledger.projections import BatchApplied, LeasePolicy, MemoryTarget, ProjectionListener
 from eventledger.projections.status import ThroughputMeter
 
 
@@ -70,10 +70,10 @@ async def test_a_projection_that_makes_no_progress_while_events_wait_reports_sta
 
 
 async def test_the_listener_hears_each_committed_batch(rig: Rig) -> None:
-    batches: list[el.BatchApplied] = []
+    batches: list[BatchApplied] = []
 
-    class Batches(el.ProjectionListener):
-        def batch_applied(self, batch: el.BatchApplied) -> None:
+    class Batches(ProjectionListener):
+        def batch_applied(self, batch: BatchApplied) -> None:
             batches.append(batch)
 
     await deposit_many(rig.store, 30)
@@ -88,8 +88,8 @@ async def test_the_listener_hears_each_committed_batch(rig: Rig) -> None:
 async def test_a_listener_that_raises_is_logged_and_does_not_disturb_the_projection(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    class Broken(el.ProjectionListener):
-        def batch_applied(self, batch: el.BatchApplied) -> None:
+    class Broken(ProjectionListener):
+        def batch_applied(self, batch: BatchApplied) -> None:
             raise RuntimeError("exporter down")
 
     async with el.open_store("memory://") as store:
@@ -105,8 +105,8 @@ async def test_a_listener_that_raises_is_logged_and_does_not_disturb_the_project
 async def test_a_listener_added_later_hears_later_batches() -> None:
     heard: list[int] = []
 
-    class Counting(el.ProjectionListener):
-        def batch_applied(self, batch: el.BatchApplied) -> None:
+    class Counting(ProjectionListener):
+        def batch_applied(self, batch: BatchApplied) -> None:
             heard.append(batch.events)
 
     async with el.open_store("memory://") as store:
@@ -166,7 +166,7 @@ async def test_a_standby_reports_the_checkpoint_of_the_runner_that_applies_not_t
     rig: Rig,
 ) -> None:
     await deposit_many(rig.store, 25)
-    quick = el.LeasePolicy(ttl=1.0, renew_every=0.2, standby_poll=0.05)
+    quick = LeasePolicy(ttl=1.0, renew_every=0.2, standby_poll=0.05)
     leader = el.ProjectionRunner(rig.store, [rig.ledger()], owner="leader", lease=quick)
     standby = el.ProjectionRunner(rig.store, [rig.ledger()], owner="standby", lease=quick)
     leading = asyncio.create_task(leader.run(handle_signals=False))

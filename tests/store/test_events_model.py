@@ -6,6 +6,8 @@ import pydantic
 import pytest
 
 import eventledger as el
+from eventledger.errors import DuplicateEventType
+from eventledger.events import event_types
 from events import OrderNoted, noted
 
 
@@ -15,7 +17,7 @@ def test_an_event_type_name_defaults_to_the_class_name() -> None:
 
     assert ParcelShipped.__event_type__ == "ParcelShipped"
     assert ParcelShipped.__schema_version__ == 1
-    assert el.event_types.resolve("ParcelShipped") is ParcelShipped
+    assert event_types.resolve("ParcelShipped") is ParcelShipped
 
 
 def test_the_type_name_and_schema_version_can_be_set_in_the_class_statement() -> None:
@@ -28,14 +30,14 @@ def test_the_type_name_and_schema_version_can_be_set_in_the_class_statement() ->
 
 
 def test_two_classes_claiming_one_type_name_is_an_error_at_definition_time() -> None:
-    with pytest.raises(el.DuplicateEventType) as caught:
+    with pytest.raises(DuplicateEventType) as caught:
 
         class Impostor(el.Event, type_name="test.order-noted"):
             note: str
 
     assert "test.order-noted" in str(caught.value)
     assert "events.OrderNoted" in str(caught.value)
-    assert el.event_types.resolve("test.order-noted") is OrderNoted
+    assert event_types.resolve("test.order-noted") is OrderNoted
 
 
 def test_defining_the_same_class_again_replaces_it() -> None:
@@ -46,7 +48,7 @@ def test_defining_the_same_class_again_replaces_it() -> None:
         return Redefined
 
     first, second = define(), define()
-    assert el.event_types.resolve("Redefined") is second
+    assert event_types.resolve("Redefined") is second
     assert first is not second
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import eventledger as el
+from eventledger.errors import InvalidStoreURL
 from eventledger.store.memory import MemoryEventStore
 from eventledger.store.sqlite import SQLiteEventStore
 from eventledger.store.sqlite_schema import SCHEMA_VERSION
@@ -71,7 +72,7 @@ async def test_sqlite_url_options_are_applied(tmp_path: Path) -> None:
     ],
 )
 async def test_malformed_or_unknown_urls_raise_invalid_store_url(url: str, reason: str) -> None:
-    with pytest.raises(el.InvalidStoreURL) as caught:
+    with pytest.raises(InvalidStoreURL) as caught:
         await el.open_store(url)
     message = str(caught.value)
     assert url.split("?")[0] in message

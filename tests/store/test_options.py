@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import eventledger as el
+from eventledger.errors import InvalidStoreURL
 from eventledger.projections.targets.postgres import PostgresTarget
 from eventledger.projections.targets.sqlite import SQLiteTarget
 from eventledger.store.postgres_connection import parse_postgres_url
@@ -38,7 +39,7 @@ UNREACHABLE = "postgresql://postgres@127.0.0.1:1/test"
 )
 async def test_a_bad_sqlite_url_option_is_refused_naming_it(tmp_path: Path, query: str) -> None:
     path = tmp_path / "x.db"
-    with pytest.raises(el.InvalidStoreURL) as caught:
+    with pytest.raises(InvalidStoreURL) as caught:
         await el.open_store(f"sqlite:///{path}?{query}")
     assert f"option {query.split('=')[0]}=" in str(caught.value)
     assert not path.exists(), "the file was created before the options were checked"
@@ -61,7 +62,7 @@ async def test_a_bad_sqlite_url_option_is_refused_naming_it(tmp_path: Path, quer
 async def test_a_bad_sqlite_keyword_option_is_refused_naming_it(
     tmp_path: Path, option: str, value: object
 ) -> None:
-    with pytest.raises(el.InvalidStoreURL) as caught:
+    with pytest.raises(InvalidStoreURL) as caught:
         await el.open_store(f"sqlite:///{tmp_path / 'x.db'}", **{option: value})
     assert option in str(caught.value)
 
@@ -72,7 +73,7 @@ async def test_the_sqlite_store_class_refuses_a_bad_option_naming_it(tmp_path: P
 
 
 async def test_memory_url_refuses_options() -> None:
-    with pytest.raises(el.InvalidStoreURL, match="poll_interval"):
+    with pytest.raises(InvalidStoreURL, match="poll_interval"):
         await el.open_store("memory://", poll_interval=-1)
 
 
@@ -90,7 +91,7 @@ async def test_memory_url_refuses_options() -> None:
     ],
 )
 async def test_a_bad_postgres_url_option_is_refused_before_connecting(query: str) -> None:
-    with pytest.raises(el.InvalidStoreURL) as caught:
+    with pytest.raises(InvalidStoreURL) as caught:
         await el.open_store(f"{UNREACHABLE}?{query}")
     assert f"option {query.split('=')[0]}=" in str(caught.value)
 
@@ -100,7 +101,7 @@ async def test_a_bad_postgres_url_option_is_refused_before_connecting(query: str
     [("schema", "information_schema"), ("schema", "pg_x"), ("poll_interval", -0.5)],
 )
 async def test_a_bad_postgres_keyword_option_is_refused_before_connecting(option: str, value: object) -> None:
-    with pytest.raises(el.InvalidStoreURL, match=option):
+    with pytest.raises(InvalidStoreURL, match=option):
         await el.open_store(UNREACHABLE, **{option: value})
 
 
@@ -130,7 +131,7 @@ def test_a_bad_postgres_target_prefix_is_refused_naming_it() -> None:
 
 @pytest.mark.parametrize("schema", ["information_schema", "pg_read_models"])
 def test_a_postgres_target_in_a_system_schema_is_refused(schema: str) -> None:
-    with pytest.raises(el.InvalidStoreURL, match="option schema="):
+    with pytest.raises(InvalidStoreURL, match="option schema="):
         PostgresTarget(UNREACHABLE, schema=schema)
 
 

@@ -21,7 +21,8 @@ import pytest
 from test_sqlite_schema import write_version_1_file
 
 import eventledger as el
-from eventledger.errors import StoreSchemaError
+from eventledger.errors import ReadOnlyStore, StoreSchemaError
+from eventledger.store import Snapshot
 from events import noted
 
 READER = Path(__file__).with_name("read_only_reader.py")
@@ -84,7 +85,7 @@ async def test_check_store_works_on_a_read_only_store(reader: el.EventStore) -> 
 async def test_an_append_to_a_read_only_store_raises_read_only_store_naming_the_cause(
     written: Path, reader: el.EventStore
 ) -> None:
-    with pytest.raises(el.ReadOnlyStore) as caught:
+    with pytest.raises(ReadOnlyStore) as caught:
         await reader.append("a", [noted("a3")], expected_version=2)
     error = caught.value
     assert str(written) in error.where
@@ -94,8 +95,8 @@ async def test_an_append_to_a_read_only_store_raises_read_only_store_naming_the_
 
 
 async def test_saving_a_snapshot_on_a_read_only_store_raises_read_only_store(reader: el.EventStore) -> None:
-    with pytest.raises(el.ReadOnlyStore):
-        await reader.save_snapshot(el.Snapshot("a", 2, "Thing", 1, {"n": 2}))
+    with pytest.raises(ReadOnlyStore):
+        await reader.save_snapshot(Snapshot("a", 2, "Thing", 1, {"n": 2}))
     assert await reader.load_snapshot("a") is None
 
 
@@ -107,7 +108,7 @@ async def test_a_read_only_session_leaves_the_file_untouched(written: Path) -> N
     before = digest(written)
     async with el.open_store(f"sqlite:///{written}?mode=ro") as store:
         [r async for r in store.read_all()]
-        with pytest.raises(el.ReadOnlyStore):
+        with pytest.raises(ReadOnlyStore):
             await store.append("c", [noted("c1")], expected_version=el.NO_STREAM)
     assert digest(written) == before
 

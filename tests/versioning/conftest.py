@@ -5,11 +5,11 @@ from collections.abc import AsyncIterator
 import pytest
 from parcel_history import parcel_history
 
-import eventledger as el
+from eventledger.versioning import UpcasterRegistry, use_upcasters
 
 
 @pytest.fixture
-async def history() -> AsyncIterator[el.UpcasterRegistry]:
+async def history() -> AsyncIterator[UpcasterRegistry]:
     """The parcel history's registry, in force for the test (and the tasks it starts)."""
-    with el.use_upcasters(parcel_history()) as registry:
+    with use_upcasters(parcel_history()) as registry:
         yield registry

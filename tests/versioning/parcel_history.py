@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 import eventledger as el
+from eventledger.versioning import UpcasterRegistry
 
 REGISTERED = "versioning.parcel-registered"
 BOOKED = "versioning.parcel-booked"
@@ -52,9 +53,9 @@ def booked_id_to_parcel_id(data: dict[str, Any]) -> dict[str, Any]:
     return {"parcel_id": data["id"], "weight_grams": round(data["weight_kg"] * 1000)}
 
 
-def parcel_history() -> el.UpcasterRegistry:
+def parcel_history() -> UpcasterRegistry:
     """A fresh registry with the whole history declared."""
-    registry = el.UpcasterRegistry()
+    registry = UpcasterRegistry()
     registry.register(ParcelRegistered, 1, kilograms_to_grams)
     registry.register(ParcelRegistered, 2, add_carrier)
     registry.rename(BOOKED, to=ParcelRegistered)

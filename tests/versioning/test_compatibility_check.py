@@ -6,10 +6,12 @@ from parcel_history import BOOKED, REGISTERED, WEIGHED, booked_v1, registered, v
 
 import eventledger as el
 from backends import Backend
+from eventledger.compatibility import StoredVersion
+from eventledger.versioning import UpcasterRegistry
 
 
 async def test_a_store_whose_events_all_decode_is_ok(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     await backend.insert_raw("p1", 1, REGISTERED, 1, v1("a", 1.0))
     await backend.insert_raw("p1", 2, BOOKED, 1, booked_v1("b", 1.0))
@@ -22,14 +24,14 @@ async def test_a_store_whose_events_all_decode_is_ok(
     assert "all decode" in report.render()
 
 
-async def test_an_empty_store_is_ok(store: el.EventStore, history: el.UpcasterRegistry) -> None:
+async def test_an_empty_store_is_ok(store: el.EventStore, history: UpcasterRegistry) -> None:
     report = await el.check_store(store)
     assert report.ok
     assert (report.events_checked, report.last_position) == (0, 0)
 
 
 async def test_failures_are_grouped_by_type_and_version(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     await backend.insert_raw("p1", 1, REGISTERED, 2, v2("fine", 1))
     await backend.insert_raw("p1", 2, REGISTERED, 2, '{"parcel_id": "p1", "weight_grams": "heavy"}')
@@ -55,7 +57,7 @@ async def test_failures_are_grouped_by_type_and_version(
 
 
 async def test_the_inventory_counts_every_stored_type_and_version(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     await backend.insert_raw("p1", 1, REGISTERED, 1, v1("a", 1.0))
     await backend.insert_raw("p1", 2, REGISTERED, 1, v1("b", 1.0))
@@ -63,9 +65,9 @@ async def test_the_inventory_counts_every_stored_type_and_version(
     await backend.insert_raw("p1", 4, REGISTERED, 2, "[]")
     report = await el.check_store(store)
     assert report.stored == (
-        el.StoredVersion(REGISTERED, 1, count=2, incompatible=0, retired=0),
-        el.StoredVersion(REGISTERED, 2, count=1, incompatible=1, retired=0),
-        el.StoredVersion(WEIGHED, 1, count=1, incompatible=0, retired=1),
+        StoredVersion(REGISTERED, 1, count=2, incompatible=0, retired=0),
+        StoredVersion(REGISTERED, 2, count=1, incompatible=1, retired=0),
+        StoredVersion(WEIGHED, 1, count=1, incompatible=0, retired=1),
     )
     assert report.retired_types == (WEIGHED,)
 
@@ -74,14 +76,14 @@ async def test_a_missing_upcaster_is_reported_for_the_version_that_needs_it(
     backend: Backend, store: el.EventStore
 ) -> None:
     await backend.insert_raw("p1", 1, REGISTERED, 1, v1("a", 1.0))
-    report = await el.check_store(store, upcasters=el.UpcasterRegistry())
+    report = await el.check_store(store, upcasters=UpcasterRegistry())
     [group] = report.incompatible
     assert (group.type, group.schema_version, group.errors) == (REGISTERED, 1, ("MissingUpcaster",))
     assert "no upcaster from version 1 to 2" in group.examples[0].message
 
 
 async def test_each_group_keeps_only_the_first_few_examples(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     for version in range(1, 8):
         await backend.insert_raw("p1", version, "versioning.parcel-teleported", 1, "{}")
@@ -93,7 +95,7 @@ async def test_each_group_keeps_only_the_first_few_examples(
 
 
 async def test_checking_changes_nothing(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     await backend.insert_raw("p1", 1, REGISTERED, 1, v1("a", 1.0))
     await backend.insert_raw("p1", 2, "versioning.parcel-teleported", 1, "{}")
@@ -104,7 +106,7 @@ async def test_checking_changes_nothing(
 
 
 async def test_the_rendered_report_names_each_failing_group_and_an_example(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     await backend.insert_raw("p1", 1, "versioning.parcel-teleported", 1, "{}")
     text = str(await el.check_store(store))

@@ -10,6 +10,7 @@ from examples.orders.events import OrderCreated, OrderItem
 
 import eventledger as el
 from backends import Backend
+from eventledger.versioning import upcasters
 
 BOOK = OrderItem(sku="book", quantity=2, unit_price=Decimal("12.50"))
 
@@ -37,7 +38,7 @@ async def test_new_orders_are_stored_as_schema_version_2_with_their_currency(sto
 
 
 def test_the_upcaster_gives_v1_orders_the_euro() -> None:
-    assert el.upcasters.upcast("OrderCreated", 1, V1_ROW) == {**json.loads(V1_ROW), "currency": "EUR"}
+    assert upcasters.upcast("OrderCreated", 1, V1_ROW) == {**json.loads(V1_ROW), "currency": "EUR"}
 
 
 async def test_a_store_with_both_versions_passes_the_check(backend: Backend, store: el.EventStore) -> None:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import eventledger as el
 from eventledger.store.memory import MemoryEventStore, StoredEvent
-from eventledger.versioning import decode_event
+from eventledger.versioning import UpcasterRegistry, decode_event, use_upcasters
 
 NOTE = "versioning.property-note"
 
@@ -38,8 +38,8 @@ def add_tags(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def note_history() -> el.UpcasterRegistry:
-    registry = el.UpcasterRegistry()
+def note_history() -> UpcasterRegistry:
+    registry = UpcasterRegistry()
     registry.register(NoteWritten, 1, heading_to_title)
     registry.register(NoteWritten, 2, add_tags)
     return registry
@@ -109,7 +109,7 @@ def test_reading_a_store_twice_gives_equal_events_and_leaves_its_rows_as_they_we
             row_id = uuid.uuid4()
             store.insert_stored_event(StoredEvent(index, "n", index, row_id, NOTE, version, data, None, at))
         rows_before = store.stored_events()
-        with el.use_upcasters(note_history()):
+        with use_upcasters(note_history()):
             first = [r.event async for r in store.read_all()]
             second = [r.event async for r in store.read_stream("n")]
         assert first == second

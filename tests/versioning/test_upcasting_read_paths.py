@@ -9,6 +9,7 @@ from parcel_history import ParcelRegistered, booked_v1, registered, v1, v2
 
 import eventledger as el
 from backends import Backend
+from eventledger.versioning import UpcasterRegistry
 
 
 async def write_history(backend: Backend, store: el.EventStore) -> None:
@@ -26,28 +27,28 @@ EXPECTED = [
 
 
 async def test_read_stream_upcasts_v1_and_v2_events_to_v3(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     await write_history(backend, store)
     assert [r.event async for r in store.read_stream("p1")] == EXPECTED
 
 
 async def test_read_stream_backwards_upcasts_too(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     await write_history(backend, store)
     assert [r.event async for r in store.read_stream("p1", backwards=True)] == EXPECTED[::-1]
 
 
 async def test_read_all_upcasts_v1_and_v2_events_to_v3(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     await write_history(backend, store)
     assert [r.event async for r in store.read_all()] == EXPECTED
 
 
 async def test_subscribe_upcasts_stored_and_live_old_events(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     await write_history(backend, store)
     subscription = store.subscribe()
@@ -61,7 +62,7 @@ async def test_subscribe_upcasts_stored_and_live_old_events(
 
 
 async def test_recorded_event_keeps_the_stored_type_name_and_position(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     await write_history(backend, store)
     first = await anext(store.read_stream("p1"))
@@ -71,7 +72,7 @@ async def test_recorded_event_keeps_the_stored_type_name_and_position(
 
 
 async def test_a_type_filter_on_the_current_class_also_matches_its_old_name(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     await backend.insert_raw("p1", 1, "versioning.parcel-booked", 1, booked_v1("old", 2.0))
     await store.append("p1", [registered("new", 5)], expected_version=1)
@@ -81,7 +82,7 @@ async def test_a_type_filter_on_the_current_class_also_matches_its_old_name(
 
 
 async def test_reading_never_rewrites_the_stored_rows(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     await write_history(backend, store)
     before = [row async for row in store.read_all_raw()]
@@ -94,7 +95,7 @@ async def test_reading_never_rewrites_the_stored_rows(
 
 
 async def test_a_second_connection_reads_the_same_upcast_events(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     await write_history(backend, store)
     other = await backend.open()

@@ -9,10 +9,12 @@ from parcel_history import REGISTERED, ParcelRegistered, kilograms_to_grams, reg
 
 import eventledger as el
 from backends import Backend
+from eventledger.errors import EventDecodeError, MissingUpcaster, StoredVersionTooNew
+from eventledger.versioning import UpcasterRegistry, use_upcasters
 
 
-def without_step_two() -> el.UpcasterRegistry:
-    registry = el.UpcasterRegistry()
+def without_step_two() -> UpcasterRegistry:
+    registry = UpcasterRegistry()
     registry.register(ParcelRegistered, 1, kilograms_to_grams)
     return registry
 
@@ -22,7 +24,7 @@ async def test_a_broken_chain_names_the_type_both_versions_and_the_position(
 ) -> None:
     await store.append("p1", [registered("fine", 1)], expected_version=0)
     await backend.insert_raw("p1", 2, REGISTERED, 1, v1("old", 1.0))
-    with el.use_upcasters(without_step_two()), pytest.raises(el.MissingUpcaster) as caught:
+    with use_upcasters(without_step_two()), pytest.raises(MissingUpcaster) as caught:
         [r async for r in store.read_stream("p1")]
     error = caught.value
     assert error.type_name == REGISTERED
@@ -37,10 +39,10 @@ async def test_a_broken_chain_names_the_type_both_versions_and_the_position(
 
 
 async def test_a_stored_version_newer_than_the_class_is_a_clear_error(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     await backend.insert_raw("p1", 1, REGISTERED, 4, '{"parcel_id": "p1", "weight_grams": 1, "carrier": "x"}')
-    with pytest.raises(el.StoredVersionTooNew) as caught:
+    with pytest.raises(StoredVersionTooNew) as caught:
         [r async for r in store.read_all()]
     error = caught.value
     assert (error.type_name, error.stored_version, error.current_version) == (REGISTERED, 4, 3)
@@ -49,29 +51,29 @@ async def test_a_stored_version_newer_than_the_class_is_a_clear_error(
 
 
 async def test_data_that_does_not_fit_after_upcasting_says_it_was_upcast(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     await backend.insert_raw("p1", 1, REGISTERED, 2, json.dumps({"parcel_id": "p1", "weight_grams": "heavy"}))
-    with pytest.raises(el.EventDecodeError) as caught:
+    with pytest.raises(EventDecodeError) as caught:
         [r async for r in store.read_all()]
     assert "weight_grams" in caught.value.reason
     assert "after upcasting from version 2 to 3" in caught.value.reason
 
 
 async def test_stored_data_that_is_not_a_json_object_cannot_be_upcast(
-    backend: Backend, store: el.EventStore, history: el.UpcasterRegistry
+    backend: Backend, store: el.EventStore, history: UpcasterRegistry
 ) -> None:
     await backend.insert_raw("p1", 1, REGISTERED, 1, "[1, 2]")
-    with pytest.raises(el.EventDecodeError, match="not an object"):
+    with pytest.raises(EventDecodeError, match="not an object"):
         [r async for r in store.read_all()]
 
 
 async def test_a_failed_read_loses_nothing(backend: Backend, store: el.EventStore) -> None:
     await backend.insert_raw("p1", 1, REGISTERED, 2, v2("a", 1))
-    with el.use_upcasters(el.UpcasterRegistry()), pytest.raises(el.MissingUpcaster):
+    with use_upcasters(UpcasterRegistry()), pytest.raises(MissingUpcaster):
         [r async for r in store.read_all()]
     # Once the missing upcaster is deployed, the same row reads fine.
-    with el.use_upcasters(without_step_two()) as registry:
+    with use_upcasters(without_step_two()) as registry:
         registry.register(ParcelRegistered, 2, lambda data: {**data, "carrier": "late"})
         assert [r.event async for r in store.read_all()] == [
             ParcelRegistered(parcel_id="a", weight_grams=1, carrier="late")
