@@ -1,4 +1,4 @@
-"""Given / when / then helpers for users' own tests.
+"""Given / when / then for the write side: aggregates and deciders in users' own tests.
 
 Write-side scenarios (aggregates and deciders) read as the rule they check::
 
@@ -20,18 +20,13 @@ A failing ``then`` raises ``AssertionError`` with the expected and actual events
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 from eventledger.domain.aggregate import Aggregate
 from eventledger.domain.decider import Decider
-from eventledger.errors import CheckpointConflict, InvalidArgument
+from eventledger.errors import InvalidArgument
 from eventledger.events import Event
-from eventledger.projections.leases import lease_key
-from eventledger.projections.projection import Projection
-from eventledger.projections.runner import ProjectionRunner
-from eventledger.store.base import ANY
-from eventledger.store.memory import MemoryEventStore
 
 AggregateType = TypeVar("AggregateType", bound=Aggregate)
 CommandType = TypeVar("CommandType")
@@ -212,110 +207,3 @@ def side_by_side(
         line = f"  {index + 1:>{len(str(rows))}} | {mine:<{width}} | {theirs:<{right_width}} {mark}"
         lines.append(line.rstrip())
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------- read side
-
-
-Session = TypeVar("Session")
-StreamEvent = Event | tuple[str, Event]
-"""An event for a projection scenario: bare (in stream ``stream-1``) or ``(stream_id, event)``."""
-
-
-def projection_scenario(projection: Projection[Session]) -> ProjectionScenario[Session]:
-    """Start a read-side scenario: ``given`` past events, ``when`` new ones, ``then`` a check.
-
-    ::
-
-        summaries = OrderSummaries(SQLiteTarget(tmp_path / "read.db"))
-
-        async def confirmed() -> None:
-            async with summaries.target.read() as sql:
-                assert (await find_order_summary(sql, "o1")).status == "confirmed"
-
-        await projection_scenario(summaries).given(("o1", created)).when(("o1", confirmation)).then(confirmed)
-
-    The events go through a real runner (on an in-memory store) into the projection's real
-    target. ``then`` also runs it twice: it delivers the ``when`` events again and checks once
-    more, so a projection whose effects would double fails the scenario.
-    """
-    return ProjectionScenario(projection)
-
-
-class ProjectionScenario(Generic[Session]):
-    """A projection, the events before, the events under test (see :func:`projection_scenario`)."""
-
-    def __init__(self, projection: Projection[Session]) -> None:
-        self.projection = projection
-        self.past: tuple[tuple[str, Event], ...] = ()
-        self.new: tuple[tuple[str, Event], ...] = ()
-
-    def given(self, *events: StreamEvent) -> ProjectionScenario[Session]:
-        """The events already in the log before the ones under test."""
-        self.past = self.past + tuple(_with_stream(event) for event in events)
-        return self
-
-    def when(self, *events: StreamEvent) -> ProjectionScenario[Session]:
-        """The events under test."""
-        self.new = self.new + tuple(_with_stream(event) for event in events)
-        return self
-
-    async def then(self, check: Callable[[], Awaitable[None]], *, twice: bool = True) -> None:
-        """Project the events, run ``check``; with ``twice``, deliver the new events again and re-check.
-
-        On an exactly-once target the second delivery must be refused by the checkpoint
-        (``CheckpointConflict``). On an at-least-once target it is what a crash between the
-        effects and the checkpoint causes: the handlers run again on the same events, and
-        ``check`` shows whether they are idempotent.
-        """
-        async with MemoryEventStore() as store:
-            runner = ProjectionRunner(store, [self.projection], owner="scenario")
-            await _append_all(store, self.past)
-            [before] = await runner.run_until_caught_up()
-            await _append_all(store, self.new)
-            await runner.run_until_caught_up()
-            await check()
-            if twice and self.new:
-                await self._deliver_again(store, before.checkpoint)
-                await check()
-
-    async def _deliver_again(self, store: MemoryEventStore, checkpoint: int) -> None:
-        target = self.projection.target
-        events = [recorded async for recorded in store.read_all(after=checkpoint)]
-        connection = await target.connect()
-        try:
-            key = lease_key(self.projection.name, self.projection.version)
-            if not await connection.acquire_lease(key, "scenario-second-delivery", 30.0):
-                raise AssertionError(f"could not take the lease {key!r} to deliver the events again")
-            [build, *_] = (await connection.prepare(self.projection)).run
-            if not target.exactly_once:
-                # As after a crash: the checkpoint never moved past these events.
-                checkpoint = events[-1].position
-            try:
-                batch = connection.batch(self.projection, build, checkpoint, events[-1].position)
-                async with batch as session:
-                    for recorded in events:
-                        handler = self.projection.handler_for(type(recorded.event))
-                        if handler is not None:
-                            await handler(recorded.event, recorded, session)
-            except CheckpointConflict:
-                return
-            if target.exactly_once:
-                raise AssertionError(
-                    f"projection {self.projection.name!r}: delivering the same events again was accepted; "
-                    "the checkpoint should have refused it"
-                )
-        finally:
-            await connection.close()
-
-
-def _with_stream(event: StreamEvent) -> tuple[str, Event]:
-    if isinstance(event, Event):
-        return ("stream-1", event)
-    stream_id, inner = event
-    return (stream_id, inner)
-
-
-async def _append_all(store: MemoryEventStore, events: Sequence[tuple[str, Event]]) -> None:
-    for stream_id, event in events:
-        await store.append(stream_id, [event], expected_version=ANY)
