@@ -6,34 +6,38 @@ decimals; times with and without zones; ids; nested models; ``Any`` fields holdi
 and floats) plus metadata. An append either refuses the event with an error of the
 ``InvalidArgument`` family, having written nothing, or stores it so that every read returns an
 equal event and equal metadata: nothing is accepted that cannot be read back, on any backend.
+
+All examples of one run share one store on one fresh database (each example writes a stream
+of its own), so the property costs one database, not one per example.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pydantic
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import eventledger as el
-from backends import BACKENDS, Backend
+from eventledger.testing.conformance.events import PREFIX
+from eventledger.testing.conformance.fixtures import StoreFixtures
 
 
 class Inner(pydantic.BaseModel):
+    """A nested model with a float of its own."""
+
     label: str = ""
     weight: float = 0.0
 
 
-class Sample(el.Event, type_name="test.round-trip.sample"):
+class Sample(el.Event, type_name=PREFIX + "round-trip.sample"):
+    """One field of every kind an application puts in an event."""
+
     text: str = ""
     number: int = 0
     ratio: float = 0.0
@@ -83,39 +87,29 @@ samples = st.builds(
 )
 metadata = st.none() | st.dictionaries(any_text, json_like, max_size=3)
 
-
-@pytest.fixture(params=list(BACKENDS))
-def loop_and_store(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[asyncio.AbstractEventLoop, el.EventStore]]:
-    """One store for the whole property run (a fresh database per backend), on one event loop."""
-    loop = asyncio.new_event_loop()
-    backend: Backend = BACKENDS[request.param](tmp_path)
-    store = loop.run_until_complete(backend.open())
-    yield loop, store
-    loop.run_until_complete(store.close())
-    loop.run_until_complete(backend.close())
-    loop.close()
-
-
 streams = itertools.count()
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(event=samples, extra=metadata)
-def test_an_accepted_event_reads_back_equal_and_a_refused_one_writes_nothing(
-    loop_and_store: tuple[asyncio.AbstractEventLoop, el.EventStore],
-    event: Sample,
-    extra: dict[str, Any] | None,
-) -> None:
-    loop, store = loop_and_store
-    stream_id = f"sample-{next(streams)}"
+class RoundTripProperty(StoreFixtures):
+    """Whatever ``append`` accepts reads back equal; whatever it refuses leaves nothing."""
 
-    async def scenario() -> None:
+    # One store serves every example (function_scoped_fixture); each backend's subclass runs
+    # this same inherited method, so hypothesis sees several executors, and an example it
+    # replays from its database for one backend is as valid on any other (differing_executors).
+    @settings(
+        max_examples=150,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(event=samples, extra=metadata)
+    async def test_an_accepted_event_reads_back_equal_and_a_refused_one_writes_nothing(
+        self, store: el.EventStore, event: Sample, extra: dict[str, Any] | None
+    ) -> None:
+        stream_id = f"sample-{next(streams)}"
         try:
             result = await store.append(stream_id, [event], expected_version=el.NO_STREAM, metadata=extra)
         except el.InvalidArgument:
@@ -126,5 +120,3 @@ def test_an_accepted_event_reads_back_equal_and_a_refused_one_writes_nothing(
         assert from_stream.metadata == (extra or {})  # metadata holds only JSON values here
         [from_log] = [recorded async for recorded in store.read_all(after=result.positions[0] - 1, limit=1)]
         assert (from_log.stream_id, from_log.event) == (stream_id, event)
-
-    loop.run_until_complete(scenario())

@@ -1,0 +1,36 @@
+"""The whole event-store specification in one class, for a backend to subclass.
+
+Each part is also a class of its own (``AppendSpecification``, ``ReadSpecification``, ...),
+so a backend can run a part, or a part at a time while it is being written.
+"""
+
+from __future__ import annotations
+
+from eventledger.testing.conformance.accepted import AcceptedSpecification
+from eventledger.testing.conformance.appending import AppendSpecification
+from eventledger.testing.conformance.immutability import ImmutabilitySpecification
+from eventledger.testing.conformance.reading import ReadSpecification
+from eventledger.testing.conformance.refusals import CallerMistakeSpecification, StoredDataSpecification
+from eventledger.testing.conformance.round_trip import RoundTripProperty
+from eventledger.testing.conformance.snapshots import SnapshotSpecification
+from eventledger.testing.conformance.subscribing import SubscribeSpecification
+
+
+class StoreConformance(
+    AppendSpecification,
+    ReadSpecification,
+    SubscribeSpecification,
+    StoredDataSpecification,
+    CallerMistakeSpecification,
+    ImmutabilitySpecification,
+    SnapshotSpecification,
+    AcceptedSpecification,
+    RoundTripProperty,
+):
+    """Everything an :class:`~eventledger.EventStore` must do, on every backend.
+
+    Subclass it as ``Test...`` and provide a ``store_under_test`` fixture returning a
+    :class:`~eventledger.testing.conformance.StoreUnderTest` on a fresh database; implement
+    :class:`~eventledger.testing.conformance.RawAccess` on it too, and list your database's
+    ``rewrite_forms``, to run the specifications that write behind the store's back.
+    """
