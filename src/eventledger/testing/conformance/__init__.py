@@ -72,6 +72,15 @@ from eventledger.testing.conformance.subjects import (  # noqa: E402
     StoreUnderTest,
 )
 from eventledger.testing.conformance.subscribing import SubscribeSpecification  # noqa: E402
+from eventledger.testing.conformance.target_subjects import (  # noqa: E402
+    MemoryTargetUnderTest,
+    OpenedTargets,
+    ReadableSQLTarget,
+    SQLTargetUnderTest,
+    TargetUnderTest,
+    Totals,
+)
+from eventledger.testing.conformance.targets import TargetConformance  # noqa: E402
 
 __all__ = [
     "REWRITES",
@@ -79,13 +88,20 @@ __all__ = [
     "AppendSpecification",
     "CallerMistakeSpecification",
     "ImmutabilitySpecification",
+    "MemoryTargetUnderTest",
     "OpenedStores",
+    "OpenedTargets",
     "RawAccess",
     "ReadSpecification",
+    "ReadableSQLTarget",
     "RoundTripProperty",
+    "SQLTargetUnderTest",
     "SnapshotSpecification",
     "StoreConformance",
     "StoreUnderTest",
     "StoredDataSpecification",
     "SubscribeSpecification",
+    "TargetConformance",
+    "TargetUnderTest",
+    "Totals",
 ]

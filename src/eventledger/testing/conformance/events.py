@@ -61,6 +61,19 @@ class Reading(Event, type_name=PREFIX + "accepted.reading"):
     extra: Any = None
 
 
+class Moved(Event, type_name=PREFIX + "moved"):
+    """The target kit's event: an amount added to an account's total."""
+
+    account: str
+    amount: int
+
+
+class Remarked(Event, type_name=PREFIX + "remarked"):
+    """An event the target kit's ledger has no handler for: passed over, yet checkpointed."""
+
+    text: str
+
+
 def created(order_id: str = "o1", quantity: int = 1) -> OrderCreated:
     """An :class:`OrderCreated` with one line item."""
     return OrderCreated(
