@@ -111,6 +111,16 @@ def parcel_projections_for(store: el.EventStore) -> list[Projection[SQLTransacti
     return parcel_projections()
 
 
+seen_store_urls: list[str | None] = []
+"""What ``parcel_projections_noting_the_environment`` found in ``EVENTLEDGER_URL``, call by call."""
+
+
+def parcel_projections_noting_the_environment() -> list[Projection[SQLTransaction]]:
+    """Like ``parcel_projections``, noting what the environment says the store is."""
+    seen_store_urls.append(os.environ.get("EVENTLEDGER_URL"))
+    return parcel_projections()
+
+
 not_projections = {"parcel-weights": "a dict is not a list of projections"}
 
 

@@ -15,7 +15,15 @@ from typing import TypeVar
 
 import psycopg
 import pytest
-from parcels import READ_MODEL_VARIABLE, Invoke, append, one_line_error, registered, stored_weights
+from parcels import (
+    READ_MODEL_VARIABLE,
+    Invoke,
+    append,
+    one_line_error,
+    registered,
+    seen_store_urls,
+    stored_weights,
+)
 
 TESTS = Path(__file__).resolve().parents[1]
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -283,3 +291,14 @@ def test_a_projection_held_back_by_an_open_transaction_is_shown_stalled_naming_i
     assert "parcel-weights stalled: 3 committed events held back since" in stalled
     assert f"(pid {pid}, database test, idle in transaction" in stalled
     assert projection_row(live)[5:7] == ["0", "0"]
+
+
+def test_the_command_leaves_the_applications_environment_as_it_was(
+    invoke: Invoke, store_url: str, app_env: dict[str, str]
+) -> None:
+    seen_store_urls.clear()
+
+    result = invoke("projections", "--app", "parcels:parcel_projections_noting_the_environment", env=app_env)
+
+    assert result.exit_code == 0, result.output
+    assert seen_store_urls == [""]  # the invoking environment's value, not the --url given
