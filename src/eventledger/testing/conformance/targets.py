@@ -84,6 +84,12 @@ class LedgerV2(Ledger, name=LEDGER, version=2):
     factor = 10
 
 
+def ledger(targets: OpenedTargets[Any], *, version: int = 1, **options: Any) -> Ledger:
+    """The kit's ledger (``version`` 1 or 2) into a new target object on the test's database."""
+    kind = LedgerV2 if version == 2 else Ledger
+    return kind(targets.new(), targets.subject, **options)
+
+
 async def move_many(store: EventStore, count: int, *, start: int = 1) -> None:
     """Append ``count`` movements (amounts ``start``, ``start + 1``, ...) over a few accounts, in
     batches, with an unhandled remark now and then."""
@@ -142,7 +148,7 @@ class TargetConformance(TargetFixtures):
         self, event_store: EventStore, targets: OpenedTargets[Any]
     ) -> None:
         await move_many(event_store, 30)
-        runner = ProjectionRunner(event_store, [Ledger(targets.new(), targets.subject)], batch_size=7)
+        runner = ProjectionRunner(event_store, [ledger(targets)], batch_size=7)
         [status] = await runner.run_until_caught_up()
         assert status.checkpoint == await event_store.head_position()
         assert await targets.read_totals(LEDGER) == await expected_totals(event_store)
@@ -151,9 +157,9 @@ class TargetConformance(TargetFixtures):
         self, event_store: EventStore, targets: OpenedTargets[Any]
     ) -> None:
         await move_many(event_store, 10)
-        await ProjectionRunner(event_store, [Ledger(targets.new(), targets.subject)]).run_until_caught_up()
+        await ProjectionRunner(event_store, [ledger(targets)]).run_until_caught_up()
         await move_many(event_store, 6, start=100)
-        again = ProjectionRunner(event_store, [Ledger(targets.new(), targets.subject)], batch_size=4)
+        again = ProjectionRunner(event_store, [ledger(targets)], batch_size=4)
         [status] = await again.run_until_caught_up()
         assert status.checkpoint == await event_store.head_position()
         assert await targets.read_totals(LEDGER) == await expected_totals(event_store)
@@ -162,7 +168,7 @@ class TargetConformance(TargetFixtures):
         self, event_store: EventStore, targets: OpenedTargets[Any]
     ) -> None:
         await move_many(event_store, 10)
-        projection = Ledger(targets.new(), targets.subject)
+        projection = ledger(targets)
         await ProjectionRunner(event_store, [projection]).run_until_caught_up()
         before = await targets.read_totals(LEDGER)
         events = [recorded async for recorded in event_store.read_all()]
@@ -177,14 +183,14 @@ class TargetConformance(TargetFixtures):
     ) -> None:
         await move_many(event_store, 10)
         events = [recorded async for recorded in event_store.read_all()]
-        failing = Ledger(targets.new(), targets.subject, refuse=7)
+        failing = ledger(targets, refuse=7)
 
         with pytest.raises(RuntimeError, match="refusing amount 7"):
             await deliver_batch(failing, events, expected=0, owner="conformance-failing-batch")
 
         assert await targets.read_totals(LEDGER) == {}
         # Had any of it stayed, the checkpoint would have moved and this would be refused.
-        healed = Ledger(targets.new(), targets.subject)
+        healed = ledger(targets)
         await deliver_batch(healed, events, expected=0, owner="conformance-healed-batch")
         assert await targets.read_totals(LEDGER) == await expected_totals(event_store)
 
@@ -196,7 +202,7 @@ class TargetConformance(TargetFixtures):
         [index] = [i for i, recorded in enumerate(log) if getattr(recorded.event, "amount", None) == 13]
         poison = log[index]
         quick = ProjectionRetryPolicy(attempts=2, first_delay=0.001, max_delay=0.005)
-        failing = Ledger(targets.new(), targets.subject, refuse=13)
+        failing = ledger(targets, refuse=13)
         runner = ProjectionRunner(event_store, [failing], batch_size=8, retry=quick)
 
         with pytest.raises(ProjectionFailed, match=f"position {poison.position}"):
@@ -209,14 +215,10 @@ class TargetConformance(TargetFixtures):
         self, event_store: EventStore, targets: OpenedTargets[Any]
     ) -> None:
         await move_many(event_store, 20)
-        [first] = await ProjectionRunner(
-            event_store, [Ledger(targets.new(), targets.subject)]
-        ).run_until_caught_up()
+        [first] = await ProjectionRunner(event_store, [ledger(targets)]).run_until_caught_up()
         expected = await expected_totals(event_store)
         gate = Gate(amount=12)
-        runner = ProjectionRunner(
-            event_store, [Ledger(targets.new(), targets.subject, gate=gate)], batch_size=5
-        )
+        runner = ProjectionRunner(event_store, [ledger(targets, gate=gate)], batch_size=5)
         requested = await runner.rebuild(LEDGER)
         rebuilding = asyncio.create_task(runner.run_until_caught_up())
         try:
@@ -234,13 +236,9 @@ class TargetConformance(TargetFixtures):
         self, event_store: EventStore, targets: OpenedTargets[Any]
     ) -> None:
         await move_many(event_store, 20)
-        [old] = await ProjectionRunner(
-            event_store, [Ledger(targets.new(), targets.subject)]
-        ).run_until_caught_up()
+        [old] = await ProjectionRunner(event_store, [ledger(targets)]).run_until_caught_up()
         gate = Gate(amount=12)
-        runner = ProjectionRunner(
-            event_store, [LedgerV2(targets.new(), targets.subject, gate=gate)], batch_size=5
-        )
+        runner = ProjectionRunner(event_store, [ledger(targets, gate=gate, version=2)], batch_size=5)
         building = asyncio.create_task(runner.run_until_caught_up())
         try:
             await reached(gate, "version 2's build")
