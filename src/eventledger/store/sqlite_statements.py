@@ -28,7 +28,9 @@ VALUES (?, (SELECT CASE WHEN coalesce(max(version), 0) = ? THEN coalesce(max(ver
             FROM {events} WHERE stream_id = ?), ?, ?, ?, ?, ?, ?)"""
 """Expected version exactly n: version n + 1 when the stream is at n, else NULL (refused).
 Parameters: stream, expected, stream, event id, type, schema version, data, metadata, time.
-No RETURNING: the caller knows the version, and the position is the cursor's ``lastrowid``."""
+No RETURNING: it too makes SQLite stage rows in a temporary table, and this form (every new
+stream, every exact append) needs none: the caller knows the version, and the position is
+the cursor's ``lastrowid``."""
 
 APPEND_ANY: Final = """\
 INSERT INTO {events} (stream_id, version, event_id, type, schema_version, data, metadata, recorded_at)
