@@ -34,6 +34,7 @@ import asyncio
 import logging
 import math
 import threading
+import weakref
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ from prometheus_client.registry import Collector
 
 from eventledger.projections.runner import ProjectionRunner
 from eventledger.projections.status import BatchApplied, EventFailed, ProjectionListener, ProjectionStatus
-from eventledger.store.base import EventStore
+from eventledger.store.base import AppendObserver, EventStore
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +183,9 @@ class EventLedgerMetrics:
         self._append_buckets = _checked_buckets(append_buckets)
         self._batch_buckets = _checked_buckets(batch_buckets)
         self._stores: dict[str, _StoreTally] = {}
+        # What this instance told each instrumented store to call, so instrumenting a store
+        # again (under another name) moves its counts instead of counting them twice.
+        self._observing: weakref.WeakKeyDictionary[EventStore, AppendObserver] = weakref.WeakKeyDictionary()
         self._projections: dict[str, _ProjectionTally] = {}
         # Guards creating tallies (dict inserts) against a concurrent scrape thread.
         self._lock = threading.Lock()
@@ -194,9 +198,16 @@ class EventLedgerMetrics:
 
         ``name`` defaults to the backend (``sqlite``, ``postgres``, ``memory``). Returns the same
         store, so ``store = metrics.instrument_store(await open_store(url))`` reads naturally.
+        The store's other observers (another metrics instance, tracing) keep observing it;
+        instrumenting it again with this instance counts its appends under the new name only.
         """
         label = name if name is not None else backend_name(store)
-        store.append_observer = self._store_tally(label).observe_append
+        observer = self._store_tally(label).observe_append
+        previous = self._observing.get(store)
+        if previous is not None:
+            store.remove_append_observer(previous)
+        store.add_append_observer(observer)
+        self._observing[store] = observer
         return store
 
     def _store_tally(self, name: str) -> _StoreTally:

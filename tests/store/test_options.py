@@ -16,7 +16,7 @@ import eventledger as el
 from eventledger.errors import InvalidStoreURL
 from eventledger.projections.targets.postgres import PostgresTarget
 from eventledger.projections.targets.sqlite import SQLiteTarget
-from eventledger.store.postgres_connection import parse_postgres_url
+from eventledger.store.drivers.postgres import parse_postgres_url
 from eventledger.store.sqlite import SQLiteEventStore
 
 # Nothing listens on port 1: a check that ran only after connecting would raise StoreUnavailable.

@@ -1,22 +1,35 @@
 """The event store contract every backend fulfils, and the behaviour they share.
 
 A backend implements a handful of primitives (``_append``, ``_read_stream_page``,
-``_read_all_page``, ...). Everything users call (argument checks, encoding before any write,
-paging, the catch-up-then-live subscription) lives here once, so the backends cannot drift
-apart in behaviour; the conformance suite in ``tests/conformance`` holds them to it.
+``_read_all_page``, ``_read_all_raw_page``, ...), all abstract, so a backend that lacks one
+cannot be instantiated. Everything users call (argument checks, encoding before any write,
+paging, the catch-up-then-live subscription, telling observers of appends) lives here once, so
+the backends cannot drift apart in behaviour; the conformance suite in ``tests/conformance``
+holds them to it.
+
+Where a backend needs to act inside that shared behaviour it supplies a hook, never its own
+copy of a public method:
+
+- :meth:`EventStore._wait_until_own_writes_visible`: before a read of the global log
+  (PostgreSQL waits until the visibility barrier has passed its own appends);
+- :meth:`EventStore._before_waiting`: when a subscriber has caught up and is about to sleep
+  (PostgreSQL starts listening for other processes' notifications);
+- :attr:`EventStore._resubscribe_on`: errors after which a subscription reconnects and resumes
+  instead of ending (PostgreSQL: a lost connection).
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, ClassVar, Final, Self
 
-from eventledger.errors import ConcurrencyError, InvalidArgument, InvalidExpectedVersion, StoreClosed
+from eventledger.backoff import Backoff
+from eventledger.errors import ConcurrencyError, InvalidArgument, StoreClosed
 from eventledger.events import (
     EncodedEvent,
     Event,
@@ -24,8 +37,17 @@ from eventledger.events import (
     encode_events,
     encode_metadata,
 )
+from eventledger.store.expected_version import (
+    ANY,
+    NO_STREAM,
+    STREAM_EXISTS,
+    ExpectedVersion,
+    StreamState,
+    check_expected_version,
+    expected_version_matches,
+)
+from eventledger.store.following import CancellationWatch, Pause, Wakeups, sleep_until_woken
 from eventledger.store.limits import (
-    MAX_VERSION,
     check_batch,
     check_limit,
     check_position,
@@ -41,54 +63,31 @@ from eventledger.store.records import (
 )
 from eventledger.versioning import active_upcasters
 
+logger: Final = logging.getLogger("eventledger.store")
 
-class StreamState(enum.Enum):
-    """Expected-version forms that are not an exact version."""
-
-    ANY = "any"
-    """Append whatever the stream's version is (no concurrency check)."""
-    STREAM_EXISTS = "stream_exists"
-    """Append only to a stream that has at least one event."""
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-ANY: Final = StreamState.ANY
-"""Expected version: no check."""
-STREAM_EXISTS: Final = StreamState.STREAM_EXISTS
-"""Expected version: the stream must already exist."""
-NO_STREAM: Final[int] = 0
-"""Expected version: the stream must not exist yet (the same as the exact version 0)."""
-
-ExpectedVersion = int | StreamState
-"""An exact version (``0`` == :data:`NO_STREAM`), :data:`ANY` or :data:`STREAM_EXISTS`."""
+__all__ = [  # the expected-version forms are part of the contract, so they are importable here too
+    "ANY",
+    "NO_STREAM",
+    "STREAM_EXISTS",
+    "AppendObserver",
+    "EventStore",
+    "ExpectedVersion",
+    "StreamState",
+    "TypeFilter",
+    "check_expected_version",
+    "expected_version_matches",
+    "type_names",
+]
 
 
 AppendObserver = Callable[[int, float, bool], None]
-"""Told of each append: ``(events written, seconds in the store, refused by a ConcurrencyError)``."""
+"""Told of each append: ``(events written, seconds in the store, refused by a ConcurrencyError)``.
+
+Join a store's observers with :meth:`EventStore.add_append_observer`; any number may watch."""
 
 
 TypeFilter = Collection[type[Event] | str] | None
 """Event classes or stored type names to read; None reads every type."""
-
-
-def check_expected_version(stream_id: str, expected: object) -> ExpectedVersion:
-    """Validate an expected version, or raise :class:`InvalidExpectedVersion`."""
-    if type(expected) is int and 0 <= expected < MAX_VERSION:
-        return expected  # the common case, decided without the isinstance chain below
-    if isinstance(expected, StreamState):
-        return expected
-    raise InvalidExpectedVersion(stream_id, expected)
-
-
-def expected_version_matches(expected: ExpectedVersion, actual: int) -> bool:
-    """Does a stream at version ``actual`` satisfy ``expected``?"""
-    if expected is ANY:
-        return True
-    if expected is STREAM_EXISTS:
-        return actual > 0
-    return expected == actual
 
 
 def type_names(types: TypeFilter) -> tuple[str, ...] | None:
@@ -124,13 +123,16 @@ class EventStore(ABC):
     page_size: int = 1000
     #: Seconds between checks for events appended by other processes while subscribed.
     poll_interval: float = 0.05
-    #: Told of every append (see :data:`AppendObserver`); set by :mod:`eventledger.metrics`.
-    #: None, the default, costs the append path one attribute read.
-    append_observer: AppendObserver | None = None
+    #: Errors after which a subscription reconnects and resumes after the last event it
+    #: delivered, pausing longer each time (:attr:`_resubscribe_backoff`); none by default.
+    _resubscribe_on: ClassVar[tuple[type[Exception], ...]] = ()
+    _resubscribe_backoff: ClassVar[Backoff] = Backoff(first=0.05, maximum=2.0, jitter=0.5)
 
     def __init__(self) -> None:
         self._closed = False
-        self._waiters: set[asyncio.Future[None]] = set()
+        self._wakeups = Wakeups()
+        # A tuple, swapped whole on change: an append iterating it never sees it change.
+        self._append_observers: tuple[AppendObserver, ...] = ()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -192,11 +194,11 @@ class EventStore(ABC):
             if not expected_version_matches(expected, actual):
                 raise ConcurrencyError(stream_id, expected, actual)
             return AppendResult(stream_id, actual, ())
-        observer = self.append_observer
-        if observer is None:
+        observers = self._append_observers
+        if not observers:  # the common case costs one attribute read
             result = await self._append(stream_id, encoded, expected, encoded_metadata)
         else:
-            result = await _observed(observer, self._append(stream_id, encoded, expected, encoded_metadata))
+            result = await _observed(observers, self._append(stream_id, encoded, expected, encoded_metadata))
         if result.positions:
             self._wake_subscribers()
         return result
@@ -210,6 +212,44 @@ class EventStore(ABC):
         metadata: str | None,
     ) -> AppendResult:
         """Write the (non-empty) batch atomically or raise ConcurrencyError having written nothing."""
+
+    # ----------------------------------------------------------------- observers
+
+    def add_append_observer(self, observer: AppendObserver) -> None:
+        """Tell ``observer`` of every append from now on, beside any other observers.
+
+        Adding an observer that is already there (an equal callable) changes nothing.
+        """
+        if observer not in self._append_observers:
+            self._append_observers = (*self._append_observers, observer)
+
+    def remove_append_observer(self, observer: AppendObserver) -> None:
+        """Stop telling ``observer`` of appends (nothing happens if it is not observing)."""
+        self._append_observers = tuple(known for known in self._append_observers if known != observer)
+
+    @property
+    def append_observers(self) -> tuple[AppendObserver, ...]:
+        """Everything told of this store's appends, in the order it joined."""
+        return self._append_observers
+
+    @property
+    def append_observer(self) -> AppendObserver | None:
+        """The single-slot form of :attr:`append_observers`: None when nothing observes appends.
+
+        Otherwise one callable that tells every observer. Assigning replaces all observers
+        with the one given (None removes them all); instruments that should coexist join with
+        :meth:`add_append_observer` instead.
+        """
+        observers = self._append_observers
+        if not observers:
+            return None
+        if len(observers) == 1:
+            return observers[0]
+        return lambda events, seconds, conflicted: _tell(observers, events, seconds, conflicted)
+
+    @append_observer.setter
+    def append_observer(self, observer: AppendObserver | None) -> None:
+        self._append_observers = () if observer is None else (observer,)
 
     # ----------------------------------------------------------------- reading
 
@@ -265,12 +305,19 @@ class EventStore(ABC):
         check_limit(limit)
         check_position("after", after)
         names = type_names(types)
+        await self._wait_until_own_writes_visible()
 
         async def page(cursor: int | None, size: int) -> list[RecordedEvent]:
             return await self._read_all_page(cursor or 0, size, names)
 
         async for recorded in paged(page, after, limit, self.page_size, position_of):
             yield recorded
+
+    async def _wait_until_own_writes_visible(self) -> None:  # noqa: B027 (a hook, empty by default)
+        """Hook: before a read of the global log, wait until this store's own appends can be read.
+
+        Nothing to wait for where every committed event is readable at once (the default).
+        """
 
     @abstractmethod
     async def _read_all_page(
@@ -293,9 +340,10 @@ class EventStore(ABC):
         async for row in paged(page, after, limit, self.page_size, position_of):
             yield row
 
+    @abstractmethod
     async def _read_all_raw_page(self, after: int, limit: int) -> list[RawEvent]:
-        """Up to ``limit`` undecoded rows after ``after`` in global order."""
-        raise NotImplementedError(f"{type(self).__name__} cannot read raw rows")
+        """Up to ``limit`` undecoded rows after ``after`` in position order (no decoding, so
+        a row nothing can decode is still returned)."""
 
     async def stream_version(self, stream_id: str) -> int:
         """The stream's current version: 0 when it has no events."""
@@ -340,62 +388,54 @@ class EventStore(ABC):
 
         Runs until the consumer stops iterating or the task is cancelled. Appends in this
         process wake the subscriber at once; appends by other processes are noticed within
-        :attr:`poll_interval` seconds.
+        :attr:`poll_interval` seconds (sooner where the backend is told of them, as PostgreSQL
+        is by NOTIFY). Where a backend's connection can be lost, the subscription reconnects,
+        pausing longer each time the server stays away, and resumes after the last event it
+        delivered.
         """
+        check_position("after", after)
+        names = type_names(types)
         position = after
+        cancellation = CancellationWatch()
+        pause = Pause(self.poll_interval)
+
+        async def page(cursor: int | None, size: int) -> list[RecordedEvent]:
+            attempt = 0
+            while True:
+                self._check_open()
+                cancellation.check()
+                try:
+                    found = await self._read_all_page(cursor or 0, size, names)
+                except self._resubscribe_on as error:
+                    attempt += 1
+                    delay = self._resubscribe_backoff.delay(attempt)
+                    logger.warning("eventledger: subscriber retrying in %.2fs: %s", delay, error)
+                    await asyncio.sleep(delay)
+                    continue
+                cancellation.check()
+                return found
+
         while True:
             self._check_open()
-            waiter = self._new_waiter()
+            waiter = self._wakeups.register()
             try:
                 delivered = False
-                async for recorded in self.read_all(after=position, types=types):
+                async for recorded in paged(page, position, None, self.page_size, position_of):
                     position = recorded.position
                     delivered = True
                     yield recorded
-                if not delivered:
-                    await self._wait_for_events(waiter)
+                pause.after_read(found_events=delivered)
+                self._before_waiting()
+                pause.after_wait(woken=await sleep_until_woken(waiter, pause.seconds))
             finally:
-                self._waiters.discard(waiter)
-                if not waiter.done():
-                    waiter.cancel()
+                self._wakeups.forget(waiter)
 
-    def _new_waiter(self) -> asyncio.Future[None]:
-        # Registered before reading, so an append between the read and the wait still wakes us.
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.add(waiter)
-        return waiter
-
-    async def _wait_for_events(self, waiter: asyncio.Future[None]) -> None:
-        """Sleep until an append in this process, or at most :attr:`poll_interval`."""
-        await self._sleep_until_woken(waiter, self.poll_interval)
-
-    async def _sleep_until_woken(self, waiter: asyncio.Future[None], seconds: float) -> bool:
-        """Sleep until ``waiter`` is woken (True) or ``seconds`` have passed (False)."""
-        # A timer rather than asyncio.wait_for: on Python 3.11, wait_for swallows a cancellation
-        # that arrives while the wake-up is being delivered, and the cancelled subscriber then
-        # runs for ever.
-        timed_out = False
-
-        def time_out() -> None:
-            nonlocal timed_out
-            if not waiter.done():
-                timed_out = True
-                waiter.set_result(None)
-
-        timer = asyncio.get_running_loop().call_later(seconds, time_out)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-        return not timed_out
+    def _before_waiting(self) -> None:  # noqa: B027 (a hook, empty by default)
+        """Hook: a subscriber has caught up and is about to sleep (nothing to do by default)."""
 
     def _wake_subscribers(self) -> None:
-        if not self._waiters:
-            return  # nobody is waiting: every append comes through here, so keep it cheap
-        waiters, self._waiters = self._waiters, set()
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
+        """Wake every waiting subscriber of this store, to re-read the global log now."""
+        self._wakeups.wake_all()
 
     # ----------------------------------------------------------------- snapshots
 
@@ -429,17 +469,17 @@ class EventStore(ABC):
         """Release backend resources."""
 
 
-async def _observed(observer: AppendObserver, append: Awaitable[AppendResult]) -> AppendResult:
+async def _observed(observers: tuple[AppendObserver, ...], append: Awaitable[AppendResult]) -> AppendResult:
     started = time.perf_counter()
     try:
         result = await append
     except ConcurrencyError:
-        observer(0, time.perf_counter() - started, True)
+        _tell(observers, 0, time.perf_counter() - started, True)
         raise
-    observer(len(result.positions), time.perf_counter() - started, False)
+    _tell(observers, len(result.positions), time.perf_counter() - started, False)
     return result
 
 
-def _resolve(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+def _tell(observers: tuple[AppendObserver, ...], events: int, seconds: float, conflicted: bool) -> None:
+    for observer in observers:
+        observer(events, seconds, conflicted)

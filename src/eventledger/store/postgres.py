@@ -43,18 +43,18 @@ subscription resumes from the last event it delivered. A standby cannot LISTEN: 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC
-from typing import Any, Final, Self
+from typing import Any, ClassVar, Final, Self
 
 import psycopg
 import psycopg.errors
 from psycopg.rows import TupleRow
 
+from eventledger.backoff import Backoff
 from eventledger.errors import ConcurrencyError, ReadOnlyStore, StoreUnavailable
 from eventledger.events import EncodedEvent, RecordedEvent
 from eventledger.store.base import (
@@ -62,20 +62,24 @@ from eventledger.store.base import (
     STREAM_EXISTS,
     EventStore,
     ExpectedVersion,
-    TypeFilter,
     expected_version_matches,
-    type_names,
 )
-from eventledger.store.limits import check_position
-from eventledger.store.postgres_connection import ConnectionSettings, parse_postgres_url, unavailable
-from eventledger.store.postgres_errors import CallersError, ConnectionLost
-from eventledger.store.postgres_following import CancellationWatch, OwnWrites, Pause
+from eventledger.store.drivers.postgres import (
+    RECONNECT_BACKOFF,
+    CallersError,
+    Connection,
+    ConnectionLost,
+    ConnectionSettings,
+    connect,
+    parse_postgres_url,
+    unavailable,
+)
+from eventledger.store.drivers.postgres_pool import StoreConnections, reusable_cursor
 from eventledger.store.postgres_notifications import Announcer, NotificationListener
-from eventledger.store.postgres_pool import Connection, StoreConnections, reusable_cursor
+from eventledger.store.postgres_own_writes import OwnWrites
 from eventledger.store.postgres_schema import SCHEMA_VERSION, open_schema
 from eventledger.store.postgres_statements import (
     Statements,
-    append_statement,
     notify_channel,
     recorded_rows,
     visibility_status,
@@ -96,7 +100,6 @@ _STREAM_VERSION_CONSTRAINT: Final = "events_stream_version"
 # ANY and STREAM_EXISTS stay satisfied when another appender wins the race for a version, so
 # the append simply runs again; this bounds the retries under pathological contention.
 _APPEND_ATTEMPTS: Final = 50
-_RESUBSCRIBE_DELAYS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 
 
 class PostgresEventStore(EventStore):
@@ -111,6 +114,9 @@ class PostgresEventStore(EventStore):
 
     #: Seconds a read of the global log waits for this store's own appends to become visible.
     own_writes_wait: float = 1.0
+    # A subscription outlives a lost connection: it reconnects and resumes (see the base loop).
+    _resubscribe_on: ClassVar[tuple[type[Exception], ...]] = (ConnectionLost,)
+    _resubscribe_backoff: ClassVar[Backoff] = RECONNECT_BACKOFF
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__()
@@ -143,10 +149,7 @@ class PostgresEventStore(EventStore):
         schema that is newer than this release, or missing or older on a connection that may
         not create it, raises :class:`StoreSchemaError`.
         """
-        try:
-            connection = await psycopg.AsyncConnection.connect(self.settings.conninfo, autocommit=True)
-        except psycopg.Error as error:
-            raise unavailable(self.settings, "cannot connect", error) from None
+        connection = await connect(self.settings, "cannot connect")
         try:
             async with connection:
                 await open_schema(connection, self.schema, self.settings.describe())
@@ -179,7 +182,7 @@ class PostgresEventStore(EventStore):
         expected: ExpectedVersion,
         metadata: str | None,
     ) -> AppendResult:
-        statement, parameters = append_statement(self._statements, stream_id, events, expected, metadata)
+        statement, parameters = self._statements.appends.statement(stream_id, events, expected, metadata)
         for _attempt in range(_APPEND_ATTEMPTS):
             try:
                 rows = await self._run_append(statement, parameters)
@@ -330,25 +333,10 @@ class PostgresEventStore(EventStore):
         )
         return [RawEvent(*row) for row in rows]
 
-    async def read_all(
-        self,
-        *,
-        after: int = 0,
-        limit: int | None = None,
-        types: TypeFilter = None,
-    ) -> AsyncIterator[RecordedEvent]:
-        """Yield the global log after position ``after``, each committed event exactly once.
-
-        Reads see this store's own appends: when an open event writer still holds the
-        visibility barrier below them, the read first waits for it, up to
-        :attr:`own_writes_wait` seconds (see :meth:`visibility_status`).
-        """
-        await self._see_own_writes()
-        async for recorded in super().read_all(after=after, limit=limit, types=types):
-            yield recorded
-
-    async def _see_own_writes(self) -> None:
-        """Wait (up to :attr:`own_writes_wait` seconds) until this store's appends are visible."""
+    async def _wait_until_own_writes_visible(self) -> None:
+        """Reads see this store's own appends: when an open event writer still holds the
+        visibility barrier below them, wait for it, up to :attr:`own_writes_wait` seconds (see
+        :meth:`visibility_status`)."""
         where = self.settings.describe()
         await self._own_writes.wait_until_visible(self._barrier, self.own_writes_wait, where)
 
@@ -368,7 +356,7 @@ class PostgresEventStore(EventStore):
         with :meth:`visibility_status` to see whether readers are held back. Like
         :meth:`read_all`, it first waits (briefly) until this store's own appends are visible.
         """
-        await self._see_own_writes()
+        await self._wait_until_own_writes_visible()
         rows = await self._fetch(self._statements.head_position, (), "read the head position")
         return int(rows[0][0]) if rows else 0
 
@@ -392,60 +380,15 @@ class PostgresEventStore(EventStore):
 
     # ----------------------------------------------------------------- following
 
-    async def subscribe(self, *, after: int = 0, types: TypeFilter = None) -> AsyncIterator[RecordedEvent]:
-        """Catch up on the global log after ``after``, then follow new events live.
-
-        Wakes on appends in this process and on NOTIFY from other processes, and re-reads at
-        least every :attr:`poll_interval` seconds. A lost connection does not end the
-        subscription: it reconnects (pausing longer each time the server stays away) and
-        resumes after the last event it delivered.
-        """
-        check_position("after", after)
-        names = type_names(types)
-        position = after
-        failures = 0
-        cancellation = CancellationWatch()
-        pause = Pause(self.poll_interval)
-        while True:
-            self._check_open()
-            cancellation.check()
-            waiter = self._new_waiter()
-            try:
-                try:
-                    page = await self._read_all_page(position, self.page_size, names)
-                except ConnectionLost as error:
-                    delay = _RESUBSCRIBE_DELAYS[min(failures, len(_RESUBSCRIBE_DELAYS) - 1)]
-                    failures += 1
-                    logger.warning("eventledger: subscriber retrying in %ss: %s", delay, error)
-                    await asyncio.sleep(delay)
-                    continue
-                cancellation.check()
-                failures = 0
-                for recorded in page:
-                    position = recorded.position
-                    yield recorded
-                if len(page) < self.page_size:
-                    pause.after_read(found_events=bool(page))
-                    pause.after_wait(woken=await self._sleep_until_woken(waiter, pause.seconds))
-            finally:
-                self._waiters.discard(waiter)
-                if not waiter.done():
-                    waiter.cancel()
-
     @property
     def listening(self) -> bool:
         """True while the store's LISTEN connection is in place (it starts with the first
         subscriber that has caught up, and reconnects by itself when dropped)."""
         return self._listener.listening.is_set()
 
-    async def _wait_for_events(self, waiter: asyncio.Future[None]) -> None:
-        """Sleep until an append here, a NOTIFY from elsewhere, or at most :attr:`poll_interval`."""
-        await self._sleep_until_woken(waiter, self.poll_interval)
-
-    async def _sleep_until_woken(self, waiter: asyncio.Future[None], seconds: float) -> bool:
-        """Start listening for NOTIFY (once), then sleep as every store does."""
+    def _before_waiting(self) -> None:
+        """A subscriber is about to sleep: listen for other processes' NOTIFY (started once)."""
         self._listener.start()
-        return await super()._sleep_until_woken(waiter, seconds)
 
     # ----------------------------------------------------------------- snapshots
 

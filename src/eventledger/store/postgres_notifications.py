@@ -27,12 +27,11 @@ from typing import Final
 
 import psycopg
 
-from eventledger.store.postgres_connection import ConnectionSettings
+from eventledger.errors import StoreUnavailable
+from eventledger.store.drivers.postgres import RECONNECT_BACKOFF, ConnectionSettings, connect
 from eventledger.store.postgres_schema import sql_text
 
 logger: Final = logging.getLogger("eventledger.postgres")
-
-_RECONNECT_DELAYS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 
 
 class NotificationListener:
@@ -72,8 +71,8 @@ class NotificationListener:
         failures = 0
         while True:
             try:
-                connection = await psycopg.AsyncConnection.connect(self._settings.conninfo, autocommit=True)
-            except psycopg.Error as error:
+                connection = await connect(self._settings, "listen for appends")
+            except StoreUnavailable as error:
                 failures = await self._pause(failures, error)
                 continue
             try:
@@ -99,10 +98,10 @@ class NotificationListener:
                 with contextlib.suppress(psycopg.Error):
                     await connection.close()
 
-    async def _pause(self, failures: int, error: psycopg.Error) -> int:
-        delay = _RECONNECT_DELAYS[min(failures, len(_RECONNECT_DELAYS) - 1)]
+    async def _pause(self, failures: int, error: Exception) -> int:
+        delay = RECONNECT_BACKOFF.delay(failures + 1)
         logger.warning(
-            "eventledger: LISTEN connection to %s lost (%s); subscribers keep polling, reconnecting in %ss",
+            "eventledger: LISTEN connection to %s lost (%s); subscribers keep polling, reconnecting in %.2fs",
             self._settings.describe(),
             self._settings.scrub(" ".join(str(error).split())),
             delay,

@@ -3,10 +3,8 @@
 Two ideas carry the design; the reasons are written next to each statement.
 
 - **An append is one statement.** It checks the expected version and inserts the whole batch,
-  so a success costs one round trip. The unique ``(stream_id, version)`` constraint settles a
-  race between two appenders aiming at the same version (the loser waits for the winner's
-  commit and then fails on the constraint), so there is no lost update between "check the
-  version" and "insert".
+  so a success costs one round trip. The six forms are written out, each with its reason, in
+  :mod:`eventledger.store.postgres_appends`.
 - **The global log is read through a visibility barrier** that waits only for transactions
   that can still add events to this store. See :func:`barrier` below, and the lock-first rule
   it depends on (:data:`WRITING_TRANSACTION_LOCK`).
@@ -20,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eventledger.events import EncodedEvent, RecordedEvent
-from eventledger.store.base import ANY, STREAM_EXISTS, ExpectedVersion
+from eventledger.events import RecordedEvent
+from eventledger.store.postgres_appends import AppendForms
 from eventledger.store.postgres_schema import sql_text
 from eventledger.store.records import OpenTransaction, VisibilityStatus
 from eventledger.store.rows import decode_rows
@@ -153,6 +151,17 @@ CURSOR_TRANSACTION = (
 )
 
 
+# One page of the global log: the events after the reader's cursor in the global order
+# (transaction id, position), below the barrier, so a reader never later finds an event that
+# belongs before what it has passed. ``{types}`` is empty, or the filter on type names.
+READ_ALL = """\
+SELECT {selected} FROM {events} AS event
+WHERE (event.transaction_id, event.position) > ({cursor}, %(after)s)
+  AND event.transaction_id < {barrier}
+  {types}
+ORDER BY event.transaction_id, event.position LIMIT %(limit)s"""
+
+
 def notify_channel(schema: str) -> str:
     """The LISTEN/NOTIFY channel that announces appends to ``schema``'s events."""
     return f"eventledger.{schema}"
@@ -162,12 +171,7 @@ def notify_channel(schema: str) -> str:
 class Statements:
     """Every statement of one store, as bytes ready for psycopg (prepared on first use)."""
 
-    append_one_exact: bytes
-    append_one_any: bytes
-    append_one_existing: bytes
-    append_many_exact: bytes
-    append_many_any: bytes
-    append_many_existing: bytes
+    appends: AppendForms
     stream_version: bytes
     read_stream_forwards: bytes
     read_stream_backwards: bytes
@@ -190,21 +194,16 @@ class Statements:
         """Build the statements for ``schema`` (a validated identifier)."""
         events = f'"{schema}".events'
         snapshots = f'"{schema}".snapshots'
-        appends = {
-            f"append_{size}_{form}": sql_text(_append(events, size, form))
-            for size in ("one", "many")
-            for form in ("exact", "any", "existing")
-        }
-        cursor = CURSOR_TRANSACTION.format(events=events)
         reading_barrier = barrier(events)
-        read_all = (
-            f"SELECT {SELECTED} FROM {events} AS event "
-            f"WHERE (event.transaction_id, event.position) > ({cursor}, %(after)s) "
-            f"AND event.transaction_id < {reading_barrier} "
+        read_all = READ_ALL.format(
+            selected=SELECTED,
+            events=events,
+            cursor=CURSOR_TRANSACTION.format(events=events),
+            barrier=reading_barrier,
+            types="{types}",
         )
-        order = "ORDER BY event.transaction_id, event.position LIMIT %(limit)s"
         return cls(
-            **appends,
+            appends=AppendForms(events),
             stream_version=sql_text(f"SELECT coalesce(max(version), 0) FROM {events} WHERE stream_id = %s"),
             read_stream_forwards=sql_text(
                 f"SELECT {SELECTED} FROM {events} AS event WHERE event.stream_id = %s "
@@ -214,8 +213,8 @@ class Statements:
                 f"SELECT {SELECTED} FROM {events} AS event WHERE event.stream_id = %s "
                 "AND event.version <= %s ORDER BY event.version DESC LIMIT %s"
             ),
-            read_all=sql_text(read_all + order),
-            read_all_of_types=sql_text(read_all + "AND event.type = ANY(%(types)s) " + order),
+            read_all=sql_text(read_all.format(types="")),
+            read_all_of_types=sql_text(read_all.format(types="AND event.type = ANY(%(types)s)")),
             read_raw=sql_text(
                 "SELECT position, stream_id, version, type, schema_version, data::text "
                 f"FROM {events} WHERE position > %s ORDER BY position LIMIT %s"
@@ -249,37 +248,6 @@ class Statements:
             ),
             visibility=sql_text(_visibility(events)),
         )
-
-
-def append_statement(
-    statements: Statements,
-    stream_id: str,
-    events: list[EncodedEvent],
-    expected: ExpectedVersion,
-    metadata: str | None,
-) -> tuple[bytes, dict[str, Any]]:
-    """The append statement for this batch and expected-version form, with its parameters."""
-    parameters: dict[str, Any] = {"stream": stream_id, "metadata": metadata}
-    if len(events) == 1:
-        event = events[0]
-        parameters.update(
-            event_id=uuid.uuid4(), type=event.type, schema_version=event.schema_version, data=event.data
-        )
-        forms = (statements.append_one_exact, statements.append_one_any, statements.append_one_existing)
-    else:
-        parameters.update(
-            event_ids=[uuid.uuid4() for _ in events],
-            types=[event.type for event in events],
-            schema_versions=[event.schema_version for event in events],
-            datas=[event.data for event in events],
-        )
-        forms = (statements.append_many_exact, statements.append_many_any, statements.append_many_existing)
-    if expected is ANY:
-        return forms[1], parameters
-    if expected is STREAM_EXISTS:
-        return forms[2], parameters
-    parameters["expected"] = expected
-    return forms[0], parameters
 
 
 def recorded_rows(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
@@ -341,53 +309,3 @@ def _visibility(events: str) -> str:
         "held.events, held.oldest, waiter.found, waiter.pid, waiter.database, waiter.age, waiter.state "
         f"FROM held LEFT JOIN LATERAL ({waited_for}) AS waiter ON true"
     )
-
-
-def _append(events: str, size: str, form: str) -> str:
-    """One append statement: the expected-version check and the whole batch's insert, at once.
-
-    It returns a row per inserted event (position, version, writing transaction id) and no
-    rows when the expected version did not match. An exact expected version needs no read of
-    the stream's version: the batch goes right after it, and if the stream has already moved
-    past it the unique ``(stream_id, version)`` refuses the insert. The other forms number the
-    batch after the stream's current maximum. Batch rows are numbered and inserted in order, so
-    positions rise with versions.
-    """
-    columns = "stream_id, version, event_id, type, schema_version, data, metadata"
-    if size == "one":
-        number = "1"
-        values = "%(event_id)s, %(type)s, %(schema_version)s, %(data)s::json, %(metadata)s::json"
-        batch, order = "", ""
-    else:
-        number = "batch.number"
-        values = "batch.event_id, batch.type, batch.schema_version, batch.data::json, %(metadata)s::json"
-        batch = (
-            "unnest(%(event_ids)s::uuid[], %(types)s::text[], %(schema_versions)s::int[], "
-            "%(datas)s::text[]) WITH ORDINALITY AS batch(event_id, type, schema_version, data, number)"
-        )
-        order = " ORDER BY batch.number"
-    if form == "exact":
-        rows = f"SELECT %(stream)s, %(expected)s::bigint + {number}, {values}"
-        if batch:
-            rows += f" FROM {batch}"
-        rows += (
-            f" WHERE (%(expected)s::bigint = 0 OR EXISTS (SELECT FROM {events} "
-            "WHERE stream_id = %(stream)s AND version = %(expected)s::bigint))"
-        )
-    else:
-        rows = (
-            f"SELECT %(stream)s, current.version + {number}, {values} FROM (SELECT coalesce(max(version), 0) "
-            f"AS version FROM {events} WHERE stream_id = %(stream)s) AS current"
-        )
-        if batch:
-            rows += f", {batch}"
-        if form == "existing":
-            rows += " WHERE current.version > 0"
-    # The lock-first rule (see barrier()) holds for this statement on its own: as one autocommit
-    # statement, it takes the table's ROW EXCLUSIVE lock when it is parsed and planned (or, for
-    # the prepared plan, when the plan's locks are acquired before execution), and its
-    # transaction gets an id only when it first writes (the identity's nextval or the row).
-    # The writing transaction's id comes back too, so the store can let its own later reads of
-    # the global log wait until the barrier has passed what it wrote.
-    returning = "RETURNING position, version, pg_current_xact_id()::text"
-    return f"INSERT INTO {events} ({columns}) {rows}{order} {returning}"

@@ -2,47 +2,42 @@
 
 Concurrency, and why it is safe:
 
-- Every append is a single ``INSERT ... VALUES`` whose version is a scalar subquery: the next
-  version after the stream's current maximum when that maximum is the expected version, else
-  NULL, which the NOT NULL constraint refuses (reported as :class:`ConcurrencyError`). SQLite
-  takes the database's one write lock before a write statement reads anything, so the check and
-  the insert cannot be separated by another writer, in this process or another. A batch takes
-  the write lock first (``BEGIN IMMEDIATE``) and inserts the rest of its events in that
-  transaction.
+- Every append is a single ``INSERT ... VALUES`` whose version is a scalar subquery that is
+  NULL unless the stream is at the expected version; SQLite takes its one write lock before the
+  statement reads anything, so the check and the insert cannot be separated by another writer.
+  The statements and the reasons for their shapes are in
+  :mod:`eventledger.store.sqlite_statements`.
 - Positions are the table's ``INTEGER PRIMARY KEY``. SQLite has a single writer at a time and
   commits in the order writes happen, so positions become visible in order and a reader of the
   global log can never see position p+1 before p: the log never skips.
 - The store's operations run on the event loop's thread (a thread hop per call would cost more
   than the insert itself). The busy timeout is short, so a lock held by another process never
   blocks the loop for long; instead the operation sleeps asynchronously and retries until
-  ``lock_timeout`` seconds have passed.
+  ``lock_timeout`` seconds have passed (:class:`~eventledger.store.drivers.sqlite.LockWait`).
 
 Durability: ``synchronous = FULL`` by default, so an acknowledged append survives power loss
 (WAL mode with ``NORMAL`` syncs only at checkpoints: a crash of the process loses nothing, a
 power cut can lose the last commits). ``?synchronous=normal`` is the documented faster choice.
 
 Every ``sqlite3`` error leaves this module as a member of the library's family (see
-:mod:`eventledger.store.sqlite_errors`): a lock held past ``lock_timeout`` and I/O faults are
-:class:`StoreUnavailable`, a write through a read-only connection :class:`ReadOnlyStore`, a
-refusal by the database (a trigger, a constraint that is not a version conflict)
-:class:`StoreError`.
+:func:`eventledger.store.drivers.sqlite.store_error`): a lock held past ``lock_timeout`` and
+I/O faults are :class:`StoreUnavailable`, a write through a read-only connection
+:class:`ReadOnlyStore`, a refusal by the database (a trigger, a constraint that is not a
+version conflict) :class:`StoreError`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, TypeVar
-from urllib.parse import quote
+from typing import Any, Final
 
-from eventledger.errors import ConcurrencyError, EventLedgerError, StoreSchemaError, StoreUnavailable
+from eventledger.errors import ConcurrencyError, EventLedgerError, StoreSchemaError
 from eventledger.events import EncodedEvent, RecordedEvent
 from eventledger.store.base import (
     ANY,
@@ -51,10 +46,19 @@ from eventledger.store.base import (
     ExpectedVersion,
     expected_version_matches,
 )
-from eventledger.store.options import one_of, option, positive_seconds, table_prefix
+from eventledger.store.drivers.options import option, positive_seconds
+from eventledger.store.drivers.sqlite import (
+    DEFAULT_SYNCHRONOUS,
+    LockWait,
+    configure,
+    connect,
+    open_mode,
+    store_error,
+    store_prefix,
+    synchronous_mode,
+)
 from eventledger.store.records import AppendResult, RawEvent, Snapshot, StreamInfo
 from eventledger.store.rows import decode_rows
-from eventledger.store.sqlite_errors import is_busy, store_error
 from eventledger.store.sqlite_schema import (
     SCHEMA_VERSION,
     migrate,
@@ -62,36 +66,9 @@ from eventledger.store.sqlite_schema import (
     refuse_outdated,
     stored_version,
 )
+from eventledger.store.sqlite_statements import SQLiteStatements
 
-SYNCHRONOUS_MODES: Final = ("off", "normal", "full", "extra")
-DEFAULT_SYNCHRONOUS: Final = "full"
-"""Durable against power loss; see the module docstring."""
-OPEN_MODES: Final = ("rwc", "ro")
-"""``rwc`` (read, write, create: the default) or ``ro`` (read only: never writes the file)."""
-
-
-def _synchronous(value: object) -> str:
-    return one_of(value, SYNCHRONOUS_MODES)
-
-
-def _mode(value: object) -> str:
-    return one_of(value, OPEN_MODES)
-
-
-def _prefix(value: object) -> str:
-    return table_prefix(value, allow_empty=True)
-
-
-OPTIONS: Final[dict[str, Callable[[object], object]]] = {
-    "synchronous": _synchronous,
-    "lock_timeout": positive_seconds,
-    "poll_interval": positive_seconds,
-    "prefix": _prefix,
-    "mode": _mode,
-}
-"""Each option's check: the URL's text and keyword arguments are checked alike."""
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_T = TypeVar("_T")
 # Bits of a random UUID that say "version 4, RFC 4122 variant": cleared, then set.
 _UUID4_CLEAR: Final = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET: Final = (0x4000 << 64) | (0x8000 << 48)
@@ -142,11 +119,11 @@ class SQLiteEventStore(EventStore):
         mode: str = "rwc",
     ) -> None:
         super().__init__()
-        self._synchronous = option("synchronous", synchronous, _synchronous)
+        self._synchronous = option("synchronous", synchronous, synchronous_mode)
         self.lock_timeout = option("lock_timeout", lock_timeout, positive_seconds)
         self.poll_interval = option("poll_interval", poll_interval, positive_seconds)
-        self.prefix = option("prefix", prefix, _prefix)
-        self.read_only = option("mode", mode, _mode) == "ro"
+        self.prefix = option("prefix", prefix, store_prefix)
+        self.read_only = option("mode", mode, open_mode) == "ro"
         self.path = Path(path)
         self.events_table = f"{prefix}events"
         self.snapshots_table = f"{prefix}snapshots"
@@ -159,55 +136,15 @@ class SQLiteEventStore(EventStore):
                 f"{self._where} does not exist, and a store opened with ?mode=ro never creates one; "
                 "open it once without mode=ro (or run `eventledger migrate`)"
             )
-        # SQLite's URI form is the only way to ask for a read-only connection.
-        target = f"file:{quote(str(self.path.absolute()))}?mode=ro" if self.read_only else self.path
         try:
-            self._db = sqlite3.connect(
-                target, uri=self.read_only, isolation_level=None, check_same_thread=False, timeout=0.02
-            )
+            self._db = connect(self.path, read_only=self.read_only)
         except sqlite3.Error as error:
             raise self._store_error(error, "open the file") from error
-        try:
-            self._db.execute("PRAGMA busy_timeout = 20")
-        except sqlite3.Error as error:
-            self._db.close()
-            raise self._store_error(error, "open the file") from error
-        self._prepare_statements()
+        self._locks = LockWait(self.lock_timeout, self._where, self._store_error)
+        self._sql = SQLiteStatements.for_prefix(self.prefix)
 
     def __repr__(self) -> str:
         return f"SQLiteEventStore({str(self.path)!r})"
-
-    def _prepare_statements(self) -> None:
-        events = self.events_table
-        columns = "stream_id, version, event_id, type, schema_version, data, metadata, recorded_at"
-
-        # The version is a scalar subquery inside VALUES, not INSERT ... SELECT: an INSERT whose
-        # SELECT reads its own table makes SQLite stage the rows in a temporary table first,
-        # which cost a quarter of a single-event append. A NULL version (no match) fails the
-        # NOT NULL constraint, and the append is refused with nothing written.
-        def insert(next_version: str) -> str:
-            return (
-                f"INSERT INTO {events} ({columns}) VALUES "
-                f"(?, (SELECT {next_version} FROM {events} WHERE stream_id = ?), ?, ?, ?, ?, ?, ?)"
-            )
-
-        self._insert_exact = insert(
-            "CASE WHEN coalesce(max(version), 0) = ? THEN coalesce(max(version), 0) + 1 END"
-        )
-        self._insert_any = insert("coalesce(max(version), 0) + 1") + " RETURNING position, version"
-        self._insert_existing = insert("max(version) + 1") + " RETURNING position, version"
-        self._insert_rest = f"INSERT INTO {events} (position, {columns}) VALUES (?,?,?,?,?,?,?,?,?)"
-        selected = "position, stream_id, version, event_id, type, schema_version, data, metadata, recorded_at"
-        self._select_all = f"SELECT {selected} FROM {events} WHERE position > ? "
-        self._select_stream_forwards = (
-            f"SELECT {selected} FROM {events} WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ?"
-        )
-        self._select_stream_backwards = (
-            f"SELECT {selected} FROM {events} WHERE stream_id = ? AND version <= ? "
-            "ORDER BY version DESC LIMIT ?"
-        )
-        self._select_version = f"SELECT coalesce(max(version), 0) FROM {events} WHERE stream_id = ?"
-        self._select_head = f"SELECT coalesce(max(position), 0) FROM {events}"
 
     # ----------------------------------------------------------------- opening
 
@@ -217,16 +154,12 @@ class SQLiteEventStore(EventStore):
         A read-only store (``mode=ro``) writes nothing: it only checks that the schema is
         current and raises :class:`StoreSchemaError` when it is missing, older or newer.
         """
-        await self._with_lock_retry(self._configure, "configure the connection")
-        await self._with_lock_retry(self._check_or_migrate, "create or migrate the store schema")
+        await self._locks.run(self._configure, "configure the connection")
+        await self._locks.run(self._check_or_migrate, "create or migrate the store schema")
         return self
 
     def _configure(self) -> None:
-        if not self.read_only:
-            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreUnavailable(f"{self._where} refused WAL mode ({mode})")
-        self._db.execute(f"PRAGMA synchronous = {self._synchronous}")
+        configure(self._db, synchronous=self._synchronous, wal=not self.read_only, where=self._where)
 
     def _check_or_migrate(self) -> None:
         # A current schema is only read, so opening takes no write lock and a read-only file opens.
@@ -240,30 +173,9 @@ class SQLiteEventStore(EventStore):
 
     async def schema_version(self) -> int:
         """The store schema version recorded in the file."""
-        return await self._with_lock_retry(
+        return await self._locks.run(
             lambda: stored_version(self._db, self.schema_table), "read the store schema version"
         )
-
-    async def _with_lock_retry(self, operation: Callable[[], _T], doing: str) -> _T:
-        """Run ``operation``; while another process holds the lock, sleep (async) and retry.
-
-        ``doing`` says what the operation was for, in the error it may raise.
-        """
-        deadline = time.monotonic() + self.lock_timeout
-        delay = 0.001
-        while True:
-            try:
-                return operation()
-            except sqlite3.Error as error:
-                if not is_busy(error):
-                    raise self._store_error(error, doing) from error
-                if time.monotonic() >= deadline:
-                    raise StoreUnavailable(
-                        f"{self._where}: cannot {doing}: the file stayed locked by another connection "
-                        f"for {self.lock_timeout}s"
-                    ) from error
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
 
     def _store_error(self, error: sqlite3.Error, doing: str) -> EventLedgerError:
         return store_error(error, self._where, doing, read_only=self.read_only, exists=self.path.is_file())
@@ -278,7 +190,7 @@ class SQLiteEventStore(EventStore):
         metadata: str | None,
     ) -> AppendResult:
         self._check_open()
-        return await self._with_lock_retry(
+        return await self._locks.run(
             lambda: self._append_now(stream_id, events, expected, metadata), f"append to stream {stream_id!r}"
         )
 
@@ -300,20 +212,20 @@ class SQLiteEventStore(EventStore):
         try:
             try:
                 if expected is ANY or expected is STREAM_EXISTS:
-                    statement = self._insert_any if expected is ANY else self._insert_existing
+                    statement = self._sql.append_any if expected is ANY else self._sql.append_existing
                     # fetchall() steps the statement to its end, which commits it in autocommit mode.
                     position, version = db.execute(statement, (stream_id, stream_id, *row)).fetchall()[0]
                 else:
-                    cursor = db.execute(self._insert_exact, (stream_id, expected, stream_id, *row))
+                    cursor = db.execute(self._sql.append_exact, (stream_id, expected, stream_id, *row))
                     position, version = cursor.lastrowid, expected + 1
             except sqlite3.IntegrityError:
-                actual = db.execute(self._select_version, (stream_id,)).fetchone()[0]
+                actual = db.execute(self._sql.stream_version, (stream_id,)).fetchone()[0]
                 if expected_version_matches(expected, actual):
                     raise
                 raise ConcurrencyError(stream_id, expected, actual) from None
             if batch:
                 db.executemany(
-                    self._insert_rest,
+                    self._sql.append_rest,
                     [
                         (
                             position + index,
@@ -346,10 +258,10 @@ class SQLiteEventStore(EventStore):
         self._check_open()
         if backwards:
             bound = start if start is not None else 2**62
-            query, parameters = self._select_stream_backwards, (stream_id, bound, limit)
+            query, parameters = self._sql.read_stream_backwards, (stream_id, bound, limit)
         else:
-            query, parameters = self._select_stream_forwards, (stream_id, start or 1, limit)
-        rows = await self._with_lock_retry(
+            query, parameters = self._sql.read_stream_forwards, (stream_id, start or 1, limit)
+        rows = await self._locks.run(
             lambda: self._db.execute(query, parameters).fetchall(), f"read stream {stream_id!r}"
         )
         return _decode_rows(rows)
@@ -358,36 +270,30 @@ class SQLiteEventStore(EventStore):
         self, after: int, limit: int, types: tuple[str, ...] | None
     ) -> list[RecordedEvent]:
         self._check_open()
-        query = self._select_all
-        parameters: tuple[Any, ...] = (after,)
-        if types is not None:
-            if not types:
-                return []
-            query += f"AND type IN ({','.join('?' * len(types))}) "
-            parameters += types
-        query += "ORDER BY position LIMIT ?"
-        parameters += (limit,)
-        rows = await self._with_lock_retry(
+        parameters: tuple[Any, ...]
+        if types is None:
+            query, parameters = self._sql.read_all, (after, limit)
+        elif not types:
+            return []
+        else:
+            query, parameters = self._sql.read_all_of_types(len(types)), (after, *types, limit)
+        rows = await self._locks.run(
             lambda: self._db.execute(query, parameters).fetchall(), "read the global log"
         )
         return _decode_rows(rows)
 
     async def _read_all_raw_page(self, after: int, limit: int) -> list[RawEvent]:
         self._check_open()
-        query = (
-            f"SELECT position, stream_id, version, type, schema_version, data FROM {self.events_table} "
-            "WHERE position > ? ORDER BY position LIMIT ?"
-        )
-        rows = await self._with_lock_retry(
-            lambda: self._db.execute(query, (after, limit)).fetchall(), "read the global log"
+        rows = await self._locks.run(
+            lambda: self._db.execute(self._sql.read_raw, (after, limit)).fetchall(), "read the global log"
         )
         return [RawEvent(*row) for row in rows]
 
     async def _stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 when it has no events)."""
         self._check_open()
-        row = await self._with_lock_retry(
-            lambda: self._db.execute(self._select_version, (stream_id,)).fetchone(),
+        row = await self._locks.run(
+            lambda: self._db.execute(self._sql.stream_version, (stream_id,)).fetchone(),
             f"read the version of stream {stream_id!r}",
         )
         return int(row[0])
@@ -395,20 +301,16 @@ class SQLiteEventStore(EventStore):
     async def head_position(self) -> int:
         """The position of the last committed event (0 for an empty store)."""
         self._check_open()
-        row = await self._with_lock_retry(
-            lambda: self._db.execute(self._select_head).fetchone(), "read the head position"
+        row = await self._locks.run(
+            lambda: self._db.execute(self._sql.head_position).fetchone(), "read the head position"
         )
         return int(row[0])
 
     async def _list_streams(self, after: str, limit: int) -> list[StreamInfo]:
         """Streams ordered by id, starting after ``after``."""
         self._check_open()
-        query = (
-            f"SELECT stream_id, max(version), max(recorded_at) FROM {self.events_table} "
-            "WHERE stream_id > ? GROUP BY stream_id ORDER BY stream_id LIMIT ?"
-        )
-        rows = await self._with_lock_retry(
-            lambda: self._db.execute(query, (after or "", limit)).fetchall(), "list streams"
+        rows = await self._locks.run(
+            lambda: self._db.execute(self._sql.list_streams, (after or "", limit)).fetchall(), "list streams"
         )
         return [StreamInfo(row[0], row[1], from_microseconds(row[2])) for row in rows]
 
@@ -418,14 +320,6 @@ class SQLiteEventStore(EventStore):
         """Keep ``snapshot`` unless a newer one of the stream is already stored."""
         self._check_open()
         state = json.dumps(snapshot.state, separators=(",", ":"))
-        query = (
-            f"INSERT INTO {self.snapshots_table} "
-            "(stream_id, version, aggregate_type, schema_version, state, recorded_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (stream_id) DO UPDATE SET "
-            "version = excluded.version, aggregate_type = excluded.aggregate_type, "
-            "schema_version = excluded.schema_version, state = excluded.state, "
-            "recorded_at = excluded.recorded_at WHERE excluded.version >= version"
-        )
         parameters = (
             snapshot.stream_id,
             snapshot.version,
@@ -434,19 +328,16 @@ class SQLiteEventStore(EventStore):
             state,
             to_microseconds(snapshot.recorded_at),
         )
-        await self._with_lock_retry(
-            lambda: self._db.execute(query, parameters), f"save a snapshot of stream {snapshot.stream_id!r}"
+        await self._locks.run(
+            lambda: self._db.execute(self._sql.save_snapshot, parameters),
+            f"save a snapshot of stream {snapshot.stream_id!r}",
         )
 
     async def _load_snapshot(self, stream_id: str) -> Snapshot | None:
         """The latest snapshot of ``stream_id``, or None."""
         self._check_open()
-        query = (
-            "SELECT stream_id, version, aggregate_type, schema_version, state, recorded_at "
-            f"FROM {self.snapshots_table} WHERE stream_id = ?"
-        )
-        row = await self._with_lock_retry(
-            lambda: self._db.execute(query, (stream_id,)).fetchone(),
+        row = await self._locks.run(
+            lambda: self._db.execute(self._sql.load_snapshot, (stream_id,)).fetchone(),
             f"load the snapshot of stream {stream_id!r}",
         )
         if row is None:

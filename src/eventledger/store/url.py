@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Generator
 from types import TracebackType
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlsplit
 
-from eventledger.errors import InvalidArgument, InvalidStoreURL
+from eventledger.errors import InvalidStoreURL
 from eventledger.store.base import EventStore
 
 SUPPORTED: Final = (
@@ -94,26 +93,11 @@ async def _open(url: str, options: dict[str, Any]) -> EventStore:
 
 
 async def _open_sqlite(url: str, options: dict[str, Any]) -> EventStore:
-    from eventledger.store.sqlite import OPTIONS, SQLiteEventStore
+    from eventledger.store.drivers.sqlite import parse_sqlite_url
+    from eventledger.store.sqlite import SQLiteEventStore
 
-    parts = urlsplit(url)
-    if parts.netloc:
-        raise InvalidStoreURL(
-            url, "a SQLite URL has no host: use sqlite:///relative.db or sqlite:////abs.db", SUPPORTED
-        )
-    path = parts.path[1:] if parts.path.startswith("/") else parts.path
-    if not path or path.endswith("/"):
-        raise InvalidStoreURL(url, "the SQLite URL names no file", SUPPORTED)
     # The URL's text and keyword arguments meet the same checks, the store's own.
-    settings: dict[str, Any] = {}
-    for key, value in [*parse_qsl(parts.query, keep_blank_values=True), *options.items()]:
-        check = OPTIONS.get(key)
-        if check is None:
-            raise InvalidStoreURL(url, f"unknown option {key!r} (known: {', '.join(OPTIONS)})", SUPPORTED)
-        try:
-            settings[key] = check(value)
-        except InvalidArgument as error:
-            raise InvalidStoreURL(url, f"option {key}={value!r}: {error}", SUPPORTED) from None
+    path, settings = parse_sqlite_url(url, options, SUPPORTED)
     store = SQLiteEventStore(path, **settings)
     try:
         return await store.open()

@@ -26,7 +26,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import psycopg
-from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from eventledger.projections.checkpoints import CheckpointTables
@@ -34,16 +33,15 @@ from eventledger.projections.leases import advisory_lock_id
 from eventledger.projections.sql import Dialect, Parameters, Row, SQLTransaction, quote_identifier
 from eventledger.projections.targets.base import Bookkeeping, Target
 from eventledger.projections.targets.sql import SQLTargetConnection, read_sql_bookkeeping
-from eventledger.projections.targets.sqlite import target_prefix
-from eventledger.store.options import option
-from eventledger.store.postgres_connection import (
+from eventledger.store.drivers.options import option, target_prefix
+from eventledger.store.drivers.postgres import (
+    Connection,
     ConnectionSettings,
+    connect,
     parse_postgres_url,
-    unavailable,
     validate_schema_name,
 )
-
-Connection = psycopg.AsyncConnection[TupleRow]
+from eventledger.store.drivers.postgres_pool import fill, new_pool
 
 
 class PostgresTransaction(SQLTransaction):
@@ -134,10 +132,7 @@ class PostgresTarget(Target[SQLTransaction]):
 
     async def open_connection(self) -> Connection:
         """A new autocommit connection to the target's database."""
-        try:
-            return await psycopg.AsyncConnection.connect(self.settings.conninfo, autocommit=True)
-        except psycopg.OperationalError as error:
-            raise unavailable(self.settings, "connecting a projection", error) from error
+        return await connect(self.settings, "connecting a projection")
 
     async def connect(self) -> PostgresTargetConnection:
         """A connection for one projection worker (creates the schema and bookkeeping tables once)."""
@@ -158,10 +153,8 @@ class PostgresTarget(Target[SQLTransaction]):
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[SQLTransaction]:
         if self._pool is None:
-            pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-                self.settings.conninfo, min_size=1, max_size=2, open=False
-            )
-            await pool.open(wait=True)
+            pool = new_pool(self.settings, min_size=1, max_size=2, autocommit=False)
+            await fill(pool, self.settings)
             self._pool = pool
         async with self._pool.connection() as connection:
             yield PostgresTransaction(connection, self.qualify)

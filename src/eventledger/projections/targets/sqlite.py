@@ -14,15 +14,13 @@ Parameters are adapted the way a read model usually wants them in SQLite: ``Deci
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from eventledger.errors import StoreUnavailable
@@ -31,16 +29,15 @@ from eventledger.projections.leases import LeaseRows
 from eventledger.projections.sql import Dialect, Parameters, Row, SQLTransaction, quote_identifier, to_qmark
 from eventledger.projections.targets.base import Bookkeeping, Target
 from eventledger.projections.targets.sql import SQLTargetConnection, read_sql_bookkeeping
-from eventledger.store.options import one_of, option, positive_seconds, table_prefix
-from eventledger.store.sqlite import DEFAULT_SYNCHRONOUS, SYNCHRONOUS_MODES
-
-
-def target_prefix(value: object) -> str:
-    """A read-model target's bookkeeping-table prefix (never empty)."""
-    return table_prefix(value, allow_empty=False)
-
-
-_T = TypeVar("_T")
+from eventledger.store.drivers.options import option, positive_seconds, target_prefix
+from eventledger.store.drivers.sqlite import (
+    DEFAULT_SYNCHRONOUS,
+    LockWait,
+    configure,
+    connect,
+    synchronous_mode,
+    use_wal,
+)
 
 
 def _adapt(value: Any) -> Any:
@@ -109,8 +106,11 @@ class SQLiteTarget(Target[SQLTransaction]):
     ) -> None:
         self.prefix = option("prefix", prefix, target_prefix)
         self.lock_timeout = option("lock_timeout", lock_timeout, positive_seconds)
-        self.synchronous = option("synchronous", synchronous, lambda value: one_of(value, SYNCHRONOUS_MODES))
+        self.synchronous = option("synchronous", synchronous, synchronous_mode)
         self.path = Path(path)
+        self.where = f"SQLite read model {str(self.path)!r}"
+        #: Waits out another connection's lock, up to ``lock_timeout``.
+        self.locks = LockWait(self.lock_timeout, self.where)
         self.checkpoints = CheckpointTables(
             "sqlite", quote_identifier(f"{prefix}projections"), quote_identifier(f"{prefix}dead_letters")
         )
@@ -136,11 +136,10 @@ class SQLiteTarget(Target[SQLTransaction]):
     def open_database(self) -> sqlite3.Connection:
         """A new ``sqlite3`` connection on the file, in autocommit mode, WAL, short busy timeout."""
         try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0.02)
+            db = connect(self.path)
         except sqlite3.Error as error:
-            raise StoreUnavailable(f"cannot open SQLite read model {str(self.path)!r}: {error}") from error
-        db.execute("PRAGMA busy_timeout = 20")
-        db.execute(f"PRAGMA synchronous = {self.synchronous}")
+            raise StoreUnavailable(f"cannot open {self.where}: {error}") from error
+        configure(db, synchronous=self.synchronous, wal=False, where=self.where)
         return db
 
     def read(self) -> AbstractAsyncContextManager[SQLTransaction]:
@@ -152,7 +151,7 @@ class SQLiteTarget(Target[SQLTransaction]):
         if self._reader is None:
             self._reader = self.open_database()
         db = self._reader
-        await with_lock_retry(self, lambda: db.execute("BEGIN"))
+        await self.locks.run(lambda: db.execute("BEGIN"), "begin reading")
         try:
             yield SQLiteTransaction(db, quote_identifier)
         finally:
@@ -173,25 +172,6 @@ def _missing_table(error: Exception) -> bool:
     return isinstance(error, sqlite3.OperationalError) and "no such table" in str(error)
 
 
-async def with_lock_retry(target: SQLiteTarget, operation: Callable[[], _T]) -> _T:
-    """Run ``operation``; while another connection holds the lock, sleep (async) and retry."""
-    deadline = time.monotonic() + target.lock_timeout
-    delay = 0.001
-    while True:
-        try:
-            return operation()
-        except sqlite3.OperationalError as error:
-            message = str(error).lower()
-            if "locked" not in message and "busy" not in message:
-                raise
-            if time.monotonic() >= deadline:
-                raise StoreUnavailable(
-                    f"SQLite read model {str(target.path)!r} stayed locked for {target.lock_timeout}s"
-                ) from error
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.05)
-
-
 class SQLiteTargetConnection(SQLTargetConnection):
     """One worker's ``sqlite3`` connection to a :class:`SQLiteTarget`."""
 
@@ -203,14 +183,8 @@ class SQLiteTargetConnection(SQLTargetConnection):
 
     async def create_bookkeeping(self) -> None:
         """WAL mode and the bookkeeping tables (idempotent, safe across processes)."""
-        db = self._db
-
-        def wal() -> None:
-            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreUnavailable(f"SQLite read model {str(self.target.path)!r} refused WAL ({mode})")
-
-        await with_lock_retry(self.target, wal)
+        db, where = self._db, self.target.where
+        await self.target.locks.run(lambda: use_wal(db, where), "turn on WAL mode")
         async with self.transaction({}) as sql:
             for statement in [*self.checkpoints.create_statements(), self.target.leases.create_statement()]:
                 await sql.execute(statement)
@@ -219,7 +193,7 @@ class SQLiteTargetConnection(SQLTargetConnection):
     async def transaction(self, tables: Mapping[str, str]) -> AsyncIterator[SQLTransaction]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception (cancellation too)."""
         db = self._db
-        await with_lock_retry(self.target, lambda: db.execute("BEGIN IMMEDIATE"))
+        await self.target.locks.run(lambda: db.execute("BEGIN IMMEDIATE"), "begin a write transaction")
         try:
             yield SQLiteTransaction(db, tables)
         except BaseException:
@@ -236,7 +210,7 @@ class SQLiteTargetConnection(SQLTargetConnection):
     @asynccontextmanager
     async def _read_transaction(self) -> AsyncIterator[SQLTransaction]:
         db = self._db
-        await with_lock_retry(self.target, lambda: db.execute("BEGIN"))
+        await self.target.locks.run(lambda: db.execute("BEGIN"), "begin reading")
         try:
             yield SQLiteTransaction(db, {})
         finally:

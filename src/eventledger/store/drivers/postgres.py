@@ -1,9 +1,19 @@
-"""Where a PostgreSQL store connects: its URL parsed into settings, and connection errors explained.
+"""PostgreSQL plumbing, shared by the event store and the PostgreSQL read-model target.
 
-A ``postgresql://user:password@host:port/dbname?schema=NAME`` URL carries two kinds of query
-options: eventledger's own (``schema``, pool sizes, ``poll_interval``, ``notify``) and libpq's
-(``sslmode``, ``application_name``, ...). Ours are taken out here; the rest go to libpq
-untouched, and libpq itself rejects what it does not know.
+- **Settings**: a ``postgresql://user:password@host:port/dbname?schema=NAME`` URL carries two
+  kinds of query options: eventledger's own (``schema``, pool sizes, ``poll_interval``,
+  ``notify``) and libpq's (``sslmode``, ``application_name``, ...). Ours are taken out and
+  checked here (:func:`parse_postgres_url`); the rest go to libpq untouched, and libpq itself
+  rejects what it does not know. Schema names are checked before they reach SQL text
+  (:func:`validate_schema_name`).
+- **Connecting** (:func:`connect`): one autocommit connection, or :class:`StoreUnavailable`.
+  Pooled connections are in :mod:`eventledger.store.drivers.postgres_pool`.
+- **Retrying**: a connection that was lost is tried again after :data:`RECONNECT_BACKOFF`.
+- **What a driver error means** (:func:`translate`). Only faults of the server or of the way
+  to it become :class:`StoreUnavailable` (retrying may help). A write the connection may not
+  make becomes :class:`ReadOnlyStore`; a value the server refused becomes
+  :class:`InvalidArgument`, even where psycopg files it under OperationalError (class 54,
+  program limits), next to lost connections.
 
 Errors name the host, port, database and user so a log line says which server refused, and
 never the password: it is scrubbed from every message this module builds.
@@ -19,15 +29,29 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import TupleRow
+from psycopg_pool import PoolTimeout
 
-from eventledger.errors import InvalidArgument, InvalidStoreURL, StoreUnavailable
-from eventledger.store.options import boolean, positive_int, positive_seconds
+from eventledger.backoff import Backoff
+from eventledger.errors import InvalidArgument, InvalidStoreURL, ReadOnlyStore, StoreError, StoreUnavailable
+from eventledger.store.drivers.options import boolean, positive_int, positive_seconds
+
+Connection = psycopg.AsyncConnection[TupleRow]
 
 SUPPORTED_FORM: Final = ("postgresql://user:password@host:port/dbname?schema=NAME",)
 DEFAULT_SCHEMA: Final = "eventledger"
 DEFAULT_CONNECT_TIMEOUT: Final = 10
 # Short enough that the LISTEN channel name ("eventledger." + schema) stays a legal identifier.
 _SCHEMA_PATTERN: Final = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")
+# SQLSTATEs that mean "this connection may not write": read_only_sql_transaction (a standby,
+# default_transaction_read_only) and insufficient_privilege (a role without INSERT).
+READ_ONLY_STATES: Final = frozenset({"25006", "42501"})
+# Classes that mean "the server refused the value it was given" (data exceptions, program
+# limits such as an index row too large): the caller's input, never a connection fault.
+INPUT_CLASSES: Final = ("22", "54")
+RECONNECT_BACKOFF: Final = Backoff(first=0.05, maximum=2.0, jitter=0.5)
+"""Pauses before reconnecting after a lost connection: a server restart drops every process's
+connections at once, so the pauses are jittered to keep them from reconnecting in step."""
 
 
 def validate_schema_name(schema: object) -> str:
@@ -150,3 +174,37 @@ def unavailable(settings: ConnectionSettings, doing: str, error: BaseException) 
     """A :class:`StoreUnavailable` for ``error`` naming server and database, never the password."""
     reason = " ".join(str(error).split()) or type(error).__name__
     return StoreUnavailable(f"{settings.describe()}: {doing}: {settings.scrub(reason)}")
+
+
+async def connect(settings: ConnectionSettings, doing: str) -> Connection:
+    """A new autocommit connection, or :class:`StoreUnavailable` saying what it was for."""
+    try:
+        return await psycopg.AsyncConnection.connect(settings.conninfo, autocommit=True)
+    except psycopg.Error as error:
+        raise unavailable(settings, doing, error) from None
+
+
+class ConnectionLost(StoreUnavailable):
+    """The server went away mid-operation or cannot be reached now; worth trying again."""
+
+
+class CallersError(Exception):
+    """Carries an error of the caller's own SQL past the store's error translation."""
+
+    def __init__(self, error: psycopg.Error) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def translate(error: Exception, settings: ConnectionSettings, doing: str) -> StoreError | InvalidArgument:
+    """The eventledger error for a driver ``error`` met while ``doing`` something."""
+    where = settings.describe()
+    reason = settings.scrub(" ".join(str(error).split()) or type(error).__name__)
+    state = getattr(error, "sqlstate", None) or ""
+    if state in READ_ONLY_STATES:
+        return ReadOnlyStore(where, doing, reason)
+    if state.startswith(INPUT_CLASSES):
+        return InvalidArgument(f"{where}: {doing}: the server refused the input: {reason}")
+    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError | PoolTimeout):
+        return ConnectionLost(f"{where}: {doing}: connection lost or unavailable: {reason}")
+    return unavailable(settings, doing, error)

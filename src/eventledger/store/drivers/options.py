@@ -1,4 +1,4 @@
-"""Checks for the options of stores and projection targets, shared by every backend.
+"""Checks for the options of stores and projection targets, shared by every database's plumbing.
 
 Each check takes the value as given (a keyword argument's object, or a URL query's text) and
 returns it converted, or raises :class:`~eventledger.errors.InvalidArgument` saying what it
@@ -81,6 +81,11 @@ def table_prefix(value: object, *, allow_empty: bool) -> str:
         f"table prefix {value!r} must match {TABLE_PREFIX_PATTERN.pattern} (lower-case letters, "
         "digits and underscores, starting with a letter)"
     )
+
+
+def target_prefix(value: object) -> str:
+    """A read-model target's bookkeeping-table prefix: :func:`table_prefix`, never empty."""
+    return table_prefix(value, allow_empty=False)
 
 
 def option(name: str, value: object, check: Callable[[object], _T]) -> _T:

@@ -1,7 +1,8 @@
-"""The PostgreSQL store's connections: a pool, checked on loan, with driver errors translated.
+"""Pooled PostgreSQL connections: made and filled here, checked on loan, driver errors translated.
 
-Every statement the store runs goes through :meth:`StoreConnections.connection`, so every
-driver error is translated in one place (see :mod:`eventledger.store.postgres_errors`): a
+:func:`new_pool` and :func:`fill` serve the store and the read-model target alike. Every
+statement the store runs goes through :meth:`StoreConnections.connection`, so every driver
+error is translated in one place (see :func:`eventledger.store.drivers.postgres.translate`): a
 refused write is :class:`~eventledger.errors.ReadOnlyStore`, a refused value an
 :class:`~eventledger.errors.InvalidArgument`, and only a fault of the server or of the way to
 it :class:`~eventledger.errors.StoreUnavailable`.
@@ -19,10 +20,41 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from eventledger.errors import StoreClosed
-from eventledger.store.postgres_connection import ConnectionSettings, unavailable
-from eventledger.store.postgres_errors import ConnectionLost, translate
+from eventledger.store.drivers.postgres import (
+    Connection,
+    ConnectionLost,
+    ConnectionSettings,
+    translate,
+    unavailable,
+)
 
-Connection = psycopg.AsyncConnection[TupleRow]
+
+def new_pool(
+    settings: ConnectionSettings,
+    *,
+    min_size: int,
+    max_size: int,
+    autocommit: bool = True,
+    name: str | None = None,
+) -> AsyncConnectionPool[Connection]:
+    """A pool of connections to ``settings``' database, not opened yet (see :func:`fill`)."""
+    return AsyncConnectionPool(
+        settings.conninfo,
+        connection_class=psycopg.AsyncConnection,
+        kwargs={"autocommit": autocommit},
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        name=name,
+    )
+
+
+async def fill(pool: AsyncConnectionPool[Connection], settings: ConnectionSettings) -> None:
+    """Open ``pool`` with its minimum of connections, or raise StoreUnavailable."""
+    try:
+        await pool.open(wait=True, timeout=30.0)
+    except PoolTimeout as error:
+        raise unavailable(settings, "cannot fill the connection pool", error) from None
 
 
 class StoreConnections:
@@ -36,24 +68,19 @@ class StoreConnections:
         self.settings = settings
         self._closed = closed
         self._label = label
-        self._pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-            settings.conninfo,
-            connection_class=psycopg.AsyncConnection,
-            kwargs={"autocommit": True},
+        self._pool = new_pool(
+            settings,
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
-            open=False,
             name=f"eventledger:{settings.schema}",
         )
 
     async def open(self) -> None:
         """Fill the pool (its minimum size), or raise StoreUnavailable."""
-        try:
-            await self._pool.open(wait=True, timeout=30.0)
-        except PoolTimeout as error:
-            raise unavailable(self.settings, "cannot fill the connection pool", error) from None
+        await fill(self._pool, self.settings)
 
     async def close(self) -> None:
+        """Close every connection of the pool."""
         await self._pool.close()
 
     @contextlib.asynccontextmanager
