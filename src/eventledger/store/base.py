@@ -10,8 +10,9 @@ holds them to it.
 Where a backend needs to act inside that shared behaviour it supplies a hook, never its own
 copy of a public method:
 
-- :meth:`EventStore._wait_until_own_writes_visible`: before a read of the global log
-  (PostgreSQL waits until the visibility barrier has passed its own appends);
+- :meth:`EventStore._read_own_writes_page`: a page of :meth:`~EventStore.read_all`, which must
+  include this store's own committed appends (PostgreSQL reads again, briefly, while the
+  visibility barrier it read below has not passed them);
 - :meth:`EventStore._before_waiting`: when a subscriber has caught up and is about to sleep
   (PostgreSQL starts listening for other processes' notifications);
 - :attr:`EventStore._resubscribe_on`: errors after which a subscription reconnects and resumes
@@ -305,19 +306,22 @@ class EventStore(ABC):
         check_limit(limit)
         check_position("after", after)
         names = type_names(types)
-        await self._wait_until_own_writes_visible()
 
         async def page(cursor: int | None, size: int) -> list[RecordedEvent]:
-            return await self._read_all_page(cursor or 0, size, names)
+            return await self._read_own_writes_page(cursor or 0, size, names)
 
         async for recorded in paged(page, after, limit, self.page_size, position_of):
             yield recorded
 
-    async def _wait_until_own_writes_visible(self) -> None:  # noqa: B027 (a hook, empty by default)
-        """Hook: before a read of the global log, wait until this store's own appends can be read.
+    async def _read_own_writes_page(
+        self, after: int, limit: int, types: tuple[str, ...] | None
+    ) -> list[RecordedEvent]:
+        """Hook: a page of :meth:`read_all`, which must include this store's own committed appends.
 
-        Nothing to wait for where every committed event is readable at once (the default).
+        Where every committed event is readable at once (the default) that is any page.
+        Subscribers read with :meth:`_read_all_page` and simply meet such events later.
         """
+        return await self._read_all_page(after, limit, types)
 
     @abstractmethod
     async def _read_all_page(

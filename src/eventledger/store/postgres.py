@@ -315,15 +315,33 @@ class PostgresEventStore(EventStore):
     async def _read_all_page(
         self, after: int, limit: int, types: tuple[str, ...] | None
     ) -> list[RecordedEvent]:
+        return (await self._page_and_barrier(after, limit, types))[1]
+
+    async def _read_own_writes_page(
+        self, after: int, limit: int, types: tuple[str, ...] | None
+    ) -> list[RecordedEvent]:
+        """A page of ``read_all``: read again (bounded by :attr:`own_writes_wait`) while the
+        barrier it was read below has not passed this store's own latest appends."""
+        return await self._own_writes.read_visible(
+            lambda: self._page_and_barrier(after, limit, types),
+            self.own_writes_wait,
+            self.settings.describe(),
+        )
+
+    async def _page_and_barrier(
+        self, after: int, limit: int, types: tuple[str, ...] | None
+    ) -> tuple[int, list[RecordedEvent]]:
         if types is not None and not types:
-            return []
+            return 0, []
         parameters: dict[str, Any] = {"after": after, "limit": limit}
         statement = self._statements.read_all
         if types is not None:
             statement = self._statements.read_all_of_types
             parameters["types"] = list(types)
         rows = await self._fetch(statement, parameters, f"read the global log after position {after}")
-        return recorded_rows(rows)
+        # An empty page is one row of NULLs beside the barrier.
+        events = recorded_rows([row[1:] for row in rows if row[1] is not None])
+        return int(rows[0][0]), events
 
     async def _read_all_raw_page(self, after: int, limit: int) -> list[RawEvent]:
         # Plain position order, without the visibility barrier: a store-wide check wants every
@@ -332,17 +350,6 @@ class PostgresEventStore(EventStore):
             self._statements.read_raw, (after, limit), f"read raw rows after position {after}"
         )
         return [RawEvent(*row) for row in rows]
-
-    async def _wait_until_own_writes_visible(self) -> None:
-        """Reads see this store's own appends: when an open event writer still holds the
-        visibility barrier below them, wait for it, up to :attr:`own_writes_wait` seconds (see
-        :meth:`visibility_status`)."""
-        where = self.settings.describe()
-        await self._own_writes.wait_until_visible(self._barrier, self.own_writes_wait, where)
-
-    async def _barrier(self) -> int:
-        rows = await self._fetch(self._statements.barrier, (), "read the visibility barrier")
-        return int(rows[0][0])
 
     async def _stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 when it has no events)."""
@@ -356,9 +363,12 @@ class PostgresEventStore(EventStore):
         with :meth:`visibility_status` to see whether readers are held back. Like
         :meth:`read_all`, it first waits (briefly) until this store's own appends are visible.
         """
-        await self._wait_until_own_writes_visible()
-        rows = await self._fetch(self._statements.head_position, (), "read the head position")
-        return int(rows[0][0]) if rows else 0
+
+        async def head() -> tuple[int, int]:
+            rows = await self._fetch(self._statements.head_position, (), "read the head position")
+            return int(rows[0][0]), int(rows[0][1] or 0)
+
+        return await self._own_writes.read_visible(head, self.own_writes_wait, self.settings.describe())
 
     async def visibility_status(self) -> VisibilityStatus:
         """How far readers of the global log lag behind writers, and which transaction holds them.

@@ -2,8 +2,8 @@
 
 A process that appends and then reads the global log expects to find what it appended. On
 PostgreSQL its events can be committed yet still behind the visibility barrier (an older event
-writer is open), so a read first waits, briefly and with a bound, until the barrier has passed
-them.
+writer is open, or another transaction committed while the read ran), so such a read is made
+again, briefly and with a bound, until the barrier it was read below has passed them.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Final, TypeVar
 
 from eventledger.backoff import Backoff
 
 logger: Final = logging.getLogger("eventledger.postgres")
+_Result = TypeVar("_Result")
 _BACKOFF: Final = Backoff(first=0.002, maximum=0.05)
 """Between looks at the barrier: exact, as only this process waits for its own writes."""
 
@@ -40,33 +41,39 @@ class OwnWrites:
             self.pending = None
         self.stuck_at = None
 
-    async def wait_until_visible(
-        self, barrier: Callable[[], Awaitable[int]], within: float, where: str
-    ) -> None:
-        """Wait until the barrier has passed this store's own appends (bounded; never skips).
+    async def read_visible(
+        self, read: Callable[[], Awaitable[tuple[int, _Result]]], within: float, where: str
+    ) -> _Result:
+        """Run ``read`` until the barrier it read below has passed this store's own appends.
 
-        An event writer that holds the barrier usually ends within milliseconds. If one stays
-        open for longer than ``within`` seconds, the read goes ahead with what is visible (it
-        is the long-transaction hazard, and ``visibility_status()`` shows it), and later reads
-        do not wait again until that transaction has ended.
+        ``read`` returns the barrier of its statement and its result. A read is held below the
+        barrier by an open event writer, or for that one read by any transaction that committed
+        while it ran (see ``postgres_statements``), so this reads again, with growing pauses,
+        until the result can include what this store appended. An event writer that holds the
+        barrier usually ends within milliseconds. If one stays open for longer than ``within``
+        seconds, the last result is returned without this store's latest appends (it is the
+        long-transaction hazard, and ``visibility_status()`` shows it), and later reads do not
+        wait again until that transaction has ended.
         """
+        barrier, result = await read()
         written = self.pending
         if written is None:
-            return
+            return result
         deadline = asyncio.get_running_loop().time() + within
         for delay in _BACKOFF.delays():
-            now = await barrier()
-            if now > written:
+            if barrier > written:
                 self.seen(written)
-                return
-            if self.stuck_at == now:
-                return
+                return result
+            if self.stuck_at == barrier:
+                return result
             if asyncio.get_running_loop().time() >= deadline:
-                self.stuck_at = now
+                self.stuck_at = barrier
                 logger.warning(
                     "eventledger: %s: an open transaction holds back readers of the global log; "
                     "reading without this store's latest appends (see visibility_status())",
                     where,
                 )
-                return
+                return result
             await asyncio.sleep(delay)
+            barrier, result = await read()
+        raise AssertionError("unreachable: the back-off never ends")

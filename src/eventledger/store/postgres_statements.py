@@ -154,12 +154,19 @@ CURSOR_TRANSACTION = (
 # One page of the global log: the events after the reader's cursor in the global order
 # (transaction id, position), below the barrier, so a reader never later finds an event that
 # belongs before what it has passed. ``{types}`` is empty, or the filter on type names.
+# The barrier comes back too, as the first column of every row (and of the one row of NULLs an
+# empty page is): a read may be held below a transaction that committed while it ran (see
+# above), and the store needs the barrier to tell whether the page can include its own latest
+# appends or must be read again (:class:`~eventledger.store.postgres_own_writes.OwnWrites`).
 READ_ALL = """\
-SELECT {selected} FROM {events} AS event
-WHERE (event.transaction_id, event.position) > ({cursor}, %(after)s)
-  AND event.transaction_id < {barrier}
-  {types}
-ORDER BY event.transaction_id, event.position LIMIT %(limit)s"""
+SELECT seen.barrier::text, page.* FROM (SELECT {barrier} AS barrier) AS seen
+LEFT JOIN LATERAL (
+  SELECT {selected} FROM {events} AS event
+  WHERE (event.transaction_id, event.position) > ({cursor}, %(after)s)
+    AND event.transaction_id < seen.barrier
+    {types}
+  ORDER BY event.transaction_id, event.position LIMIT %(limit)s
+) AS page ON true"""
 
 
 def notify_channel(schema: str) -> str:
@@ -184,7 +191,6 @@ class Statements:
     load_snapshot: bytes
     find_event: bytes
     visibility: bytes
-    barrier: bytes
     lock_for_writing: bytes
     notify: bytes
     schema_version: bytes
@@ -219,9 +225,11 @@ class Statements:
                 "SELECT position, stream_id, version, type, schema_version, data::text "
                 f"FROM {events} WHERE position > %s ORDER BY position LIMIT %s"
             ),
+            # The barrier comes back with the head, for the same reason as with a page.
             head_position=sql_text(
-                f"SELECT position FROM {events} WHERE transaction_id < {reading_barrier} "
-                "ORDER BY transaction_id DESC, position DESC LIMIT 1"
+                f"SELECT seen.barrier::text, (SELECT position FROM {events} "
+                "WHERE transaction_id < seen.barrier ORDER BY transaction_id DESC, position DESC LIMIT 1) "
+                f"FROM (SELECT {reading_barrier} AS barrier) AS seen"
             ),
             list_streams=sql_text(
                 f"SELECT stream_id, max(version), max(recorded_at) FROM {events} "
@@ -240,7 +248,6 @@ class Statements:
                 f"FROM {snapshots} WHERE stream_id = %s"
             ),
             find_event=sql_text(f"SELECT position, version FROM {events} WHERE event_id = %s"),
-            barrier=sql_text(f"SELECT {reading_barrier}::text"),
             lock_for_writing=sql_text(WRITING_TRANSACTION_LOCK.format(events=events)),
             notify=sql_text(f"SELECT pg_notify('{notify_channel(schema)}', '')::text"),
             schema_version=sql_text(
