@@ -14,23 +14,12 @@ from typing import TypeGuard
 
 from eventledger.errors import StoredEventError
 from eventledger.events import RecordedEvent
-from eventledger.projections.targets.base import FailedEvent
 from eventledger.store.base import EventStore
 
 
 def is_decode_error(error: BaseException) -> TypeGuard[StoredEventError]:
     """Does ``error`` name a stored event that could not be read (``UnknownEventType`` and kin)?"""
     return isinstance(error, StoredEventError) and error.position is not None
-
-
-def undecodable(error: StoredEventError) -> FailedEvent:
-    """The stored event a decode error names."""
-    return FailedEvent(
-        position=error.position or 0,
-        stream_id=error.stream_id or "",
-        event_type=error.type_name,
-        error=f"{type(error).__name__}: {error}",
-    )
 
 
 async def read_batch(store: EventStore, after: int, limit: int) -> list[RecordedEvent]:

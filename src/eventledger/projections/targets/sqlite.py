@@ -212,8 +212,8 @@ class SQLiteTargetConnection(SQLTargetConnection):
 
         await with_lock_retry(self.target, wal)
         async with self.transaction({}) as sql:
-            for statement in [*self.checkpoints.create_statements(), self.target.leases.create_statement()]:
-                await sql.execute(statement)
+            await self.checkpoints.create(sql)
+            await sql.execute(self.target.leases.create_statement())
 
     @asynccontextmanager
     async def transaction(self, tables: Mapping[str, str]) -> AsyncIterator[SQLTransaction]:
