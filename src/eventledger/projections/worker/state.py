@@ -69,6 +69,8 @@ class WorkerState:
 
     def recovered(self, run: BuildRun) -> None:
         """A read or a batch of ``run`` succeeded."""
+        if not run.retrying and self.phase is not Phase.RECONNECTING:
+            return  # the usual case, once per batch: nothing moved (every other change refreshes)
         run.retrying = False
         self.happened(Happening.RECOVERED)
 

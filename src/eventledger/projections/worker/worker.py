@@ -32,9 +32,8 @@ from eventledger.projections.failures import EventFailure, describe_error
 from eventledger.projections.leases import LeasePolicy
 from eventledger.projections.listeners import ProjectionListener
 from eventledger.projections.projection import Projection
-from eventledger.projections.reports import ProjectionReport
 from eventledger.projections.retries import ProjectionRetryPolicy
-from eventledger.projections.status import ProjectionState, ProjectionStatus, StalledReason, ThroughputMeter
+from eventledger.projections.status import ProjectionStatus, StalledReason, ThroughputMeter
 from eventledger.projections.worker.applier import BatchApplier
 from eventledger.projections.worker.builds import BuildKeeper
 from eventledger.projections.worker.decisions import Decisions
@@ -262,16 +261,6 @@ class ProjectionWorker:
 
     # ------------------------------------------------------------------ observing
 
-    @property
-    def current_state(self) -> ProjectionState:
-        """The projection's state as this worker sees it."""
-        return self.state.current
-
-    @property
-    def holds_lease(self) -> bool:
-        """This worker holds the projection's lease."""
-        return self.lease.holds
-
     def held_back(self, reason: StalledReason | None) -> None:
         """The runner's latest word on events held back past its threshold (None: nothing is)."""
         self.state.held_back(reason)
@@ -302,7 +291,3 @@ class ProjectionWorker:
         runner first saw events held back (see :func:`~eventledger.projections.lag.measure_lag`).
         """
         return await self.reporter.status(visibility, held_since)
-
-    def report(self) -> ProjectionReport:
-        """What this worker would tell other processes now (see :class:`ProjectionReport`)."""
-        return self.reporter.report()
