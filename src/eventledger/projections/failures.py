@@ -77,12 +77,47 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+class ReadsThroughFailure:
+    """A record that carries an :class:`EventFailure` as ``failure`` and shows its facts as its own.
+
+    So the records that pass a failure on (a dead letter, a listener's event) do not copy its
+    fields, and code written against their older flat shapes keeps working.
+    """
+
+    __slots__ = ()
+    failure: EventFailure
+
+    @property
+    def position(self) -> int:
+        """The failed event's position."""
+        return self.failure.position
+
+    @property
+    def stream_id(self) -> str:
+        """The failed event's stream."""
+        return self.failure.stream_id
+
+    @property
+    def event_type(self) -> str:
+        """The failed event's type name."""
+        return self.failure.event_type
+
+    @property
+    def event_id(self) -> UUID | None:
+        """The failed event's id (None when it could not be decoded)."""
+        return self.failure.event_id
+
+    @property
+    def error(self) -> str:
+        """What it failed with."""
+        return self.failure.error
+
+
 @dataclass(frozen=True, slots=True)
-class DeadLetter:
+class DeadLetter(ReadsThroughFailure):
     """An event an operator skipped: its failure, and which build skipped it when.
 
-    ``position``, ``stream_id``, ``event_type``, ``error`` and ``event_id`` read through to the
-    failure. In a dead-letter row written before failures kept their attempts and time,
+    In a dead-letter row written before failures kept their attempts and time,
     ``failure.attempts`` is 0 and ``failure.at`` the time of the skip.
     """
 
@@ -90,28 +125,3 @@ class DeadLetter:
     build: int
     failure: EventFailure
     skipped_at: datetime | str
-
-    @property
-    def position(self) -> int:
-        """The skipped event's position."""
-        return self.failure.position
-
-    @property
-    def stream_id(self) -> str:
-        """The skipped event's stream."""
-        return self.failure.stream_id
-
-    @property
-    def event_type(self) -> str:
-        """The skipped event's type name."""
-        return self.failure.event_type
-
-    @property
-    def error(self) -> str:
-        """What it failed with."""
-        return self.failure.error
-
-    @property
-    def event_id(self) -> UUID | None:
-        """The skipped event's id (None when it could not be decoded)."""
-        return self.failure.event_id

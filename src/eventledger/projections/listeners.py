@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from uuid import UUID
 
-from eventledger.projections.failures import EventFailure
+from eventledger.projections.failures import EventFailure, ReadsThroughFailure
 from eventledger.projections.status import ProjectionState
 
 log = logging.getLogger("eventledger.projections")
@@ -43,42 +42,16 @@ class StateChanged:
 
 
 @dataclass(frozen=True, slots=True)
-class EventFailed:
+class EventFailed(ReadsThroughFailure):
     """An attempt to apply (or decode) an event failed; ``final`` when retries are exhausted.
 
-    ``failure`` is the record the status and the dead-letter table get too;
-    ``position``, ``event_type``, ``stream_id``, ``event_id``, ``error`` and ``attempt`` read
-    through to it.
+    ``failure`` is the record the status and the dead-letter table get too; ``position``,
+    ``event_type``, ``stream_id``, ``event_id`` and ``error`` read through to it.
     """
 
     projection: str
     failure: EventFailure
     final: bool
-
-    @property
-    def position(self) -> int:
-        """The event's position."""
-        return self.failure.position
-
-    @property
-    def event_type(self) -> str:
-        """The event's type name."""
-        return self.failure.event_type
-
-    @property
-    def stream_id(self) -> str:
-        """The event's stream."""
-        return self.failure.stream_id
-
-    @property
-    def event_id(self) -> UUID | None:
-        """The event's id (None when it could not be decoded)."""
-        return self.failure.event_id
-
-    @property
-    def error(self) -> str:
-        """What the attempt failed with."""
-        return self.failure.error
 
     @property
     def attempt(self) -> int:
