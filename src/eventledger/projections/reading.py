@@ -1,4 +1,4 @@
-"""Reading the log for a projection: catch-up batches, reads that stop exactly at a bad event, the live feed.
+"""Reading the log for a projection: reads that stop exactly at a bad event, and the live feed.
 
 A store decodes a page of events as a whole, so one event that cannot be decoded (an unknown
 type, data that no longer fits its class) fails the page. :func:`read_until_undecodable`
@@ -22,11 +22,6 @@ def is_decode_error(error: BaseException) -> TypeGuard[StoredEventError]:
     return isinstance(error, StoredEventError) and error.position is not None
 
 
-async def read_batch(store: EventStore, after: int, limit: int) -> list[RecordedEvent]:
-    """Up to ``limit`` events after position ``after``, in the log's order."""
-    return [recorded async for recorded in store.read_all(after=after, limit=limit)]
-
-
 async def read_until_undecodable(
     store: EventStore, after: int, limit: int
 ) -> tuple[list[RecordedEvent], Exception | None]:
@@ -38,7 +33,7 @@ async def read_until_undecodable(
     cursor = after
     while len(events) < limit:
         try:
-            got = await read_batch(store, cursor, 1)
+            got = [recorded async for recorded in store.read_all(after=cursor, limit=1)]
         except Exception as error:
             return events, error
         if not got:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from eventledger.errors import LeaseLost, ProjectionRetired
 from eventledger.projections.builds import Build, BuildState, Preparation, ReadModelSchema, plan_builds
@@ -147,12 +147,12 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
             async with self.handlers_session(sql, tables) as session:
                 yield session
 
-    @asynccontextmanager
-    async def handlers_session(
+    def handlers_session(
         self, sql: SQLTransaction, tables: Mapping[str, str]
-    ) -> AsyncIterator[SQLTransaction]:
-        """The session the handlers of a batch write through (the batch's transaction itself)."""
-        yield sql
+    ) -> AbstractAsyncContextManager[SQLTransaction]:
+        """The session the handlers of a batch write through: the batch's transaction itself
+        (PostgreSQL's pipeline mode wraps it)."""
+        return nullcontext(sql)
 
     async def _require_lease(self, sql: SQLTransaction, projection: ReadModelSchema[SQLTransaction]) -> None:
         if not await self.check_lease(sql):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from eventledger.errors import StoreClosed
 from eventledger.events import RecordedEvent
 from eventledger.projections.failures import EventFailure
-from eventledger.projections.reading import LiveFeed, is_decode_error, read_batch, read_until_undecodable
+from eventledger.projections.reading import LiveFeed, is_decode_error, read_until_undecodable
 from eventledger.projections.retries import ProjectionRetryPolicy
 from eventledger.projections.worker.decisions import Decisions
 from eventledger.projections.worker.runs import BuildRun
@@ -46,16 +46,13 @@ class BatchReader:
         self._stop = stop
         self._decisions = decisions
 
-    async def next(self, run: BuildRun) -> list[RecordedEvent] | None:
-        """The next batch of ``run``: events to apply, [] for "nothing this time, read again",
-        or None when catch-up found nothing after the checkpoint."""
-        return await (self._live(run) if run.live else self._catch_up(run))
-
-    async def _catch_up(self, run: BuildRun) -> list[RecordedEvent] | None:
+    async def catch_up(self, run: BuildRun) -> list[RecordedEvent] | None:
+        """The next catch-up batch of ``run``: events to apply, [] for "nothing this time, read
+        again" (an event was skipped), or None when the log has nothing after the checkpoint."""
         outages = 0
         while True:
             try:
-                events = await read_batch(self.store, run.checkpoint, self.batch_size)
+                events = [e async for e in self.store.read_all(after=run.checkpoint, limit=self.batch_size)]
                 self._state.recovered(run)
                 return events or None
             except StoreClosed:
@@ -88,7 +85,9 @@ class BatchReader:
             self._state.retrying(run, error)
             await self._stop.pause(self.retry.delay(attempt))
 
-    async def _live(self, run: BuildRun) -> list[RecordedEvent]:
+    async def live(self, run: BuildRun) -> list[RecordedEvent]:
+        """The next live batch of ``run`` (waiting for it); [] when the feed broke and the build
+        dropped back to catch-up."""
         if run.feed is None:
             run.feed = LiveFeed(self.store, run.checkpoint, capacity=self.batch_size * 2)
         first = await self._stop.interruptible(run.feed.next())

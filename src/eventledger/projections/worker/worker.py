@@ -216,7 +216,7 @@ class ProjectionWorker:
         try:
             while True:
                 self.stopping.raise_if_stopping()
-                events = await self.reader.next(run)
+                events = await (self.reader.live(run) if run.live else self.reader.catch_up(run))
                 step = after_read(events, rebuilding=run.rebuilding, until_caught_up=until_caught_up)
                 if step is AfterRead.APPLY and events:
                     await self.applier.apply(run, events)
