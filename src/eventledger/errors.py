@@ -27,7 +27,7 @@ retries on it never retries a caller's mistake for ever.
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 
 class EventLedgerError(Exception):
@@ -426,23 +426,60 @@ class LeaseLost(ProjectionError):
         )
 
 
+class FailureFacts(Protocol):
+    """What :class:`ProjectionFailed` needs of the failure it carries.
+
+    The record is :class:`eventledger.projections.failures.EventFailure` (which also has the
+    event id, the attempts and the time); it is named here by its shape, since this module sits
+    below every other.
+    """
+
+    @property
+    def position(self) -> int: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def stream_id(self) -> str: ...
+    @property
+    def error(self) -> str: ...
+
+
 class ProjectionFailed(ProjectionError):
     """A projection stopped at an event it could not apply after its retries ran out.
 
     Nothing after the event was applied. Fix the cause and retry, or skip the event
-    explicitly (it is then recorded in the dead-letter table with this error).
+    explicitly (it is then recorded in the dead-letter table with this error). ``failure`` is
+    the projection's record of it (the one its status and the dead-letter table show);
+    ``position``, ``event_type``, ``stream_id`` and ``reason`` read through to it.
     """
 
-    def __init__(self, projection: str, position: int, event_type: str, stream_id: str, reason: str) -> None:
+    def __init__(self, projection: str, failure: FailureFacts) -> None:
         self.projection = projection
-        self.position = position
-        self.event_type = event_type
-        self.stream_id = stream_id
-        self.reason = reason
+        self.failure = failure
         super().__init__(
-            f"projection {projection!r} failed at position {position} (event {event_type!r} in stream "
-            f"{stream_id!r}): {reason}"
+            f"projection {projection!r} failed at position {failure.position} (event "
+            f"{failure.event_type!r} in stream {failure.stream_id!r}): {failure.error}"
         )
+
+    @property
+    def position(self) -> int:
+        """The failed event's position."""
+        return self.failure.position
+
+    @property
+    def event_type(self) -> str:
+        """The failed event's type name."""
+        return self.failure.event_type
+
+    @property
+    def stream_id(self) -> str:
+        """The failed event's stream."""
+        return self.failure.stream_id
+
+    @property
+    def reason(self) -> str:
+        """What it failed with."""
+        return self.failure.error
 
 
 class UnknownProjection(ProjectionError, LookupError):

@@ -52,8 +52,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from eventledger.projections.listeners import BatchApplied, EventFailed, ProjectionListener
 from eventledger.projections.runner import ProjectionRunner
-from eventledger.projections.status import BatchApplied, EventFailed, ProjectionListener, ProjectionStatus
+from eventledger.projections.status import ProjectionStatus
 from eventledger.store.base import AppendObserver, EventStore
 
 logger = logging.getLogger(__name__)

@@ -1,40 +1,37 @@
 """The read side: projections that build read models from the global log, exactly once.
 
 See :mod:`eventledger.projections.projection` (defining one), :mod:`.runner` (running them),
-:mod:`.checkpoints` (how exactly-once works), :mod:`.leases` (one runner per projection),
-:mod:`.lag` (lag against the newest committed event, stalls) and :mod:`.progress` (a projection's
-status read from another process).
+:mod:`.worker` (one projection's life, in parts), :mod:`.targets` (where read models live),
+:mod:`.builds` (builds and blue/green), :mod:`.checkpoints` (how exactly-once works),
+:mod:`.leases` (one runner per projection), :mod:`.failures` (the one record of a failed event),
+:mod:`.listeners` (the monitoring hook), :mod:`.lag` (lag against the newest committed event,
+stalls) and :mod:`.progress` (a projection's status read from another process).
 """
 
+from eventledger.projections.builds import Build, BuildState, ReadModelSchema
+from eventledger.projections.failures import DeadLetter, EventFailure, FailedEvent, FailureInfo
 from eventledger.projections.leases import LeasePolicy
+from eventledger.projections.listeners import BatchApplied, EventFailed, ProjectionListener, StateChanged
 from eventledger.projections.progress import StoredStatus, stored_status
 from eventledger.projections.projection import Projection, handles
 from eventledger.projections.retries import ProjectionRetryPolicy
 from eventledger.projections.runner import ProjectionRunner
 from eventledger.projections.sql import SQLTransaction
 from eventledger.projections.status import (
-    BatchApplied,
-    EventFailed,
-    FailureInfo,
-    ProjectionListener,
     ProjectionState,
     ProjectionStatus,
     RebuildProgress,
     StalledReason,
-    StateChanged,
 )
 from eventledger.projections.targets import (
     AtLeastOnceTarget,
-    Build,
-    BuildState,
-    DeadLetter,
-    FailedEvent,
     MemoryReadModel,
     MemoryTarget,
     SQLiteTarget,
     Target,
     TargetConnection,
 )
+from eventledger.projections.worker import Decision
 
 __all__ = [
     "AtLeastOnceTarget",
@@ -42,7 +39,9 @@ __all__ = [
     "Build",
     "BuildState",
     "DeadLetter",
+    "Decision",
     "EventFailed",
+    "EventFailure",
     "FailedEvent",
     "FailureInfo",
     "LeasePolicy",
@@ -54,6 +53,7 @@ __all__ = [
     "ProjectionRunner",
     "ProjectionState",
     "ProjectionStatus",
+    "ReadModelSchema",
     "RebuildProgress",
     "SQLTransaction",
     "SQLiteTarget",

@@ -13,7 +13,11 @@ Zero rows changed means another runner got there first (or the build was retired
 transaction rolls back and nothing is applied twice. Because the update comes first, it also
 takes the row lock, so a competing runner waits for it instead of doing the work in vain.
 
-``{prefix}dead_letters`` records each event an operator chose to skip, with its error.
+``{prefix}dead_letters`` records each event an operator chose to skip: its
+:class:`~eventledger.projections.failures.EventFailure` (position, stream, type, id, error,
+attempts, when it failed) and when it was skipped. ``attempts`` and ``failed_at`` were added
+later; :meth:`CheckpointTables.create` adds them to an older table (rows from before read
+attempts 0 and the skip time).
 
 ``{prefix}projection_reports`` keeps, per projection version, what the runner applying it last
 reported (state, failure, stall, rate; :class:`ProjectionReport`). It is outside the batches:
@@ -29,15 +33,13 @@ from datetime import datetime
 from uuid import UUID
 
 from eventledger.errors import CheckpointConflict, ProjectionRetired
-from eventledger.projections.reports import decode_report, encode_report
+from eventledger.projections.builds import Build, BuildState
+from eventledger.projections.failures import DeadLetter, EventFailure
+from eventledger.projections.reports import ProjectionReport, decode_report, encode_report, moment
 from eventledger.projections.sql import Dialect, Row, SQLTransaction, quote_identifier
-from eventledger.projections.targets.base import (
-    Build,
-    BuildState,
-    DeadLetter,
-    FailedEvent,
-    ProjectionReport,
-)
+
+_LATER_DEAD_LETTER_COLUMNS = (("attempts", "INTEGER"), ("failed_at", "{timestamp}"))
+"""Columns of ``{prefix}dead_letters`` added after its first release (name, type)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,8 @@ class CheckpointTables:
                 event_type TEXT NOT NULL,
                 error TEXT NOT NULL,
                 skipped_at {timestamp} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                attempts INTEGER,
+                failed_at {timestamp},
                 PRIMARY KEY (projection, build, position)
             )""",
             f"""CREATE TABLE IF NOT EXISTS {self.reports} (
@@ -101,6 +105,34 @@ class CheckpointTables:
                 PRIMARY KEY (projection, version)
             )""",
         ]
+
+    async def create(self, sql: SQLTransaction) -> None:
+        """Create the bookkeeping tables, or bring older ones up to date (idempotent).
+
+        Run it where concurrent setups take turns (the targets' bookkeeping transaction), so two
+        runners never add the same column at once.
+        """
+        for statement in self.create_statements():
+            await sql.execute(statement)
+        present = await self._columns(sql, self.dead_letters)
+        timestamp = "timestamptz" if self.dialect == "postgresql" else "TEXT"
+        for column, kind in _LATER_DEAD_LETTER_COLUMNS:
+            if column not in present:
+                await sql.execute(
+                    f"ALTER TABLE {self.dead_letters} ADD COLUMN {column} {kind.format(timestamp=timestamp)}"
+                )
+
+    async def _columns(self, sql: SQLTransaction, table: str) -> set[str]:
+        schema, _, name = table.rpartition(".")
+        if self.dialect == "sqlite":
+            rows = await sql.fetch_all("SELECT name FROM pragma_table_info(%s)", (name.strip('"'),))
+        else:
+            rows = await sql.fetch_all(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = %s",
+                (schema.strip('"'), name.strip('"')),
+            )
+        return {str(row[0]) for row in rows}
 
     async def save_report(self, sql: SQLTransaction, report: ProjectionReport) -> None:
         """Replace the report of the report's projection version."""
@@ -190,12 +222,12 @@ class CheckpointTables:
             raise ProjectionRetired(build.projection, build.number, "a newer build replaced it")
         raise CheckpointConflict(build.projection, build.number, expected, current.position)
 
-    async def record_dead_letter(self, sql: SQLTransaction, build: Build, failed: FailedEvent) -> None:
-        """Record a skipped event with its error."""
+    async def record_dead_letter(self, sql: SQLTransaction, build: Build, failed: EventFailure) -> None:
+        """Record a skipped event with its failure."""
         await sql.execute(
             f"INSERT INTO {self.dead_letters} "
-            "(projection, build, position, event_id, stream_id, event_type, error) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            "(projection, build, position, event_id, stream_id, event_type, error, attempts, failed_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 build.projection,
                 build.number,
@@ -204,29 +236,34 @@ class CheckpointTables:
                 failed.stream_id,
                 failed.event_type,
                 failed.error,
+                failed.attempts,
+                failed.at,
             ),
         )
 
     async def read_dead_letters(self, sql: SQLTransaction, projection: str) -> list[DeadLetter]:
         """Skipped events of ``projection``, in the order they were skipped."""
         rows = await sql.fetch_all(
-            f"SELECT build, position, stream_id, event_type, error, event_id, skipped_at "
+            "SELECT build, position, stream_id, event_type, error, event_id, skipped_at, attempts, failed_at "
             f"FROM {self.dead_letters} WHERE projection = %s ORDER BY skipped_at, build, position",
             (projection,),
         )
-        return [
-            DeadLetter(
-                projection=projection,
-                build=int(row[0]),
-                position=int(row[1]),
-                stream_id=row[2],
-                event_type=row[3],
-                error=row[4],
-                event_id=None if row[5] is None else UUID(str(row[5])),
-                skipped_at=row[6] if isinstance(row[6], datetime | str) else str(row[6]),
-            )
-            for row in rows
-        ]
+        return [_dead_letter(projection, row) for row in rows]
+
+
+def _dead_letter(projection: str, row: Row) -> DeadLetter:
+    build, position, stream_id, event_type, error, event_id, skipped_at, attempts, failed_at = row
+    failure = EventFailure(
+        position=int(position),
+        event_type=str(event_type),
+        stream_id=str(stream_id),
+        error=str(error),
+        attempts=0 if attempts is None else int(attempts),
+        at=moment(skipped_at if failed_at is None else failed_at),
+        event_id=None if event_id is None else UUID(str(event_id)),
+    )
+    skipped = skipped_at if isinstance(skipped_at, datetime | str) else str(skipped_at)
+    return DeadLetter(projection, int(build), failure, skipped)
 
 
 def _build(projection: str, row: Row) -> Build:

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from eventledger.projections.builds import Build, BuildState
+from eventledger.projections.failures import EventFailure
 from eventledger.projections.lag import measure_lag
 from eventledger.projections.projection import Projection
-from eventledger.projections.status import FailureInfo, ProjectionState, StalledReason
-from eventledger.projections.targets.base import Build, BuildState, ProjectionReport
+from eventledger.projections.reports import ProjectionReport
+from eventledger.projections.status import ProjectionState, StalledReason
 from eventledger.store.base import EventStore
 from eventledger.store.records import VisibilityStatus
 
@@ -62,7 +64,7 @@ class StoredStatus:
     lag_events: int | None
     lag_seconds: float | None
     events_per_second: float | None
-    failure: FailureInfo | None
+    failure: EventFailure | None
     last_error: str | None
     stalled_reason: StalledReason | None
     rebuild_version: int | None

@@ -20,6 +20,10 @@ still advance the checkpoint.
 The schema version names the shape of the read model. Raising it makes the runner build the
 new version into new tables beside the old ones, which keep serving until the new build has
 caught up (a blue/green rebuild).
+
+A target asks of a projection only its name, version, tables, ``setup`` and ``teardown``
+(:class:`~eventledger.projections.builds.ReadModelSchema`), so this module imports the targets
+and they never import it.
 """
 
 from __future__ import annotations
@@ -29,13 +33,11 @@ import re
 import types
 import typing
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar, overload
+from typing import Any, ClassVar, Final, Generic, TypeVar, overload
 
 from eventledger.errors import ProjectionDefinitionError
 from eventledger.events import Event, RecordedEvent
-
-if TYPE_CHECKING:
-    from eventledger.projections.targets.base import Target
+from eventledger.projections.targets.base import Target
 
 S = TypeVar("S")
 """The session a target hands to handlers (a SQL transaction, an in-memory read model, a client)."""

@@ -1,4 +1,4 @@
-"""Reading the log for a projection: catch-up batches, reads that stop exactly at a bad event, the live feed.
+"""Reading the log for a projection: reads that stop exactly at a bad event, and the live feed.
 
 A store decodes a page of events as a whole, so one event that cannot be decoded (an unknown
 type, data that no longer fits its class) fails the page. :func:`read_until_undecodable`
@@ -14,28 +14,12 @@ from typing import TypeGuard
 
 from eventledger.errors import StoredEventError
 from eventledger.events import RecordedEvent
-from eventledger.projections.targets.base import FailedEvent
 from eventledger.store.base import EventStore
 
 
 def is_decode_error(error: BaseException) -> TypeGuard[StoredEventError]:
     """Does ``error`` name a stored event that could not be read (``UnknownEventType`` and kin)?"""
     return isinstance(error, StoredEventError) and error.position is not None
-
-
-def undecodable(error: StoredEventError) -> FailedEvent:
-    """The stored event a decode error names."""
-    return FailedEvent(
-        position=error.position or 0,
-        stream_id=error.stream_id or "",
-        event_type=error.type_name,
-        error=f"{type(error).__name__}: {error}",
-    )
-
-
-async def read_batch(store: EventStore, after: int, limit: int) -> list[RecordedEvent]:
-    """Up to ``limit`` events after position ``after``, in the log's order."""
-    return [recorded async for recorded in store.read_all(after=after, limit=limit)]
 
 
 async def read_until_undecodable(
@@ -49,7 +33,7 @@ async def read_until_undecodable(
     cursor = after
     while len(events) < limit:
         try:
-            got = await read_batch(store, cursor, 1)
+            got = [recorded async for recorded in store.read_all(after=cursor, limit=1)]
         except Exception as error:
             return events, error
         if not got:

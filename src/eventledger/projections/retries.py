@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from eventledger.backoff import Backoff
 from eventledger.errors import InvalidArgument
 
+OUTAGE_GROWTH = 8
+"""Outage retries after which their delay no longer grows (see :meth:`ProjectionRetryPolicy.outage_delay`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ProjectionRetryPolicy:
@@ -41,3 +44,12 @@ class ProjectionRetryPolicy:
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         return self.backoff.delay(attempt)
+
+    def outage_delay(self, outage: int) -> float:
+        """Seconds to wait after the ``outage``-th failed try in a row against the database itself.
+
+        Such waits go on for ever, so they stop growing after :data:`OUTAGE_GROWTH` tries (or at
+        ``max_delay``, whichever is first): a database that comes back is noticed within one
+        such delay.
+        """
+        return self.backoff.delay(min(outage, OUTAGE_GROWTH))

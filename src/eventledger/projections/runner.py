@@ -29,13 +29,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventledger.errors import InvalidArgument, ProjectionStateError, UnknownProjection
+from eventledger.projections.builds import Build
+from eventledger.projections.failures import DeadLetter, EventFailure
 from eventledger.projections.lag import DEFAULT_HELD_BACK_STALL_AFTER, HeldBackWatch
 from eventledger.projections.leases import LeasePolicy, new_owner_id
+from eventledger.projections.listeners import Listeners, ProjectionListener
 from eventledger.projections.projection import Projection
 from eventledger.projections.retries import ProjectionRetryPolicy
-from eventledger.projections.status import ProjectionListener, ProjectionStatus
-from eventledger.projections.targets.base import Build, DeadLetter, FailedEvent
-from eventledger.projections.worker import ProjectionWorker
+from eventledger.projections.status import ProjectionStatus
+from eventledger.projections.worker import Decision, ProjectionWorker
 from eventledger.store.base import EventStore
 from eventledger.store.records import VisibilityStatus
 
@@ -90,6 +92,7 @@ class ProjectionRunner:
         self.store = store
         self.owner = owner or new_owner_id()
         self.listeners: list[ProjectionListener] = list(listeners)
+        everyone = Listeners(self.listeners)  # reads the list, so later listeners are heard too
         self._lease = lease or LeasePolicy()
         self._workers = {
             projection.name: ProjectionWorker(
@@ -100,7 +103,7 @@ class ProjectionRunner:
                 retry=retry or ProjectionRetryPolicy(),
                 lease=self._lease,
                 stall_after=stall_after,
-                listeners=self.listeners,
+                listeners=everyone,
             )
             for projection in projections
         }
@@ -243,16 +246,16 @@ class ProjectionRunner:
         """
         return await self._worker(name).request_rebuild()
 
-    async def retry(self, name: str) -> FailedEvent:
+    async def retry(self, name: str) -> EventFailure:
         """Retry the event a failed projection stopped at (after fixing the cause)."""
-        return await self._worker(name).decide("retry")
+        return await self._worker(name).decide(Decision.RETRY)
 
-    async def skip_failed_event(self, name: str) -> FailedEvent:
+    async def skip_failed_event(self, name: str) -> EventFailure:
         """Skip the event a failed projection stopped at, recording it in the dead-letter table.
 
         Its effects are never applied. Returns the skipped event.
         """
-        return await self._worker(name).decide("skip")
+        return await self._worker(name).decide(Decision.SKIP)
 
     async def dead_letters(self, name: str) -> list[DeadLetter]:
         """The events skipped so far for projection ``name``."""

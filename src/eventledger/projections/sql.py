@@ -9,6 +9,7 @@ is the driver's connection for anything else.
 
 from __future__ import annotations
 
+import functools
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -37,8 +38,13 @@ def quote_identifier(name: str) -> str:
     return f'"{name}"'
 
 
+@functools.lru_cache(maxsize=1024)
 def to_qmark(statement: str) -> str:
-    """Rewrite psycopg placeholders for sqlite3 (``%s``, ``%(name)s``, ``%%`` to ``?``, ``:name``, ``%``)."""
+    """Rewrite psycopg placeholders for sqlite3 (``%s``, ``%(name)s``, ``%%`` to ``?``, ``:name``, ``%``).
+
+    Cached: a handler runs the same few statements once per event, and rewriting each time
+    cost about a tenth of a SQLite batch.
+    """
 
     def replace(match: re.Match[str]) -> str:
         text = match.group(0)

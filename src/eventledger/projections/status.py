@@ -1,8 +1,7 @@
-"""What a runner reports about each projection, and the hook monitoring plugs into.
+"""What a runner reports about each projection: its state, its lag, its failure, its stall.
 
-:meth:`ProjectionRunner.status` returns a :class:`ProjectionStatus` per projection. For
-exporters (Prometheus and the like) a :class:`ProjectionListener` receives every applied
-batch, state change and failure as it happens, without reaching into the runner.
+:meth:`ProjectionRunner.status` returns a :class:`ProjectionStatus` per projection (for
+exporters that want every batch as it happens, see :mod:`.listeners`).
 
 Lag is measured against the newest *committed* event, not against what readers can see: on
 PostgreSQL a committed event can be held back behind an older transaction that is still open
@@ -34,7 +33,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
+from eventledger.projections.failures import EventFailure, FailureInfo
 from eventledger.store.records import OpenTransaction
+
+__all__ = [
+    "RATE_WINDOW",
+    "FailureInfo",
+    "ProjectionState",
+    "ProjectionStatus",
+    "RebuildProgress",
+    "StalledReason",
+    "ThroughputMeter",
+    "describe_transaction",
+]
 
 RATE_WINDOW: Final = 10.0
 """Seconds over which ``events_per_second`` is measured (the runner's and the stored reports' alike)."""
@@ -62,18 +73,6 @@ class ProjectionState(enum.Enum):
     """A newer build or schema version replaced this one."""
     STOPPED = "stopped"
     """The runner was stopped."""
-
-
-@dataclass(frozen=True, slots=True)
-class FailureInfo:
-    """The event a projection failed at, and why."""
-
-    position: int
-    event_type: str
-    stream_id: str
-    error: str
-    attempts: int
-    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +141,7 @@ class ProjectionStatus:
     lag_seconds: float | None
     events_per_second: float
     last_error: str | None
-    failure: FailureInfo | None
+    failure: EventFailure | None
     rebuild: RebuildProgress | None
     owner: str
     holds_lease: bool
@@ -151,57 +150,6 @@ class ProjectionStatus:
     held_back_events: int
     holding_transaction: OpenTransaction | None
     stalled_reason: StalledReason | None
-
-
-@dataclass(frozen=True, slots=True)
-class BatchApplied:
-    """A batch committed: ``events`` read, ``handled`` of them had a handler."""
-
-    projection: str
-    build: int
-    events: int
-    handled: int
-    checkpoint: int
-    seconds: float
-    rebuilding: bool
-
-
-@dataclass(frozen=True, slots=True)
-class StateChanged:
-    """A projection moved from one state to another."""
-
-    projection: str
-    previous: ProjectionState
-    current: ProjectionState
-
-
-@dataclass(frozen=True, slots=True)
-class EventFailed:
-    """A handler (or decoding) failed on an event; ``final`` when retries are exhausted."""
-
-    projection: str
-    position: int
-    event_type: str
-    error: str
-    attempt: int
-    final: bool
-
-
-class ProjectionListener:
-    """Receives what runners do, as it happens; override the methods you need.
-
-    Called on the runner's event loop: keep them quick and non-blocking (update a metric).
-    An exception raised here is logged and otherwise ignored.
-    """
-
-    def batch_applied(self, batch: BatchApplied) -> None:
-        """A batch committed."""
-
-    def state_changed(self, change: StateChanged) -> None:
-        """A projection changed state."""
-
-    def event_failed(self, failure: EventFailed) -> None:
-        """An attempt to apply an event failed."""
 
 
 class ThroughputMeter:

@@ -6,16 +6,10 @@
 - :class:`AtLeastOnceTarget`: anything without transactions (e-mail, caches, other services).
 """
 
+from eventledger.projections.builds import Build, BuildState, Preparation
+from eventledger.projections.failures import DeadLetter, FailedEvent
 from eventledger.projections.targets.at_least_once import AtLeastOnceConnection, AtLeastOnceTarget
-from eventledger.projections.targets.base import (
-    Build,
-    BuildState,
-    DeadLetter,
-    FailedEvent,
-    Preparation,
-    Target,
-    TargetConnection,
-)
+from eventledger.projections.targets.base import Target, TargetConnection
 from eventledger.projections.targets.memory import MemoryReadModel, MemoryTarget
 from eventledger.projections.targets.sqlite import SQLiteTarget
 

@@ -21,26 +21,16 @@ or after the newest event (``start="end"``, for effects history should not trigg
 
 from __future__ import annotations
 
-import types
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from eventledger.errors import CheckpointConflict, ProjectionRetired, ProjectionStateError
-from eventledger.projections.targets.base import (
-    Bookkeeping,
-    Build,
-    BuildState,
-    DeadLetter,
-    FailedEvent,
-    Preparation,
-    ProjectionReport,
-    Target,
-    TargetConnection,
-)
-
-if TYPE_CHECKING:
-    from eventledger.projections.projection import Projection
+from eventledger.projections.builds import Build, BuildState, Preparation, ReadModelSchema
+from eventledger.projections.failures import DeadLetter, EventFailure
+from eventledger.projections.reports import Bookkeeping, ProjectionReport
+from eventledger.projections.targets.base import Target, TargetConnection
 
 Client = TypeVar("Client")
 """Whatever the handlers use to cause their effects (a mail client, a cache, an HTTP client)."""
@@ -85,25 +75,36 @@ class AtLeastOnceTarget(Target[Client], Generic[Client]):
         await self.bookkeeping.close()
 
 
+@dataclass(frozen=True, slots=True)
+class BookkeepingOnly:
+    """What the bookkeeping target is shown of a projection: its name and version, no tables.
+
+    The effects happen elsewhere, so the bookkeeping target keeps only the builds, the
+    checkpoint, the lease and the dead letters.
+    """
+
+    name: str
+    version: int
+    tables: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, projection: ReadModelSchema[Any]) -> BookkeepingOnly:
+        """The bookkeeping view of ``projection``."""
+        return cls(projection.name, projection.version)
+
+    async def setup(self, session: object) -> None:
+        """Nothing to create."""
+
+    async def teardown(self, session: object) -> None:
+        """Nothing to drop."""
+
+
 class AtLeastOnceConnection(TargetConnection[Client]):
     """Effects first, checkpoint after: see the module docstring."""
 
     def __init__(self, target: AtLeastOnceTarget[Client], bookkeeping: TargetConnection[Any]) -> None:
         self.target = target
         self.inner = bookkeeping
-        self._shims: dict[tuple[str, int], Projection[Any]] = {}
-
-    def _shim(self, projection: Projection[Any]) -> Projection[Any]:
-        # The bookkeeping target sees a projection of the same name and version with no tables.
-        key = (projection.name, projection.version)
-        if key not in self._shims:
-            from eventledger.projections.projection import Projection
-
-            shim_class = types.new_class(
-                "Bookkeeping", (Projection,), {"name": projection.name, "version": projection.version}
-            )
-            self._shims[key] = shim_class(self.target.bookkeeping)
-        return self._shims[key]
 
     async def acquire_lease(self, key: str, owner: str, ttl: float) -> bool:
         """The lease lives in the bookkeeping target."""
@@ -118,12 +119,12 @@ class AtLeastOnceConnection(TargetConnection[Client]):
         await self.inner.release_lease()
 
     async def prepare(
-        self, projection: Projection[Client], start: int = 0, *, replayable: bool = True
+        self, projection: ReadModelSchema[Client], start: int = 0, *, replayable: bool = True
     ) -> Preparation:
         """Register the projection in the bookkeeping target; never replays (see the module docstring)."""
-        return await self.inner.prepare(self._shim(projection), start, replayable=False)
+        return await self.inner.prepare(BookkeepingOnly.of(projection), start, replayable=False)
 
-    async def start_rebuild(self, projection: Projection[Client]) -> Build:
+    async def start_rebuild(self, projection: ReadModelSchema[Client]) -> Build:
         """Refused: a rebuild would repeat every effect."""
         raise ProjectionStateError(
             f"projection {projection.name!r} has effects outside any transaction; it cannot be rebuilt"
@@ -139,7 +140,7 @@ class AtLeastOnceConnection(TargetConnection[Client]):
 
     @asynccontextmanager
     async def batch(
-        self, projection: Projection[Client], build: Build, expected: int, position: int
+        self, projection: ReadModelSchema[Client], build: Build, expected: int, position: int
     ) -> AsyncIterator[Client]:
         """Check the checkpoint, let the handlers cause their effects, then move the checkpoint."""
         current = await self.inner.load(build.projection, build.number)
@@ -149,22 +150,22 @@ class AtLeastOnceConnection(TargetConnection[Client]):
             raise CheckpointConflict(build.projection, build.number, expected, current.position)
         yield self.target.client
         # The effects have happened; a crash before this commit delivers the batch again.
-        async with self.inner.batch(self._shim(projection), build, expected, position):
+        async with self.inner.batch(BookkeepingOnly.of(projection), build, expected, position):
             pass
 
     async def skip(
-        self, projection: Projection[Client], build: Build, expected: int, failed: FailedEvent
+        self, projection: ReadModelSchema[Client], build: Build, expected: int, failed: EventFailure
     ) -> None:
         """See :meth:`TargetConnection.skip`."""
-        await self.inner.skip(self._shim(projection), build, expected, failed)
+        await self.inner.skip(BookkeepingOnly.of(projection), build, expected, failed)
 
-    async def activate(self, projection: Projection[Client], build: Build) -> tuple[Build, ...]:
+    async def activate(self, projection: ReadModelSchema[Client], build: Build) -> tuple[Build, ...]:
         """See :meth:`TargetConnection.activate`."""
-        return await self.inner.activate(self._shim(projection), build)
+        return await self.inner.activate(BookkeepingOnly.of(projection), build)
 
-    async def drop(self, projection: Projection[Client], build: Build) -> None:
+    async def drop(self, projection: ReadModelSchema[Client], build: Build) -> None:
         """See :meth:`TargetConnection.drop`."""
-        await self.inner.drop(self._shim(projection), build)
+        await self.inner.drop(BookkeepingOnly.of(projection), build)
 
     async def dead_letters(self, projection: str) -> list[DeadLetter]:
         """See :meth:`TargetConnection.dead_letters`."""

@@ -1,165 +1,46 @@
 """What a read-model target offers the runner: builds, batches with checkpoints, leases.
 
-A *build* is one materialisation of a projection: its tables and its checkpoint. A projection
-has at most one *active* build, the one readers see under the plain table names. A rebuild,
-or a new schema version, makes a new build in state ``building`` beside the active one; when it
-has caught up it becomes active in one transaction and the old build is dropped. Readers never
-see an empty or half-built read model.
-
-A :class:`TargetConnection` is one runner's line to the target for one projection: it holds
-that projection's lease, and on it each batch runs in one transaction that also moves the
-checkpoint with a compare-and-set.
+A :class:`Target` is where a projection's read model and its checkpoint live; a
+:class:`TargetConnection` is one runner's line to it for one projection: it holds that
+projection's lease, and on it each batch runs in one transaction that also moves the
+checkpoint with a compare-and-set. Builds (:mod:`eventledger.projections.builds`) and the
+failure record (:mod:`eventledger.projections.failures`) live below this module; a target
+asks of a projection only its :class:`~eventledger.projections.builds.ReadModelSchema`.
 """
 
 from __future__ import annotations
 
-import enum
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
-from uuid import UUID
+from typing import ClassVar, Generic, TypeVar
 
-from eventledger.errors import ProjectionRetired
-from eventledger.projections.status import FailureInfo, ProjectionState, StalledReason
+from eventledger.projections.builds import (
+    Build,
+    BuildPlan,
+    BuildState,
+    Preparation,
+    ReadModelSchema,
+    plan_builds,
+)
+from eventledger.projections.failures import DeadLetter, EventFailure, FailedEvent
+from eventledger.projections.reports import Bookkeeping, ProjectionReport
 
-if TYPE_CHECKING:
-    from eventledger.projections.projection import Projection
+__all__ = [
+    "Bookkeeping",
+    "Build",
+    "BuildPlan",
+    "BuildState",
+    "DeadLetter",
+    "FailedEvent",
+    "Preparation",
+    "ProjectionReport",
+    "ReadModelSchema",
+    "Target",
+    "TargetConnection",
+    "plan_builds",
+]
 
 S = TypeVar("S")
-
-
-class BuildState(enum.Enum):
-    """Where a build is in its life."""
-
-    BUILDING = "building"
-    """Catching up beside the active build; readers do not see it yet."""
-    ACTIVE = "active"
-    """The build readers see."""
-    RETIRED = "retired"
-    """Replaced; its tables are being dropped."""
-
-
-@dataclass(frozen=True, slots=True)
-class Build:
-    """One build of a projection as the target records it."""
-
-    projection: str
-    number: int
-    version: int
-    state: BuildState
-    position: int
-    tables: tuple[str, ...]
-
-    def table_name(self, table: str) -> str:
-        """The unqualified name of ``table`` in this build (``order_summaries_v2_b3``)."""
-        return f"{table}_v{self.version}_b{self.number}"
-
-
-@dataclass(frozen=True, slots=True)
-class FailedEvent:
-    """An event a projection could not apply (or could not even decode)."""
-
-    position: int
-    stream_id: str
-    event_type: str
-    error: str
-    event_id: UUID | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """An event an operator skipped, with the error it failed with."""
-
-    projection: str
-    build: int
-    position: int
-    stream_id: str
-    event_type: str
-    error: str
-    event_id: UUID | None
-    skipped_at: datetime | str
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectionReport:
-    """What the runner applying one version of a projection last said about it.
-
-    The runner holding the lease records it in the target's bookkeeping on every state change
-    and every ``interval`` seconds, so that other processes (``eventledger projections``) see
-    the projection's true state, its failure and its rate.
-    """
-
-    projection: str
-    version: int
-    owner: str
-    """The reporting runner's identity."""
-    state: ProjectionState
-    build: int | None
-    """The serving build the runner applies (None before the first build serves)."""
-    events_per_second: float
-    """Events applied per second over the :data:`~eventledger.projections.status.RATE_WINDOW`
-    seconds before ``reported_at``."""
-    last_error: str | None
-    failure: FailureInfo | None
-    stalled_reason: StalledReason | None
-    reported_at: datetime
-    interval: float
-    """Seconds between reports while the runner runs (an older report means it stopped reporting)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Bookkeeping:
-    """A projection's builds and its runners' latest reports, as its target recorded them."""
-
-    builds: tuple[Build, ...]
-    reports: tuple[ProjectionReport, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Preparation:
-    """What :meth:`TargetConnection.prepare` decided: the builds to run and the builds to drop."""
-
-    run: tuple[Build, ...]
-    drop: tuple[Build, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class BuildPlan:
-    """How the builds stored for a projection meet a runner of one version."""
-
-    active: Build | None
-    """The build serving readers, if any (never of a newer version than the runner's)."""
-    building: tuple[Build, ...]
-    """Unfinished builds of the runner's version: to continue."""
-    stale: tuple[Build, ...]
-    """Unfinished builds of older versions: they will never be used, so retire and drop them."""
-    retired: tuple[Build, ...]
-    """Builds already retired: to drop."""
-
-
-def plan_builds(projection: str, version: int, builds: Iterable[Build]) -> BuildPlan:
-    """Sort a projection's stored builds for a runner of ``version`` (every target's ``prepare``).
-
-    Raises :class:`ProjectionRetired` when a newer version is already serving.
-    """
-    stored = list(builds)
-    active = next((b for b in stored if b.state is BuildState.ACTIVE), None)
-    if active is not None and active.version > version:
-        raise ProjectionRetired(
-            projection,
-            active.number,
-            f"version {active.version} is serving and this runner has version {version}",
-        )
-    unfinished = [b for b in stored if b.state is BuildState.BUILDING]
-    return BuildPlan(
-        active=active,
-        building=tuple(b for b in unfinished if b.version == version),
-        stale=tuple(b for b in unfinished if b.version < version),
-        retired=tuple(b for b in stored if b.state is BuildState.RETIRED),
-    )
 
 
 class Target(ABC, Generic[S]):
@@ -221,7 +102,7 @@ class TargetConnection(ABC, Generic[S]):
 
     @abstractmethod
     async def prepare(
-        self, projection: Projection[S], start: int = 0, *, replayable: bool = True
+        self, projection: ReadModelSchema[S], start: int = 0, *, replayable: bool = True
     ) -> Preparation:
         """Register ``projection`` and choose the builds this worker runs.
 
@@ -233,7 +114,7 @@ class TargetConnection(ABC, Generic[S]):
         """
 
     @abstractmethod
-    async def start_rebuild(self, projection: Projection[S]) -> Build:
+    async def start_rebuild(self, projection: ReadModelSchema[S]) -> Build:
         """Create a new build of the projection's version from position 0 (or return the one in progress)."""
 
     @abstractmethod
@@ -246,7 +127,7 @@ class TargetConnection(ABC, Generic[S]):
 
     @abstractmethod
     def batch(
-        self, projection: Projection[S], build: Build, expected: int, position: int
+        self, projection: ReadModelSchema[S], build: Build, expected: int, position: int
     ) -> AbstractAsyncContextManager[S]:
         """A transaction for one batch; yields the session handlers write through.
 
@@ -257,15 +138,17 @@ class TargetConnection(ABC, Generic[S]):
         """
 
     @abstractmethod
-    async def skip(self, projection: Projection[S], build: Build, expected: int, failed: FailedEvent) -> None:
+    async def skip(
+        self, projection: ReadModelSchema[S], build: Build, expected: int, failed: EventFailure
+    ) -> None:
         """Move the checkpoint past ``failed`` and record it in the dead-letter table, atomically."""
 
     @abstractmethod
-    async def activate(self, projection: Projection[S], build: Build) -> tuple[Build, ...]:
+    async def activate(self, projection: ReadModelSchema[S], build: Build) -> tuple[Build, ...]:
         """Make ``build`` the one readers see, retiring the active build; returns the retired builds."""
 
     @abstractmethod
-    async def drop(self, projection: Projection[S], build: Build) -> None:
+    async def drop(self, projection: ReadModelSchema[S], build: Build) -> None:
         """Drop a retired build's tables and forget it."""
 
     @abstractmethod

@@ -14,22 +14,12 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eventledger.errors import CheckpointConflict, LeaseLost, ProjectionDefinitionError, ProjectionRetired
-from eventledger.projections.targets.base import (
-    Build,
-    BuildState,
-    DeadLetter,
-    FailedEvent,
-    Preparation,
-    Target,
-    TargetConnection,
-    plan_builds,
-)
-
-if TYPE_CHECKING:
-    from eventledger.projections.projection import Projection
+from eventledger.projections.builds import Build, BuildState, Preparation, ReadModelSchema, plan_builds
+from eventledger.projections.failures import DeadLetter, EventFailure
+from eventledger.projections.targets.base import Target, TargetConnection
 
 Table = dict[Any, Any]
 """An in-memory read-model table: any keys, any values."""
@@ -151,7 +141,7 @@ class MemoryTargetConnection(TargetConnection[MemoryReadModel]):
         return updated
 
     async def prepare(
-        self, projection: Projection[MemoryReadModel], start: int = 0, *, replayable: bool = True
+        self, projection: ReadModelSchema[MemoryReadModel], start: int = 0, *, replayable: bool = True
     ) -> Preparation:
         """See :meth:`TargetConnection.prepare`."""
         plan = plan_builds(projection.name, projection.version, self._builds(projection.name).values())
@@ -169,7 +159,7 @@ class MemoryTargetConnection(TargetConnection[MemoryReadModel]):
             build = self._builds(projection.name)[build.number]
         return Preparation((build,), tuple(drop))
 
-    async def _create(self, projection: Projection[MemoryReadModel], start: int) -> Build:
+    async def _create(self, projection: ReadModelSchema[MemoryReadModel], start: int) -> Build:
         number = max(self._builds(projection.name), default=0) + 1
         build = Build(
             projection.name, number, projection.version, BuildState.BUILDING, start, projection.tables
@@ -181,7 +171,7 @@ class MemoryTargetConnection(TargetConnection[MemoryReadModel]):
         self.target.data[(projection.name, number)].update(session.staged)
         return build
 
-    async def start_rebuild(self, projection: Projection[MemoryReadModel]) -> Build:
+    async def start_rebuild(self, projection: ReadModelSchema[MemoryReadModel]) -> Build:
         """See :meth:`TargetConnection.start_rebuild`."""
         for existing in self._builds(projection.name).values():
             if existing.state is BuildState.BUILDING and existing.version == projection.version:
@@ -210,7 +200,7 @@ class MemoryTargetConnection(TargetConnection[MemoryReadModel]):
 
     @asynccontextmanager
     async def batch(
-        self, projection: Projection[MemoryReadModel], build: Build, expected: int, position: int
+        self, projection: ReadModelSchema[MemoryReadModel], build: Build, expected: int, position: int
     ) -> AsyncIterator[MemoryReadModel]:
         """See :meth:`TargetConnection.batch`."""
         self._check(projection.name, build, expected)
@@ -223,25 +213,16 @@ class MemoryTargetConnection(TargetConnection[MemoryReadModel]):
         self._replace(current, position=position)
 
     async def skip(
-        self, projection: Projection[MemoryReadModel], build: Build, expected: int, failed: FailedEvent
+        self, projection: ReadModelSchema[MemoryReadModel], build: Build, expected: int, failed: EventFailure
     ) -> None:
         """See :meth:`TargetConnection.skip`."""
         current = self._check(projection.name, build, expected)
         self._replace(current, position=failed.position)
         self.target.dead.append(
-            DeadLetter(
-                projection=build.projection,
-                build=build.number,
-                position=failed.position,
-                stream_id=failed.stream_id,
-                event_type=failed.event_type,
-                error=failed.error,
-                event_id=failed.event_id,
-                skipped_at=datetime.now(UTC),
-            )
+            DeadLetter(build.projection, build.number, failed, skipped_at=datetime.now(UTC))
         )
 
-    async def activate(self, projection: Projection[MemoryReadModel], build: Build) -> tuple[Build, ...]:
+    async def activate(self, projection: ReadModelSchema[MemoryReadModel], build: Build) -> tuple[Build, ...]:
         """See :meth:`TargetConnection.activate`."""
         return self._activate(build)
 
@@ -257,7 +238,7 @@ class MemoryTargetConnection(TargetConnection[MemoryReadModel]):
         self._replace(current, state=BuildState.ACTIVE)
         return retired
 
-    async def drop(self, projection: Projection[MemoryReadModel], build: Build) -> None:
+    async def drop(self, projection: ReadModelSchema[MemoryReadModel], build: Build) -> None:
         """See :meth:`TargetConnection.drop`."""
         current = self._builds(build.projection).get(build.number)
         if current is not None and current.state is not BuildState.RETIRED:

@@ -196,8 +196,7 @@ class PostgresTargetConnection(SQLTargetConnection):
                 "SELECT pg_advisory_xact_lock(%s)", (advisory_lock_id(self.target.schema, "setup"),)
             )
             await sql.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self.target.schema)}")
-            for statement in self.checkpoints.create_statements():
-                await sql.execute(statement)
+            await self.checkpoints.create(sql)
 
     @asynccontextmanager
     async def transaction(self, tables: Mapping[str, str]) -> AsyncIterator[SQLTransaction]:

@@ -14,26 +14,15 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from eventledger.errors import LeaseLost, ProjectionRetired
+from eventledger.projections.builds import Build, BuildState, Preparation, ReadModelSchema, plan_builds
 from eventledger.projections.checkpoints import CheckpointTables
+from eventledger.projections.failures import DeadLetter, EventFailure
+from eventledger.projections.reports import Bookkeeping, ProjectionReport
 from eventledger.projections.sql import SQLTransaction
-from eventledger.projections.targets.base import (
-    Bookkeeping,
-    Build,
-    BuildState,
-    DeadLetter,
-    FailedEvent,
-    Preparation,
-    ProjectionReport,
-    TargetConnection,
-    plan_builds,
-)
-
-if TYPE_CHECKING:
-    from eventledger.projections.projection import Projection
+from eventledger.projections.targets.base import TargetConnection
 
 
 class SQLTargetConnection(TargetConnection[SQLTransaction]):
@@ -73,7 +62,7 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
         return {table: self.qualify(build.table_name(table)) for table in build.tables}
 
     async def prepare(
-        self, projection: Projection[SQLTransaction], start: int = 0, *, replayable: bool = True
+        self, projection: ReadModelSchema[SQLTransaction], start: int = 0, *, replayable: bool = True
     ) -> Preparation:
         """See :meth:`TargetConnection.prepare`."""
         async with self.transaction({}) as sql:
@@ -99,7 +88,7 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
                 build = await self._reload(sql, build)
             return Preparation((build,), tuple(drop))
 
-    async def start_rebuild(self, projection: Projection[SQLTransaction]) -> Build:
+    async def start_rebuild(self, projection: ReadModelSchema[SQLTransaction]) -> Build:
         """See :meth:`TargetConnection.start_rebuild`."""
         async with self.transaction({}) as sql:
             await self.lock_projection(sql, projection.name)
@@ -111,7 +100,7 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
             return await self._create(sql, projection, number, 0)
 
     async def _create(
-        self, sql: SQLTransaction, projection: Projection[SQLTransaction], number: int, start: int
+        self, sql: SQLTransaction, projection: ReadModelSchema[SQLTransaction], number: int, start: int
     ) -> Build:
         build = Build(
             projection=projection.name,
@@ -148,7 +137,7 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
 
     @asynccontextmanager
     async def batch(
-        self, projection: Projection[SQLTransaction], build: Build, expected: int, position: int
+        self, projection: ReadModelSchema[SQLTransaction], build: Build, expected: int, position: int
     ) -> AsyncIterator[SQLTransaction]:
         """See :meth:`TargetConnection.batch`."""
         tables = self.build_tables(build)
@@ -158,19 +147,19 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
             async with self.handlers_session(sql, tables) as session:
                 yield session
 
-    @asynccontextmanager
-    async def handlers_session(
+    def handlers_session(
         self, sql: SQLTransaction, tables: Mapping[str, str]
-    ) -> AsyncIterator[SQLTransaction]:
-        """The session the handlers of a batch write through (the batch's transaction itself)."""
-        yield sql
+    ) -> AbstractAsyncContextManager[SQLTransaction]:
+        """The session the handlers of a batch write through: the batch's transaction itself
+        (PostgreSQL's pipeline mode wraps it)."""
+        return nullcontext(sql)
 
-    async def _require_lease(self, sql: SQLTransaction, projection: Projection[SQLTransaction]) -> None:
+    async def _require_lease(self, sql: SQLTransaction, projection: ReadModelSchema[SQLTransaction]) -> None:
         if not await self.check_lease(sql):
             raise LeaseLost(projection.name, self._lease_owner or "(none)")
 
     async def skip(
-        self, projection: Projection[SQLTransaction], build: Build, expected: int, failed: FailedEvent
+        self, projection: ReadModelSchema[SQLTransaction], build: Build, expected: int, failed: EventFailure
     ) -> None:
         """See :meth:`TargetConnection.skip`."""
         async with self.transaction(self.build_tables(build)) as sql:
@@ -178,14 +167,14 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
             await self.checkpoints.compare_and_set(sql, build, expected, failed.position)
             await self.checkpoints.record_dead_letter(sql, build, failed)
 
-    async def activate(self, projection: Projection[SQLTransaction], build: Build) -> tuple[Build, ...]:
+    async def activate(self, projection: ReadModelSchema[SQLTransaction], build: Build) -> tuple[Build, ...]:
         """See :meth:`TargetConnection.activate`."""
         async with self.transaction({}) as sql:
             await self.lock_projection(sql, projection.name)
             return await self._activate_in(sql, projection, build)
 
     async def _activate_in(
-        self, sql: SQLTransaction, projection: Projection[SQLTransaction], build: Build
+        self, sql: SQLTransaction, projection: ReadModelSchema[SQLTransaction], build: Build
     ) -> tuple[Build, ...]:
         current = await self._reload(sql, build)
         if current.state is BuildState.RETIRED:
@@ -205,7 +194,7 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
             await sql.execute(f"CREATE VIEW {view} AS SELECT * FROM {self.qualify(build.table_name(table))}")
         return tuple(retired)
 
-    async def drop(self, projection: Projection[SQLTransaction], build: Build) -> None:
+    async def drop(self, projection: ReadModelSchema[SQLTransaction], build: Build) -> None:
         """See :meth:`TargetConnection.drop`."""
         async with self.transaction({}) as sql:
             await self.lock_projection(sql, projection.name)

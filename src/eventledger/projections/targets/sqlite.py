@@ -186,8 +186,8 @@ class SQLiteTargetConnection(SQLTargetConnection):
         db, where = self._db, self.target.where
         await self.target.locks.run(lambda: use_wal(db, where), "turn on WAL mode")
         async with self.transaction({}) as sql:
-            for statement in [*self.checkpoints.create_statements(), self.target.leases.create_statement()]:
-                await sql.execute(statement)
+            await self.checkpoints.create(sql)
+            await sql.execute(self.target.leases.create_statement())
 
     @asynccontextmanager
     async def transaction(self, tables: Mapping[str, str]) -> AsyncIterator[SQLTransaction]:
