@@ -14,7 +14,7 @@ import pytest
 
 from backends import BACKENDS, REWRITE_FORMS, Backend
 from eventledger import EventStore, open_store
-from eventledger.testing.conformance import StoreConformance, StoreUnderTest
+from eventledger.testing.conformance import RawStoreConformance, StoreUnderTest
 
 
 class BackendUnderTest(StoreUnderTest):
@@ -49,7 +49,7 @@ async def backend_under_test(name: str, tmp_path: Path) -> AsyncIterator[Backend
     await backend.close()
 
 
-class TestMemoryStore(StoreConformance):
+class TestMemoryStore(RawStoreConformance):
     rewrite_forms = REWRITE_FORMS["memory"]
     refusals_name_immutability = False  # a frozen row refuses with Python's own message
 
@@ -59,7 +59,7 @@ class TestMemoryStore(StoreConformance):
             yield made
 
 
-class TestSQLiteStore(StoreConformance):
+class TestSQLiteStore(RawStoreConformance):
     rewrite_forms = REWRITE_FORMS["sqlite"]
 
     @pytest.fixture
@@ -68,7 +68,7 @@ class TestSQLiteStore(StoreConformance):
             yield made
 
 
-class TestPostgresStore(StoreConformance):
+class TestPostgresStore(RawStoreConformance):
     rewrite_forms = REWRITE_FORMS["postgres"]
 
     @pytest.fixture

@@ -14,9 +14,10 @@ from projection_rig import POSTGRES_URL, Faults, Rig, deposit_many
 from waits import caught_up, eventually
 
 import eventledger as el
-from eventledger.projections import EventFailure
+from eventledger.errors import ProjectionFailed
+from eventledger.projections import EventFailed, EventFailure, ProjectionListener, ProjectionRetryPolicy
 
-FAST = el.ProjectionRetryPolicy(attempts=3, first_delay=0.001, max_delay=0.005)
+FAST = ProjectionRetryPolicy(attempts=3, first_delay=0.001, max_delay=0.005)
 
 
 async def recorded_with_amount(store: el.EventStore, amount: int) -> el.RecordedEvent:
@@ -57,17 +58,17 @@ async def test_the_dead_letter_keeps_the_very_failure_the_status_showed(rig: Rig
 
 
 async def test_projection_failed_carries_the_failure_record_the_listener_heard_and_pickles(rig: Rig) -> None:
-    heard: list[el.EventFailed] = []
+    heard: list[EventFailed] = []
 
-    class Hearing(el.ProjectionListener):
-        def event_failed(self, failure: el.EventFailed) -> None:
+    class Hearing(ProjectionListener):
+        def event_failed(self, failure: EventFailed) -> None:
             heard.append(failure)
 
     await deposit_many(rig.store, 5)
     faults = Faults()
     faults.refuse(2)
     runner = el.ProjectionRunner(rig.store, [rig.ledger(faults=faults)], retry=FAST, listeners=[Hearing()])
-    with pytest.raises(el.ProjectionFailed) as raised:
+    with pytest.raises(ProjectionFailed) as raised:
         await runner.run_until_caught_up()
 
     failure = raised.value.failure
@@ -87,8 +88,7 @@ async def old_dead_letter_table(rig: Rig) -> None:
         "skipped_at {} NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (projection, build, position)"
     )
     row = (
-        "(projection, build, position, stream_id, event_type, error) "
-        "VALUES ('ledger', 1, 1, 'old', 'x', 'e')"
+        "(projection, build, position, stream_id, event_type, error) VALUES ('ledger', 1, 1, 'old', 'x', 'e')"
     )
     if rig.kind == "sqlite":
         with contextlib.closing(sqlite3.connect(rig.target_url)) as db, db:

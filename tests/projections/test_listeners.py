@@ -8,7 +8,7 @@ import pytest
 from projection_rig import MemoryLedger, deposit_many
 
 import eventledger as el
-from eventledger.projections import MemoryTarget
+from eventledger.projections import BatchApplied, MemoryTarget, ProjectionListener, StateChanged
 
 
 async def test_a_listener_that_raises_does_not_keep_the_next_listener_from_hearing(
@@ -16,18 +16,18 @@ async def test_a_listener_that_raises_does_not_keep_the_next_listener_from_heari
 ) -> None:
     heard: list[str] = []
 
-    class Broken(el.ProjectionListener):
-        def batch_applied(self, batch: el.BatchApplied) -> None:
+    class Broken(ProjectionListener):
+        def batch_applied(self, batch: BatchApplied) -> None:
             raise RuntimeError("exporter down")
 
-        def state_changed(self, change: el.StateChanged) -> None:
+        def state_changed(self, change: StateChanged) -> None:
             raise RuntimeError("exporter down")
 
-    class Hearing(el.ProjectionListener):
-        def batch_applied(self, batch: el.BatchApplied) -> None:
+    class Hearing(ProjectionListener):
+        def batch_applied(self, batch: BatchApplied) -> None:
             heard.append("batch")
 
-        def state_changed(self, change: el.StateChanged) -> None:
+        def state_changed(self, change: StateChanged) -> None:
             heard.append(change.current.value)
 
     async with el.open_store("memory://") as store:

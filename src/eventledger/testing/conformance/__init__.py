@@ -22,9 +22,10 @@ through an :class:`~eventledger.projections.SQLTransaction`).
 
 - :class:`StoreConformance`: appending, reading, subscribing, refusals, immutability,
   snapshots, what is accepted, and the round-trip property (hypothesis). Each part is a class
-  of its own too (:class:`AppendSpecification`, ...). The specifications that write behind the
-  store's back run when the ``store_under_test`` object also implements :class:`RawAccess`,
-  and are skipped, saying why, when it does not.
+  of its own too (:class:`AppendSpecification`, ...).
+- :class:`RawStoreConformance`: all of that, plus the specifications that write behind the
+  store's back (rows that no longer decode, every SQL rewrite of a stored event); the
+  ``store_under_test`` object also implements :class:`RawAccess`.
 - :class:`TargetConformance`: exactly once, the checkpoint's compare-and-set, a failed batch
   leaving nothing, rebuilds and the blue/green switch, through the public
   Projection / Target / ProjectionRunner API.
@@ -64,7 +65,7 @@ from eventledger.testing.conformance.refusals import (  # noqa: E402
 )
 from eventledger.testing.conformance.round_trip import RoundTripProperty  # noqa: E402
 from eventledger.testing.conformance.snapshots import SnapshotSpecification  # noqa: E402
-from eventledger.testing.conformance.store import StoreConformance  # noqa: E402
+from eventledger.testing.conformance.store import RawStoreConformance, StoreConformance  # noqa: E402
 from eventledger.testing.conformance.subjects import (  # noqa: E402
     REWRITES,
     OpenedStores,
@@ -92,6 +93,7 @@ __all__ = [
     "OpenedStores",
     "OpenedTargets",
     "RawAccess",
+    "RawStoreConformance",
     "ReadSpecification",
     "ReadableSQLTarget",
     "RoundTripProperty",

@@ -6,9 +6,9 @@ holding the database would send it. The database itself must refuse it, and ever
 must read back exactly as it was.
 
 A backend declares the forms of :data:`~eventledger.testing.conformance.subjects.REWRITES` its
-database has in ``rewrite_forms``; the test runs once per form. A backend that declares none
-(or has no :class:`~eventledger.testing.conformance.subjects.RawAccess`) gets one skipped test
-saying so.
+database has in ``rewrite_forms``; the test runs once per form. It is part of
+:class:`~eventledger.testing.conformance.RawStoreConformance`, for backends with
+:class:`~eventledger.testing.conformance.subjects.RawAccess`; declaring no form there is an error.
 """
 
 from __future__ import annotations
@@ -49,9 +49,10 @@ class ImmutabilitySpecification(StoreFixtures):
         if unknown:
             raise ValueError(f"rewrite_forms names forms that REWRITES does not have: {unknown}")
         if not forms:
-            reason = f"{type(self).__name__} declares no rewrite_forms its database has"
-            metafunc.parametrize("form", [pytest.param(None, marks=pytest.mark.skip(reason=reason))])
-            return
+            raise ValueError(
+                f"{type(self).__name__} declares no rewrite_forms: list the forms of REWRITES its "
+                "database has (every database has at least UPDATE and DELETE, or their like)"
+            )
         metafunc.parametrize("form", forms)
 
     async def test_the_database_refuses_to_change_or_remove_a_stored_event(

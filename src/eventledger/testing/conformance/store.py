@@ -20,17 +20,23 @@ class StoreConformance(
     AppendSpecification,
     ReadSpecification,
     SubscribeSpecification,
-    StoredDataSpecification,
     CallerMistakeSpecification,
-    ImmutabilitySpecification,
     SnapshotSpecification,
     AcceptedSpecification,
     RoundTripProperty,
 ):
-    """Everything an :class:`~eventledger.EventStore` must do, on every backend.
+    """Everything an :class:`~eventledger.EventStore` must do, through its public API.
 
     Subclass it as ``Test...`` and provide a ``store_under_test`` fixture returning a
-    :class:`~eventledger.testing.conformance.StoreUnderTest` on a fresh database; implement
-    :class:`~eventledger.testing.conformance.RawAccess` on it too, and list your database's
-    ``rewrite_forms``, to run the specifications that write behind the store's back.
+    :class:`~eventledger.testing.conformance.StoreUnderTest` on a fresh database.
+    """
+
+
+class RawStoreConformance(StoreConformance, StoredDataSpecification, ImmutabilitySpecification):
+    """:class:`StoreConformance` plus what needs the database itself: stored rows another program
+    wrote that no longer decode, and every way a program's SQL could change a stored event.
+
+    The ``store_under_test`` must also implement
+    :class:`~eventledger.testing.conformance.RawAccess`, and the class must list its database's
+    ``rewrite_forms``. Every store whose rows another program can reach should run this one.
     """

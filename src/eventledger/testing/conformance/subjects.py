@@ -9,8 +9,8 @@ Two specifications need to reach past the store: one stores a row the way an old
 another program would have (an unknown type, data that no longer fits its class), the other
 tries to change or remove a stored event behind the store's back. They run when the object
 also implements :class:`RawAccess`; a backend that has no raw access (a hosted service, a store
-whose rows only its own code can reach) leaves it out, and those tests are skipped naming why.
-Nothing else is skipped.
+whose rows only its own code can reach) leaves it out and runs ``StoreConformance``;
+``RawStoreConformance`` adds the tests that need it.
 """
 
 from __future__ import annotations
