@@ -101,15 +101,30 @@ class ConcurrencyError(EventLedgerError):
 
     >>> str(ConcurrencyError("order-1", 3, 4))
     "stream 'order-1': expected version 3, actual version 4"
+
+    A multi-stream append names every stream whose expected version did not hold: the first
+    in ``stream_id``, ``expected`` and ``actual``, the others in ``also``, and all of them in
+    :attr:`conflicts`.
     """
 
-    def __init__(self, stream_id: str, expected: object, actual: int) -> None:
+    def __init__(
+        self, stream_id: str, expected: object, actual: int, *, also: tuple[tuple[str, object, int], ...] = ()
+    ) -> None:
         self.stream_id = stream_id
         self.expected = expected
         self.actual = actual
+        self.also = also
         super().__init__(
-            f"stream {stream_id!r}: expected version {describe_expected(expected)}, actual version {actual}"
+            "; ".join(
+                f"stream {stream!r}: expected version {describe_expected(wanted)}, actual version {found}"
+                for stream, wanted, found in self.conflicts
+            )
         )
+
+    @property
+    def conflicts(self) -> tuple[tuple[str, object, int], ...]:
+        """Every ``(stream_id, expected, actual)`` that did not hold, the first one first."""
+        return ((self.stream_id, self.expected, self.actual), *self.also)
 
 
 class InvalidExpectedVersion(InvalidArgument):

@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from eventledger import AppendResult, ConcurrencyError, EventStore, ExpectedVersion, RecordedEvent
+from eventledger import ANY, AppendResult, ConcurrencyError, EventStore, ExpectedVersion, RecordedEvent
 from eventledger.events import EncodedEvent, decode_metadata
 from eventledger.store import Snapshot, StreamInfo
+from eventledger.store.appends import EncodedAppend
 from eventledger.store.base import expected_version_matches
 from eventledger.store.records import RawEvent
 from eventledger.testing.conformance import StoreConformance, StoreUnderTest
@@ -79,6 +80,23 @@ class ListStore(EventStore):
         ]
         self.database.rows.extend(rows)
         return AppendResult(stream_id, actual + len(rows), tuple(row.position for row in rows))
+
+    async def _append_many(self, requests: list[EncodedAppend]) -> list[AppendResult]:
+        self._check_open()
+        # Every check before any write, no await between: all of it or nothing.
+        conflicts = [
+            (request.stream_id, request.expected, len(self._stream(request.stream_id)))
+            for request in requests
+            if not expected_version_matches(request.expected, len(self._stream(request.stream_id)))
+        ]
+        if conflicts:
+            raise ConcurrencyError(*conflicts[0], also=tuple(conflicts[1:]))
+        return [
+            await self._append(request.stream_id, request.events, ANY, request.metadata)
+            if request.events
+            else AppendResult(request.stream_id, len(self._stream(request.stream_id)), ())
+            for request in requests
+        ]
 
     async def _read_stream_page(
         self, stream_id: str, start: int | None, limit: int, backwards: bool

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Final, Self
 
@@ -37,6 +36,14 @@ from eventledger.events import (
     RecordedEvent,
     encode_events,
     encode_metadata,
+)
+from eventledger.store.appends import (
+    AppendObserver,
+    AppendObservers,
+    AppendRequest,
+    EncodedAppend,
+    encode_requests,
+    observed,
 )
 from eventledger.store.expected_version import (
     ANY,
@@ -81,12 +88,6 @@ __all__ = [  # the expected-version forms are part of the contract, so they are 
 ]
 
 
-AppendObserver = Callable[[int, float, bool], None]
-"""Told of each append: ``(events written, seconds in the store, refused by a ConcurrencyError)``.
-
-Join a store's observers with :meth:`EventStore.add_append_observer`; any number may watch."""
-
-
 TypeFilter = Collection[type[Event] | str] | None
 """Event classes or stored type names to read; None reads every type."""
 
@@ -108,7 +109,7 @@ def type_names(types: TypeFilter) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(alias for name in names for alias in (name, *upcasters.renamed_from(name))))
 
 
-class EventStore(ABC):
+class EventStore(AppendObservers, ABC):
     """An append-only event store with optimistic concurrency.
 
     Open one with :func:`eventledger.open_store`. Stores are async context managers:
@@ -132,8 +133,6 @@ class EventStore(ABC):
     def __init__(self) -> None:
         self._closed = False
         self._wakeups = Wakeups()
-        # A tuple, swapped whole on change: an append iterating it never sees it change.
-        self._append_observers: tuple[AppendObserver, ...] = ()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -199,10 +198,44 @@ class EventStore(ABC):
         if not observers:  # the common case costs one attribute read
             result = await self._append(stream_id, encoded, expected, encoded_metadata)
         else:
-            result = await _observed(observers, self._append(stream_id, encoded, expected, encoded_metadata))
+            result = await observed(observers, self._append(stream_id, encoded, expected, encoded_metadata))
         if result.positions:
             self._wake_subscribers()
         return result
+
+    async def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+        """Append to several streams in one atomic commit: all of it, or nothing.
+
+        Each :class:`AppendRequest` takes every expected-version form. If any stream's expected
+        version does not hold, nothing is written and :class:`ConcurrencyError` names that
+        stream (every such stream: ``error.conflicts``). A stream may appear in one request
+        only. Readers of the global log and subscribers see the whole append at once, as one
+        commit. Returns one :class:`AppendResult` per request, in order.
+
+        >>> async def transfer(store: EventStore) -> None:
+        ...     await store.append_many([
+        ...         AppendRequest("account-1", [Debited(amount=10)], expected_version=3),
+        ...         AppendRequest("account-2", [Credited(amount=10)], expected_version=ANY),
+        ...     ])
+        """
+        self._check_open()
+        encoded = encode_requests(requests)
+        if not encoded:
+            return []
+        observers = self._append_observers
+        if not observers:
+            results = await self._append_many(encoded)
+        else:
+            results = await observed(observers, self._append_many(encoded))
+        if any(result.positions for result in results):
+            self._wake_subscribers()
+        return results
+
+    @abstractmethod
+    async def _append_many(self, requests: list[EncodedAppend]) -> list[AppendResult]:
+        """Write every request in one transaction, or raise ConcurrencyError naming every stream
+        whose expected version did not hold, having written nothing. Requests may be empty
+        (a version check only); there is at least one request, each for a different stream."""
 
     @abstractmethod
     async def _append(
@@ -213,44 +246,6 @@ class EventStore(ABC):
         metadata: str | None,
     ) -> AppendResult:
         """Write the (non-empty) batch atomically or raise ConcurrencyError having written nothing."""
-
-    # ----------------------------------------------------------------- observers
-
-    def add_append_observer(self, observer: AppendObserver) -> None:
-        """Tell ``observer`` of every append from now on, beside any other observers.
-
-        Adding an observer that is already there (an equal callable) changes nothing.
-        """
-        if observer not in self._append_observers:
-            self._append_observers = (*self._append_observers, observer)
-
-    def remove_append_observer(self, observer: AppendObserver) -> None:
-        """Stop telling ``observer`` of appends (nothing happens if it is not observing)."""
-        self._append_observers = tuple(known for known in self._append_observers if known != observer)
-
-    @property
-    def append_observers(self) -> tuple[AppendObserver, ...]:
-        """Everything told of this store's appends, in the order it joined."""
-        return self._append_observers
-
-    @property
-    def append_observer(self) -> AppendObserver | None:
-        """The single-slot form of :attr:`append_observers`: None when nothing observes appends.
-
-        Otherwise one callable that tells every observer. Assigning replaces all observers
-        with the one given (None removes them all); instruments that should coexist join with
-        :meth:`add_append_observer` instead.
-        """
-        observers = self._append_observers
-        if not observers:
-            return None
-        if len(observers) == 1:
-            return observers[0]
-        return lambda events, seconds, conflicted: _tell(observers, events, seconds, conflicted)
-
-    @append_observer.setter
-    def append_observer(self, observer: AppendObserver | None) -> None:
-        self._append_observers = () if observer is None else (observer,)
 
     # ----------------------------------------------------------------- reading
 
@@ -434,7 +429,7 @@ class EventStore(ABC):
             finally:
                 self._wakeups.forget(waiter)
 
-    def _before_waiting(self) -> None:  # noqa: B027 (a hook, empty by default)
+    def _before_waiting(self) -> None:
         """Hook: a subscriber has caught up and is about to sleep (nothing to do by default)."""
 
     def _wake_subscribers(self) -> None:
@@ -471,19 +466,3 @@ class EventStore(ABC):
     @abstractmethod
     async def _close(self) -> None:
         """Release backend resources."""
-
-
-async def _observed(observers: tuple[AppendObserver, ...], append: Awaitable[AppendResult]) -> AppendResult:
-    started = time.perf_counter()
-    try:
-        result = await append
-    except ConcurrencyError:
-        _tell(observers, 0, time.perf_counter() - started, True)
-        raise
-    _tell(observers, len(result.positions), time.perf_counter() - started, False)
-    return result
-
-
-def _tell(observers: tuple[AppendObserver, ...], events: int, seconds: float, conflicted: bool) -> None:
-    for observer in observers:
-        observer(events, seconds, conflicted)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from eventledger.errors import ConcurrencyError
 from eventledger.events import EncodedEvent, RecordedEvent, decode_metadata
+from eventledger.store.appends import EncodedAppend
 from eventledger.store.base import EventStore, ExpectedVersion, expected_version_matches
 from eventledger.store.records import AppendResult, RawEvent, Snapshot, StreamInfo
 from eventledger.versioning import decode_event
@@ -55,11 +56,30 @@ class MemoryEventStore(EventStore):
     ) -> AppendResult:
         # No await between the check and the write: asyncio cannot interleave another append.
         self._check_open()
-        stream = self._streams.get(stream_id, [])
-        actual = len(stream)
+        actual = len(self._streams.get(stream_id, ()))
         if not expected_version_matches(expected, actual):
             raise ConcurrencyError(stream_id, expected, actual)
+        return self._write(stream_id, events, metadata, datetime.now(UTC))
+
+    async def _append_many(self, requests: list[EncodedAppend]) -> list[AppendResult]:
+        # Every check before any write, with no await between: all of it or nothing.
+        self._check_open()
+        conflicts = [
+            (request.stream_id, request.expected, actual)
+            for request in requests
+            if not expected_version_matches(
+                request.expected, actual := len(self._streams.get(request.stream_id, ()))
+            )
+        ]
+        if conflicts:
+            raise ConcurrencyError(*conflicts[0], also=tuple(conflicts[1:]))
         now = datetime.now(UTC)
+        return [self._write(request.stream_id, request.events, request.metadata, now) for request in requests]
+
+    def _write(
+        self, stream_id: str, events: list[EncodedEvent], metadata: str | None, now: datetime
+    ) -> AppendResult:
+        actual = len(self._streams.get(stream_id, ()))
         first = len(self._log) + 1
         rows = [
             StoredEvent(

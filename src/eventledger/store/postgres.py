@@ -57,6 +57,7 @@ from psycopg.rows import TupleRow
 from eventledger.backoff import Backoff
 from eventledger.errors import ConcurrencyError, ReadOnlyStore, StoreUnavailable
 from eventledger.events import EncodedEvent, RecordedEvent
+from eventledger.store.appends import EncodedAppend
 from eventledger.store.base import (
     ANY,
     STREAM_EXISTS,
@@ -75,6 +76,7 @@ from eventledger.store.drivers.postgres import (
     unavailable,
 )
 from eventledger.store.drivers.postgres_pool import StoreConnections, reusable_cursor
+from eventledger.store.postgres_many import Raced, append_in_transaction
 from eventledger.store.postgres_notifications import Announcer, NotificationListener
 from eventledger.store.postgres_own_writes import OwnWrites
 from eventledger.store.postgres_schema import SCHEMA_VERSION, open_schema
@@ -206,6 +208,23 @@ class PostgresEventStore(EventStore):
                 self._announcer.announce()
             return AppendResult(stream_id, int(rows[-1][1]), tuple(int(row[0]) for row in rows))
         raise ConcurrencyError(stream_id, expected, await self.stream_version(stream_id))
+
+    async def _append_many(self, requests: list[EncodedAppend]) -> list[AppendResult]:
+        for _attempt in range(_APPEND_ATTEMPTS):
+            try:
+                async with self.writing_transaction() as connection:
+                    results, _ = await append_in_transaction(connection, self._statements, requests)
+                return results
+            except Raced as race:
+                request = next(request for request in requests if request.stream_id == race.stream_id)
+                if request.expected is ANY or request.expected is STREAM_EXISTS:
+                    continue  # a newer version still satisfies it: the whole append again
+                raise ConcurrencyError(
+                    race.stream_id, request.expected, await self.stream_version(race.stream_id)
+                ) from None
+        raise ConcurrencyError(
+            requests[0].stream_id, requests[0].expected, await self.stream_version(requests[0].stream_id)
+        )
 
     async def _notify(self) -> None:
         async with self._connection("announce appends") as connection:

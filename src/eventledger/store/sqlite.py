@@ -39,6 +39,7 @@ from typing import Any, Final
 
 from eventledger.errors import ConcurrencyError, EventLedgerError, StoreSchemaError
 from eventledger.events import EncodedEvent, RecordedEvent
+from eventledger.store.appends import EncodedAppend
 from eventledger.store.base import (
     ANY,
     STREAM_EXISTS,
@@ -194,6 +195,11 @@ class SQLiteEventStore(EventStore):
             lambda: self._append_now(stream_id, events, expected, metadata), f"append to stream {stream_id!r}"
         )
 
+    async def _append_many(self, requests: list[EncodedAppend]) -> list[AppendResult]:
+        self._check_open()
+        streams = ", ".join(repr(request.stream_id) for request in requests)
+        return await self._locks.run(lambda: self._append_many_now(requests), f"append to streams {streams}")
+
     def _append_now(
         self,
         stream_id: str,
@@ -202,50 +208,95 @@ class SQLiteEventStore(EventStore):
         metadata: str | None,
     ) -> AppendResult:
         db = self._db
-        now = time.time_ns() // 1000
-        first = events[0]
-        row = (_new_event_id(), first.type, first.schema_version, first.data, metadata, now)
-        batch = len(events) > 1
-        if batch:
-            # Take the write lock before reading the stream's version; one writer from here on.
-            db.execute("BEGIN IMMEDIATE")
+        if len(events) == 1:
+            # One statement, committed on its own: the version check and the insert are one step.
+            return self._insert(stream_id, events, expected, metadata, time.time_ns() // 1000)
+        # Take the write lock before reading the stream's version; one writer from here on.
+        db.execute("BEGIN IMMEDIATE")
         try:
-            try:
-                if expected is ANY or expected is STREAM_EXISTS:
-                    statement = self._sql.append_any if expected is ANY else self._sql.append_existing
-                    # fetchall() steps the statement to its end, which commits it in autocommit mode.
-                    position, version = db.execute(statement, (stream_id, stream_id, *row)).fetchall()[0]
-                else:
-                    cursor = db.execute(self._sql.append_exact, (stream_id, expected, stream_id, *row))
-                    position, version = cursor.lastrowid, expected + 1
-            except sqlite3.IntegrityError:
-                actual = db.execute(self._sql.stream_version, (stream_id,)).fetchone()[0]
-                if expected_version_matches(expected, actual):
-                    raise
-                raise ConcurrencyError(stream_id, expected, actual) from None
-            if batch:
-                db.executemany(
-                    self._sql.append_rest,
-                    [
-                        (
-                            position + index,
-                            stream_id,
-                            version + index,
-                            _new_event_id(),
-                            encoded.type,
-                            encoded.schema_version,
-                            encoded.data,
-                            metadata,
-                            now,
-                        )
-                        for index, encoded in enumerate(events[1:], start=1)
-                    ],
-                )
-                db.execute("COMMIT")
+            result = self._insert(stream_id, events, expected, metadata, time.time_ns() // 1000)
+            db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        return result
+
+    def _append_many_now(self, requests: list[EncodedAppend]) -> list[AppendResult]:
+        db = self._db
+        # The write lock first: from here no other writer can move a stream we checked, so the
+        # versions read below stay true until COMMIT, and every stream is checked before any
+        # row is written (an append that fails names every stream that did not hold).
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            actual = {
+                request.stream_id: db.execute(self._sql.stream_version, (request.stream_id,)).fetchone()[0]
+                for request in requests
+            }
+            conflicts = [
+                (request.stream_id, request.expected, actual[request.stream_id])
+                for request in requests
+                if not expected_version_matches(request.expected, actual[request.stream_id])
+            ]
+            if conflicts:
+                raise ConcurrencyError(*conflicts[0], also=tuple(conflicts[1:]))
+            now = time.time_ns() // 1000
+            results = [
+                self._insert(request.stream_id, request.events, ANY, request.metadata, now)
+                if request.events
+                else AppendResult(request.stream_id, actual[request.stream_id], ())
+                for request in requests
+            ]
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return results
+
+    def _insert(
+        self,
+        stream_id: str,
+        events: list[EncodedEvent],
+        expected: ExpectedVersion,
+        metadata: str | None,
+        now: int,
+    ) -> AppendResult:
+        """Insert a (non-empty) batch: alone, its first statement commits it; in a transaction, not."""
+        db = self._db
+        first = events[0]
+        row = (_new_event_id(), first.type, first.schema_version, first.data, metadata, now)
+        try:
+            if expected is ANY or expected is STREAM_EXISTS:
+                statement = self._sql.append_any if expected is ANY else self._sql.append_existing
+                # fetchall() steps the statement to its end, which commits it in autocommit mode.
+                position, version = db.execute(statement, (stream_id, stream_id, *row)).fetchall()[0]
+            else:
+                cursor = db.execute(self._sql.append_exact, (stream_id, expected, stream_id, *row))
+                position, version = cursor.lastrowid, expected + 1
+        except sqlite3.IntegrityError:
+            actual = db.execute(self._sql.stream_version, (stream_id,)).fetchone()[0]
+            if expected_version_matches(expected, actual):
+                raise
+            raise ConcurrencyError(stream_id, expected, actual) from None
+        if len(events) > 1:
+            db.executemany(
+                self._sql.append_rest,
+                [
+                    (
+                        position + index,
+                        stream_id,
+                        version + index,
+                        _new_event_id(),
+                        encoded.type,
+                        encoded.schema_version,
+                        encoded.data,
+                        metadata,
+                        now,
+                    )
+                    for index, encoded in enumerate(events[1:], start=1)
+                ],
+            )
         count = len(events)
         positions = (position,) if count == 1 else tuple(range(position, position + count))
         return AppendResult(stream_id, version + count - 1, positions)
