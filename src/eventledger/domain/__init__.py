@@ -1,10 +1,11 @@
-"""The write side: aggregates and deciders, the repository, command handling and snapshots."""
+"""The write side: aggregates and deciders, the repository, units of work, command handling and snapshots."""
 
 from eventledger.domain.aggregate import Aggregate, applies
 from eventledger.domain.commands import Command, CommandHandler, CommandResult
 from eventledger.domain.decider import Decider
 from eventledger.domain.repository import Repository, RepositoryStatistics
 from eventledger.domain.retry import NO_RETRY, RetryPolicy
+from eventledger.domain.unit_of_work import UnitOfWork
 
 __all__ = [
     "NO_RETRY",
@@ -16,5 +17,6 @@ __all__ = [
     "Repository",
     "RepositoryStatistics",
     "RetryPolicy",
+    "UnitOfWork",
     "applies",
 ]

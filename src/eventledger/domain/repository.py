@@ -3,7 +3,10 @@
 The expected version of every save is the version the aggregate was loaded at, so a save made
 on stale state fails with :class:`~eventledger.ConcurrencyError` instead of overwriting what
 another writer decided. :meth:`Repository.update` turns that into the usual command loop:
-load, decide, save, and on a conflict start again from a fresh load.
+load, decide, save, and on a conflict start again from a fresh load. Saving several aggregates
+in one commit is :class:`~eventledger.domain.unit_of_work.UnitOfWork`'s job; loading one as it
+was at a past version or time is :mod:`eventledger.domain.history`'s, reached through
+:meth:`Repository.load`.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import inspect
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from eventledger.domain import snapshots
+from eventledger.domain import history, snapshots
 from eventledger.domain.aggregate import Aggregate
 from eventledger.domain.retry import RetryPolicy
 from eventledger.errors import AggregateNotFound, InvalidArgument
@@ -77,11 +81,26 @@ class Repository(Generic[AggregateType]):
         self.retry = retry if retry is not None else RetryPolicy()
         self.statistics = RepositoryStatistics()
 
-    async def load(self, aggregate_id: str) -> AggregateType:
-        """The aggregate as its stored events make it.
+    async def load(
+        self, aggregate_id: str, *, version: int | None = None, as_of: datetime | None = None
+    ) -> AggregateType:
+        """The aggregate as its stored events make it: now, or as it was at a past point.
 
         Raises :class:`~eventledger.AggregateNotFound` when its stream has no events.
+
+        ``version=N`` gives the aggregate as its first N events made it (a snapshot at or below
+        N may serve; one above N never does). ``as_of=moment`` (a timezone-aware datetime)
+        gives it as the events recorded at or before that moment made it: the stream is
+        replayed in version order up to its first event recorded later. These are the answers
+        to "what did it look like then"; they never write a snapshot. Asking for a version the
+        stream never reached raises :class:`~eventledger.InvalidArgument`; version 0, or a
+        moment before the stream's first event, :class:`~eventledger.AggregateNotFound`.
+        Saving an aggregate loaded at a past point fails with
+        :class:`~eventledger.ConcurrencyError` if the stream has moved on since, as any stale
+        save does.
         """
+        if version is not None or as_of is not None:
+            return await self._load_then(aggregate_id, history.point_in_history(version, as_of))
         aggregate, stale_snapshot = await self._from_snapshot(aggregate_id)
         replayed = None if aggregate is None else await self._replay_after_snapshot(aggregate)
         if aggregate is not None:
@@ -114,22 +133,13 @@ class Repository(Generic[AggregateType]):
         events are cleared. ``metadata`` (correlation and causation ids, user keys) is stored
         with each event. Saving an aggregate with nothing uncommitted touches nothing.
         """
-        if not isinstance(aggregate, self.aggregate_class):
-            raise InvalidArgument(
-                f"this repository saves {self.aggregate_class.__qualname__}, "
-                f"not {type(aggregate).__qualname__}"
-            )
+        self._check_aggregate(aggregate)
         events = aggregate.uncommitted_events
         if not events:
             return AppendResult(aggregate.id, aggregate.version, ())
         expected = aggregate.committed_version
         result = await self.store.append(aggregate.id, events, expected_version=expected, metadata=metadata)
-        aggregate._mark_committed()
-        self.statistics.saves += 1
-        if self.snapshot_every is not None and result.version // self.snapshot_every > (
-            expected // self.snapshot_every
-        ):
-            await self._take_snapshot(aggregate)
+        await self._saved(aggregate, expected, result)
         return result
 
     async def update(
@@ -157,12 +167,57 @@ class Repository(Generic[AggregateType]):
 
         return await self.retry.run(attempt, on_conflict=self._count_conflict)
 
+    def _check_aggregate(self, aggregate: object) -> None:
+        """Raise :class:`~eventledger.InvalidArgument` unless this repository saves ``aggregate``."""
+        if not isinstance(aggregate, self.aggregate_class):
+            raise InvalidArgument(
+                f"this repository saves {self.aggregate_class.__qualname__}, "
+                f"not {type(aggregate).__qualname__}"
+            )
+
     async def take_snapshot(self, aggregate: AggregateType) -> bool:
         """Save a snapshot of a saved aggregate now; False (logged) when the store refused it."""
         return await self._take_snapshot(aggregate)
 
-    async def _from_snapshot(self, aggregate_id: str) -> tuple[AggregateType | None, bool]:
-        """The aggregate from its latest snapshot, if usable, and whether a stale one was found."""
+    async def _saved(self, aggregate: AggregateType, expected: int, result: AppendResult) -> None:
+        """After ``aggregate``'s uncommitted events were stored (by :meth:`save` or a unit of
+        work) expecting version ``expected``: forget them, count the save, and snapshot it when
+        the append carried the stream past a multiple of ``snapshot_every``."""
+        aggregate._mark_committed()
+        self.statistics.saves += 1
+        if self.snapshot_every is not None and result.version // self.snapshot_every > (
+            expected // self.snapshot_every
+        ):
+            await self._take_snapshot(aggregate)
+
+    async def _load_then(self, aggregate_id: str, point: history.PointInHistory) -> AggregateType:
+        """The aggregate as it was at ``point`` (a version or a moment); it writes no snapshot."""
+        aggregate: AggregateType | None = None
+        replayed: int | None = None
+        if point.version is not None:
+            # Only a snapshot at or below the version asked for can be its starting point.
+            aggregate, _ = await self._from_snapshot(aggregate_id, at_most=point.version)
+            if aggregate is not None:
+                replayed = await self._replay_after_snapshot(aggregate, until=point.version)
+                if replayed is None:
+                    self.statistics.snapshots_ignored += 1
+                else:
+                    self.statistics.snapshots_used += 1
+        if aggregate is None or replayed is None:
+            aggregate = self.aggregate_class.new(aggregate_id)
+            replayed = await history.replay_until(self.store, aggregate, point)
+        self.statistics.loads += 1
+        self.statistics.events_read += replayed
+        history.check_reached(aggregate, point, self.aggregate_class.__aggregate_type__)
+        return aggregate
+
+    async def _from_snapshot(
+        self, aggregate_id: str, *, at_most: int | None = None
+    ) -> tuple[AggregateType | None, bool]:
+        """The aggregate from its latest snapshot, if usable, and whether a stale one was found.
+
+        ``at_most``: a snapshot above this version is not used (nor counted as stale).
+        """
         if self.snapshot_every is None:
             return None, False
         try:
@@ -175,24 +230,30 @@ class Repository(Generic[AggregateType]):
             return None, False
         if snapshot is None:
             return None, False
+        if at_most is not None and type(snapshot.version) is int and snapshot.version > at_most:
+            return None, False
         aggregate = snapshots.restore(self.aggregate_class, snapshot)
         if aggregate is None:
             self.statistics.snapshots_ignored += 1
             return None, True
         return aggregate, False
 
-    async def _replay_after_snapshot(self, aggregate: AggregateType) -> int | None:
+    async def _replay_after_snapshot(
+        self, aggregate: AggregateType, *, until: int | None = None
+    ) -> int | None:
         """Replay the events after the snapshot ``aggregate`` was restored from; their count.
 
         The read starts *at* the snapshot's version, so the stream itself confirms the snapshot
         without another round trip: if the stream has no event at that version (the snapshot
         claims more history than there is, or the stream is empty), the snapshot is ignored and
-        None is returned, and the caller loads from the events alone.
+        None is returned, and the caller loads from the events alone. ``until``: the last
+        version to replay (None: the stream's end).
         """
         taken_at = aggregate.version
         replayed = 0
         confirmed = False
-        async for recorded in self.store.read_stream(aggregate.id, from_version=taken_at):
+        limit = None if until is None else until - taken_at + 1
+        async for recorded in self.store.read_stream(aggregate.id, from_version=taken_at, limit=limit):
             if not confirmed:
                 if recorded.version != taken_at:
                     break

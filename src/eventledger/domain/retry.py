@@ -32,7 +32,8 @@ class RetryPolicy:
 
     Any other error (a broken business rule, a missing aggregate) ends the command at once.
     When every attempt conflicted, the last :class:`ConcurrencyError` propagates, naming the
-    stream, with a note saying how many attempts were made.
+    stream (every stream, after a multi-stream append), with a note saying how many attempts
+    were made.
     """
 
     attempts: int = 5
@@ -75,11 +76,17 @@ class RetryPolicy:
                 if on_conflict is not None:
                     on_conflict(error)
                 if attempt >= self.attempts:
-                    error.add_note(f"gave up after {attempt} attempt(s) on stream {error.stream_id!r}")
+                    error.add_note(f"gave up after {attempt} attempt(s) on {_streams_of(error)}")
                     raise
                 logger.debug("retrying after %s (attempt %d of %d)", error, attempt, self.attempts)
                 await asyncio.sleep(self.delay_before_retry(attempt))
                 attempt += 1
+
+
+def _streams_of(error: ConcurrencyError) -> str:
+    """``stream 'a'``, or ``streams 'a', 'b'`` when a multi-stream append conflicted on several."""
+    streams = [stream_id for stream_id, _, _ in error.conflicts]
+    return f"stream{'s' if len(streams) > 1 else ''} {', '.join(repr(stream) for stream in streams)}"
 
 
 NO_RETRY = RetryPolicy(attempts=1)
