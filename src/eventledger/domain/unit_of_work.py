@@ -135,7 +135,8 @@ class UnitOfWork:
         return tuple(tracked.aggregate for tracked in self._tracked.values())
 
     async def commit(self) -> list[AppendResult]:
-        """Append every held aggregate's new events in one atomic commit; one result per changed aggregate.
+        """Append every held aggregate's new events in one atomic commit; one result per changed
+        aggregate, in the order of their stream ids.
 
         Each stream expects the version its aggregate was loaded at (no stream for a new one).
         When any does not hold, nothing is written, every aggregate keeps its uncommitted events
@@ -144,7 +145,13 @@ class UnitOfWork:
         ``snapshot_every`` says. Nothing changed: nothing is written and ``[]`` is returned. A
         unit of work may go on and commit again.
         """
-        changed = [tracked for tracked in self._tracked.values() if tracked.aggregate.uncommitted_events]
+        # Streams in one order (by id) in every commit: two commits over the same streams then
+        # wait for each other in one direction only, never in a cycle. PostgreSQL's append_many
+        # (this branch's) deadlocks when two appends name the same streams in opposite orders.
+        changed = sorted(
+            (tracked for tracked in self._tracked.values() if tracked.aggregate.uncommitted_events),
+            key=lambda tracked: tracked.aggregate.id,
+        )
         if not changed:
             return []
         expected = [tracked.aggregate.committed_version for tracked in changed]
