@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from eventledger.domain.aggregate import Aggregate
 from eventledger.domain.repository import Repository
 from eventledger.domain.retry import RetryPolicy
-from eventledger.errors import ConcurrencyError, InvalidArgument
+from eventledger.errors import AggregateNotFound, ConcurrencyError, InvalidArgument
 from eventledger.store.appends import AppendRequest
 from eventledger.store.base import EventStore
 from eventledger.store.records import AppendResult
@@ -110,6 +110,17 @@ class UnitOfWork:
             # a decision): the first one stored stays the one object for the id.
             tracked = self._tracked.setdefault(aggregate_id, _Tracked(repository, aggregate))
         return self._held_as(repository, tracked)
+
+    async def find(self, repository: Repository[AggregateType], aggregate_id: str) -> AggregateType | None:
+        """Like :meth:`load`, but None when the aggregate's stream has no events.
+
+        The usual start of "load it, or create it": ``await work.find(...)`` or ``work.add(...)``
+        a new one, which the commit then saves expecting no stream.
+        """
+        try:
+            return await self.load(repository, aggregate_id)
+        except AggregateNotFound:
+            return None
 
     def add(self, repository: Repository[AggregateType], aggregate: AggregateType) -> AggregateType:
         """Save ``aggregate`` through ``repository`` at the next commit; returns it.
