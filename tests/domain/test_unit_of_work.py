@@ -73,6 +73,15 @@ async def test_loads_of_one_aggregate_running_at_once_give_one_object(store: el.
     assert work.aggregates == (first,)
 
 
+async def test_find_gives_none_for_a_stream_with_no_events_and_the_aggregate_otherwise(
+    store: el.EventStore,
+) -> None:
+    accounts = await open_accounts(store, 10)
+    work = UnitOfWork(store)
+    assert await work.find(accounts, "acc-404") is None
+    assert await work.find(accounts, "acc-1") is await work.load(accounts, "acc-1")
+
+
 async def test_an_added_new_aggregate_is_saved_expecting_no_stream(store: el.EventStore) -> None:
     accounts = await open_accounts(store, 10)
     work = UnitOfWork(store)

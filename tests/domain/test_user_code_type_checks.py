@@ -1,8 +1,8 @@
 """User code type-checks under mypy --strict with no casts, and mypy still catches real mistakes.
 
-Runs mypy (with the project's configuration and the pydantic plugin) on the order example, on a
-user-style module that uses every write-side entry point, and on a module of deliberate
-mistakes, each marked ``# expect: <error code>`` on its line.
+Runs mypy (with the project's configuration and the pydantic plugin) on the order example's
+domain, on the unique-values example, on a user-style module that uses every write-side entry
+point, and on a module of deliberate mistakes, each marked ``# expect: <error code>`` on its line.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 USER_CODE = Path(__file__).resolve().parent / "typed_user_code"
-WELL_TYPED = [ROOT / "examples" / "orders" / "domain.py", USER_CODE / "well_typed_user_code.py"]
+WELL_TYPED = [
+    ROOT / "examples" / "orders" / "domain.py",
+    *sorted((ROOT / "examples" / "unique_values").glob("*.py")),
+    USER_CODE / "well_typed_user_code.py",
+]
 BADLY_TYPED = USER_CODE / "badly_typed_user_code.py"
 
 ERROR = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+): error: .*\[(?P<code>[a-z-]+)\]$")
@@ -59,5 +63,5 @@ def expected_errors() -> list[tuple[str, int, str]]:
 
 def test_mypy_passes_user_code_and_reports_exactly_the_planted_mistakes(tmp_path: Path) -> None:
     expected = expected_errors()
-    assert len(expected) == 7
+    assert len(expected) == 10
     assert sorted(run_mypy(tmp_path)) == sorted(expected)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import eventledger as el
+from eventledger.domain import UnitOfWork
 from eventledger.testing import given
 
 
@@ -48,3 +49,8 @@ async def mistakes(store: el.EventStore) -> None:
     await el.CommandHandler(store, counter).handle("s", 42)  # expect: arg-type
     given(Thing).when(lambda thing: thing.rename("x")).then("Renamed")  # expect: arg-type
     assert other
+    work = UnitOfWork(store)
+    held: Other = await work.load(things, "t")  # expect: arg-type
+    work.add(things, Other.new("o"))  # expect: misc
+    await things.load("t", version="3")  # expect: arg-type
+    assert held

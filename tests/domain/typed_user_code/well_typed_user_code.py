@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 import eventledger as el
+from eventledger.domain import UnitOfWork
 from eventledger.testing import given
 
 
@@ -112,6 +114,31 @@ async def open_and_load(store: el.EventStore) -> bool:
     cart.check_out()
     appended: el.AppendResult = await carts.save(cart)
     return cart.checked_out and appended.version == cart.version
+
+
+async def move_item(store: el.EventStore, source_id: str, target_id: str, sku: str) -> int:
+    carts = el.Repository(store, Cart)
+
+    async def move(work: UnitOfWork) -> int:
+        source = await work.load(carts, source_id)
+        target = await work.find(carts, target_id) or work.add(carts, Cart.open(target_id))
+        source.add(sku, -1)
+        target.add(sku, 1)
+        count: int = target.item_count
+        return count
+
+    moved: int = await UnitOfWork.run(store, move, retry=el.RetryPolicy(attempts=3))
+    work = UnitOfWork(store, metadata={"correlation_id": "c-1"})
+    (await work.load(carts, source_id)).check_out()
+    results: list[el.AppendResult] = await work.commit()
+    return moved + len(results)
+
+
+async def cart_then(store: el.EventStore) -> bool:
+    carts = el.Repository(store, Cart)
+    at_three: Cart = await carts.load("cart-1", version=3)
+    yesterday: Cart = await carts.load("cart-1", as_of=datetime.now(UTC) - timedelta(days=1))
+    return at_three.checked_out or yesterday.checked_out
 
 
 def test_adding_an_item() -> None:
