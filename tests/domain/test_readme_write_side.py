@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from strict_mypy import ROOT, mypy_strict
 
 
 def readme_programs() -> dict[str, str]:
@@ -49,21 +48,5 @@ def test_the_readme_program_prints_what_its_comments_say(name: str, tmp_path: Pa
 def test_the_readme_program_type_checks(name: str, tmp_path: Path) -> None:
     path = tmp_path / "readme_program.py"
     path.write_text(readme_programs()[name])
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--config-file",
-            str(ROOT / "pyproject.toml"),
-            "--cache-dir",
-            str(tmp_path / "mypy-cache"),
-            str(path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    completed = mypy_strict([path], tmp_path / "mypy-cache")
     assert completed.returncode == 0, completed.stdout + completed.stderr

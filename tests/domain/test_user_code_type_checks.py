@@ -8,11 +8,10 @@ point, and on a module of deliberate mistakes, each marked ``# expect: <error co
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from strict_mypy import ROOT, mypy_strict
+
 USER_CODE = Path(__file__).resolve().parent / "typed_user_code"
 WELL_TYPED = [
     ROOT / "examples" / "orders" / "domain.py",
@@ -25,25 +24,7 @@ ERROR = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+): error: .*\[(?P<code>[a-z-]+
 
 
 def run_mypy(tmp_path: Path) -> list[tuple[str, int, str]]:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--config-file",
-            str(ROOT / "pyproject.toml"),
-            "--cache-dir",
-            str(tmp_path / "mypy-cache"),
-            "--no-error-summary",
-            "--show-error-codes",
-            *(str(path) for path in [*WELL_TYPED, BADLY_TYPED]),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    completed = mypy_strict([*WELL_TYPED, BADLY_TYPED], tmp_path / "mypy-cache")
     errors = []
     for line in completed.stdout.splitlines():
         match = ERROR.match(line)
