@@ -210,11 +210,18 @@ class PostgresEventStore(EventStore):
         raise ConcurrencyError(stream_id, expected, await self.stream_version(stream_id))
 
     async def _append_many(self, requests: list[EncodedAppend]) -> list[AppendResult]:
+        # Streams are written in id order, whatever the caller's order: two appends over the same
+        # streams then take their row locks in one order and never wait for each other in a
+        # cycle (in opposite orders they deadlocked a third of the time under contention).
+        ordered = sorted(requests, key=lambda request: request.stream_id)
         for _attempt in range(_APPEND_ATTEMPTS):
             try:
                 async with self.writing_transaction() as connection:
-                    results, _ = await append_in_transaction(connection, self._statements, requests)
-                return results
+                    written, _ = await append_in_transaction(connection, self._statements, ordered)
+                by_stream = {result.stream_id: result for result in written}
+                return [by_stream[request.stream_id] for request in requests]
+            except psycopg.errors.DeadlockDetected:
+                continue  # with another writer's transaction (say a caller's own): all of it again
             except Raced as race:
                 request = next(request for request in requests if request.stream_id == race.stream_id)
                 if request.expected is ANY or request.expected is STREAM_EXISTS:
