@@ -31,7 +31,8 @@ class Echoed(el.Event, type_name="test.reactors.echoed"):
 
 
 class Echo(Reactor, name="echo"):
-    """Answers each ping in two streams; refuses the pings in ``failing``; ``delay`` slows it."""
+    """Answers each ping in two streams; refuses the pings in ``failing``; ``delay`` slows it;
+    ``life`` names the runner in the reactions' metadata."""
 
     def __init__(
         self,
@@ -40,10 +41,12 @@ class Echo(Reactor, name="echo"):
         start: Start = "beginning",
         failing: Iterable[int] = (),
         delay: float = 0.0,
+        life: str = "",
     ) -> None:
         super().__init__(store, start=start)
         self.failing = set(failing)
         self.delay = delay
+        self.metadata = {"life": life} if life else None
         self.calls: Counter[int] = Counter()
 
     @handles
@@ -53,8 +56,8 @@ class Echo(Reactor, name="echo"):
             raise RuntimeError(f"refusing ping {event.n}")
         if self.delay:
             await asyncio.sleep(self.delay)  # widens the window a kill can land in
-        emit(f"pong-{event.n}", [Pong(n=event.n)], expected_version=el.ANY)
-        emit("pong-log", [Pong(n=event.n)], expected_version=el.ANY)
+        emit(f"pong-{event.n}", [Pong(n=event.n)], expected_version=el.ANY, metadata=self.metadata)
+        emit("pong-log", [Pong(n=event.n)], expected_version=el.ANY, metadata=self.metadata)
 
 
 async def ping_many(store: el.EventStore, count: int, *, start: int = 0, streams: int = 5) -> list[int]:
