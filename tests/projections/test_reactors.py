@@ -17,7 +17,12 @@ from waits import bounded, caught_up, eventually
 
 import eventledger as el
 from backends import Backend
-from eventledger.errors import ProjectionDefinitionError, ProjectionFailed, ProjectionStateError
+from eventledger.errors import (
+    InvalidArgument,
+    ProjectionDefinitionError,
+    ProjectionFailed,
+    ProjectionStateError,
+)
 from eventledger.projections import Emit, ProjectionRetryPolicy, Reactor, handles
 
 FAST = ProjectionRetryPolicy(attempts=3, first_delay=0.001, max_delay=0.005)
@@ -303,3 +308,10 @@ async def test_run_until_caught_up_names_the_event_whose_reaction_was_refused(st
     with pytest.raises(ProjectionFailed, match="ConcurrencyError") as raised:
         await run_once(store, Tally(store, taken={2}))
     assert raised.value.position == positions[2]
+
+
+def test_a_store_whose_backend_cannot_commit_the_checkpoint_with_the_events_is_refused() -> None:
+    stub = dict.fromkeys(el.EventStore.__abstractmethods__, lambda *arguments, **options: None)
+    foreign = type("ForeignStore", (el.EventStore,), stub)()
+    with pytest.raises(InvalidArgument, match=r"memory, SQLite or PostgreSQL store.*not ForeignStore"):
+        Echo(foreign)
