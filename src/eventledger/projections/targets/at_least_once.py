@@ -23,13 +23,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from eventledger.errors import CheckpointConflict, ProjectionRetired
 from eventledger.projections.builds import Build, BuildState, ReadModelSchema
-from eventledger.projections.reports import Bookkeeping
 from eventledger.projections.targets.base import Target, TargetConnection
-from eventledger.projections.targets.delegating import BookkeepingOnly, DelegatingConnection
+from eventledger.projections.targets.delegating import (
+    BookkeepingOnly,
+    DelegatingConnection,
+    DelegatingTarget,
+    Start,
+)
 
 __all__ = ["AtLeastOnceConnection", "AtLeastOnceTarget", "BookkeepingOnly"]
 
@@ -37,24 +41,14 @@ Client = TypeVar("Client")
 """Whatever the handlers use to cause their effects (a mail client, a cache, an HTTP client)."""
 
 
-class AtLeastOnceTarget(Target[Client], Generic[Client]):
+class AtLeastOnceTarget(DelegatingTarget[Client], Generic[Client]):
     """Hands ``client`` to the handlers; keeps checkpoint, lease and dead letters in ``bookkeeping``."""
 
     exactly_once: ClassVar[bool] = False
-    replayable: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        client: Client,
-        *,
-        bookkeeping: Target[Any],
-        start: Literal["beginning", "end"] = "beginning",
-    ) -> None:
-        if start not in ("beginning", "end"):
-            raise ValueError(f"start must be 'beginning' or 'end', not {start!r}")
+    def __init__(self, client: Client, *, bookkeeping: Target[Any], start: Start = "beginning") -> None:
+        super().__init__(bookkeeping, start)
         self.client = client
-        self.bookkeeping = bookkeeping
-        self.starts_at_end = start == "end"
 
     def __repr__(self) -> str:
         return f"AtLeastOnceTarget({self.client!r}, bookkeeping={self.bookkeeping!r})"
@@ -66,14 +60,6 @@ class AtLeastOnceTarget(Target[Client], Generic[Client]):
     async def connect(self) -> AtLeastOnceConnection[Client]:
         """A connection whose bookkeeping goes to the bookkeeping target."""
         return AtLeastOnceConnection(self, await self.bookkeeping.connect())
-
-    async def read_bookkeeping(self, projection: str) -> Bookkeeping | None:
-        """Kept in the bookkeeping target."""
-        return await self.bookkeeping.read_bookkeeping(projection)
-
-    async def close(self) -> None:
-        """Close the bookkeeping target."""
-        await self.bookkeeping.close()
 
 
 class AtLeastOnceConnection(DelegatingConnection[Client]):

@@ -1,4 +1,4 @@
-"""A connection whose bookkeeping lives in another target's connection; only the batch is its own.
+"""Targets whose bookkeeping lives in another target; only the batch is their own.
 
 The at-least-once target (effects in another system) and the store target (a reactor's
 appends) keep builds, checkpoints, the lease, dead letters and reports in an ordinary target
@@ -13,15 +13,42 @@ old version's checkpoint, and a rebuild is refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
-from eventledger.errors import ProjectionStateError
+from eventledger.errors import InvalidArgument, ProjectionStateError
 from eventledger.projections.builds import Build, Preparation, ReadModelSchema
 from eventledger.projections.failures import DeadLetter, EventFailure
-from eventledger.projections.reports import ProjectionReport
-from eventledger.projections.targets.base import TargetConnection
+from eventledger.projections.reports import Bookkeeping, ProjectionReport
+from eventledger.projections.targets.base import Target, TargetConnection
 
 S = TypeVar("S")
+
+Start = Literal["beginning", "end"]
+"""Where a projection that never ran starts: the beginning of the log, or after the newest event."""
+
+
+class DelegatingTarget(Target[S]):
+    """A target that keeps builds, checkpoints, leases and reports in ``bookkeeping``.
+
+    ``start`` (``"beginning"`` or ``"end"``) is where a first build starts; anything else raises
+    :class:`InvalidArgument`.
+    """
+
+    replayable: ClassVar[bool] = False
+
+    def __init__(self, bookkeeping: Target[Any], start: Start) -> None:
+        if start not in ("beginning", "end"):
+            raise InvalidArgument(f"start must be 'beginning' or 'end', not {start!r}")
+        self.bookkeeping = bookkeeping
+        self.starts_at_end = start == "end"
+
+    async def read_bookkeeping(self, projection: str) -> Bookkeeping | None:
+        """Kept in the bookkeeping target."""
+        return await self.bookkeeping.read_bookkeeping(projection)
+
+    async def close(self) -> None:
+        """Close the bookkeeping target."""
+        await self.bookkeeping.close()
 
 
 @dataclass(frozen=True, slots=True)

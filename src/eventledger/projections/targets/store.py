@@ -31,39 +31,39 @@ import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from eventledger.errors import ConcurrencyError, InvalidArgument
 from eventledger.projections.builds import Build, ReadModelSchema
 from eventledger.projections.reactions import Reactions
-from eventledger.projections.reports import Bookkeeping
 from eventledger.projections.targets.base import Target, TargetConnection
-from eventledger.projections.targets.delegating import BookkeepingOnly, DelegatingConnection
+from eventledger.projections.targets.delegating import (
+    BookkeepingOnly,
+    DelegatingConnection,
+    DelegatingTarget,
+    Start,
+)
 from eventledger.store.appends import EncodedAppend, tell_observers
 from eventledger.store.base import EventStore
+
+__all__ = ["Start", "StoreConnection", "StoreTarget", "store_target"]
 
 Store = TypeVar("Store", bound=EventStore)
 Inner = TypeVar("Inner", bound=TargetConnection[Any])
 
-Start = Literal["beginning", "end"]
-"""Where a new reactor starts: the beginning of the log, or after the newest event."""
 
-
-class StoreTarget(Target[Reactions], Generic[Store]):
+class StoreTarget(DelegatingTarget[Reactions], Generic[Store]):
     """Appends a reactor's reactions to ``store``; its bookkeeping lives in the store's database.
 
     Make one with :func:`store_target`; :class:`~eventledger.projections.reactor.Reactor` does.
+    Closing it closes the bookkeeping, never the store (it is the application's).
     """
 
     exactly_once: ClassVar[bool] = True
-    replayable: ClassVar[bool] = False
 
     def __init__(self, store: Store, bookkeeping: Target[Any], *, start: Start = "beginning") -> None:
-        if start not in ("beginning", "end"):
-            raise InvalidArgument(f"start must be 'beginning' or 'end', not {start!r}")
+        super().__init__(bookkeeping, start)
         self.store = store
-        self.bookkeeping = bookkeeping
-        self.starts_at_end = start == "end"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.store!r})"
@@ -79,14 +79,6 @@ class StoreTarget(Target[Reactions], Generic[Store]):
     @abstractmethod
     def connection_for(self, bookkeeping: TargetConnection[Any]) -> StoreConnection[Store, Any]:
         """The backend's connection over a new bookkeeping connection."""
-
-    async def read_bookkeeping(self, projection: str) -> Bookkeeping | None:
-        """Kept in the store's database."""
-        return await self.bookkeeping.read_bookkeeping(projection)
-
-    async def close(self) -> None:
-        """Close the bookkeeping target (the store stays open: it is the application's)."""
-        await self.bookkeeping.close()
 
 
 class StoreConnection(DelegatingConnection[Reactions], Generic[Store, Inner]):

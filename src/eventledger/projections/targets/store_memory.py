@@ -10,7 +10,7 @@ checkpoint without an ``await`` in between, so no other task sees a part of it.
 from __future__ import annotations
 
 import weakref
-from typing import Final
+from typing import Any, Final
 
 from eventledger.projections.builds import Build
 from eventledger.projections.targets.base import TargetConnection
@@ -31,7 +31,7 @@ class MemoryStoreTarget(StoreTarget[MemoryEventStore]):
             bookkeeping = _BOOKKEEPING[store] = MemoryTarget()
         super().__init__(store, bookkeeping, start=start)
 
-    def connection_for(self, bookkeeping: TargetConnection[object]) -> MemoryStoreConnection:
+    def connection_for(self, bookkeeping: TargetConnection[Any]) -> MemoryStoreConnection:
         """See :meth:`StoreTarget.connection_for`."""
         assert isinstance(bookkeeping, MemoryTargetConnection)
         return MemoryStoreConnection(self.store, bookkeeping)
