@@ -274,7 +274,9 @@ async def test_reactions_with_any_land_once_while_other_connections_append_to_th
 ) -> None:
     await ping_many(store, 40)
     others = [await backend.open() for _ in range(3)]
+    watcher = await backend.open()
     stop = asyncio.Event()
+    seen: list[int] = []
 
     async def crowd(other: el.EventStore, who: int) -> int:
         written = 0
@@ -284,7 +286,12 @@ async def test_reactions_with_any_land_once_while_other_connections_append_to_th
             await asyncio.sleep(0)
         return written
 
+    async def watch() -> None:  # a live reader of the log while reactions and appends commit
+        async for recorded in watcher.subscribe():
+            seen.append(recorded.position)
+
     crowding = [asyncio.create_task(crowd(other, who)) for who, other in enumerate(others)]
+    watching = asyncio.create_task(watch())
     try:
         await run_once(store, Echo(store), batch_size=4)
     finally:
@@ -294,6 +301,10 @@ async def test_reactions_with_any_land_once_while_other_connections_append_to_th
     assert await reactions_by_cause(store) == Counter({ids[n]: 1 for n in range(40)})
     versions = [recorded.version async for recorded in store.read_stream("pong-log")]
     assert versions == list(range(1, 40 + written + 1))
+    log = [recorded.position for recorded in await log_of(store)]
+    await eventually(lambda: len(seen) >= len(log), what="the subscriber to reach the end of the log")
+    watching.cancel()
+    assert seen == log  # nothing skipped, nothing twice, in the log's order
 
 
 async def test_a_reactor_declaring_tables_is_refused() -> None:

@@ -12,9 +12,11 @@ lock makes a competing runner wait and then fail; then each reaction, as
 Appenders are not serialised, so another may take a version a reaction aimed at between the
 check and the insert (:class:`Raced`, after waiting for that appender to commit). When that
 stream's expected version was ``ANY`` or ``STREAM_EXISTS``, which a newer version still
-satisfies, only that reaction is undone (a savepoint around it) and appended again, keeping the
-checkpoint and the reactions before it; otherwise it is a conflict and the whole batch rolls
-back. Reactions with exact versions only need no savepoint (two statements saved each).
+satisfies, the reactions are undone back to a savepoint taken after the checkpoint and
+appended again, each on a savepoint of its own this time, so that a lost race costs one
+reaction's retry; otherwise it is a conflict and the whole batch rolls back. The first try
+takes one savepoint for all (a savepoint per reaction costs two round trips each), and a
+batch whose reactions all name exact versions takes none.
 """
 
 from __future__ import annotations
@@ -74,18 +76,29 @@ class PostgresStoreConnection(StoreConnection[PostgresEventStore, PostgresTarget
         async with self.store.writing_transaction(inner.connection) as connection:
             sql = PostgresTransaction(connection, {})
             await inner.begin_batch(sql, projection, build, expected, position)
+            if not any(_may_race(group) for group in groups):
+                for group in groups:  # exact versions only: a lost race is a conflict
+                    await self._append_or_refuse(connection, group)
+                return
+            try:
+                async with connection.transaction():  # one savepoint for all: the common case is no race
+                    for group in groups:
+                        await append_in_transaction(connection, self.statements, group)
+                return
+            except Raced:
+                pass  # a busy stream: each reaction again, on a savepoint of its own
             for group in groups:
-                await self._append(connection, group)
+                await self._append_on_savepoint(connection, group)
 
-    async def _append(self, connection: Connection, group: list[EncodedAppend]) -> None:
+    async def _append_or_refuse(self, connection: Connection, group: list[EncodedAppend]) -> None:
+        try:
+            await append_in_transaction(connection, self.statements, group)
+        except Raced as race:
+            raise await self._conflict(group, race.stream_id) from None
+
+    async def _append_on_savepoint(self, connection: Connection, group: list[EncodedAppend]) -> None:
         """One source event's reaction; a lost race for a version that ``ANY`` or
-        ``STREAM_EXISTS`` still accepts undoes this reaction alone (a savepoint) and tries again."""
-        if not any(request.expected is ANY or request.expected is STREAM_EXISTS for request in group):
-            try:  # exact versions only: a lost race is a conflict, no savepoint needed
-                await append_in_transaction(connection, self.statements, group)
-            except Raced as race:
-                raise await self._conflict(group, race.stream_id) from None
-            return
+        ``STREAM_EXISTS`` still accepts undoes this reaction alone and tries again."""
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 async with connection.transaction():
@@ -93,7 +106,7 @@ class PostgresStoreConnection(StoreConnection[PostgresEventStore, PostgresTarget
                 return
             except Raced as race:
                 request = next(request for request in group if request.stream_id == race.stream_id)
-                if not (request.expected is ANY or request.expected is STREAM_EXISTS) or attempt == _ATTEMPTS:
+                if not _may_race([request]) or attempt == _ATTEMPTS:
                     raise await self._conflict(group, race.stream_id) from None
                 # The winner has committed (the loser waited for it); a moment apart from it.
                 await asyncio.sleep(_RACES.delay(attempt))
@@ -101,3 +114,8 @@ class PostgresStoreConnection(StoreConnection[PostgresEventStore, PostgresTarget
     async def _conflict(self, group: list[EncodedAppend], stream_id: str) -> ConcurrencyError:
         request = next(request for request in group if request.stream_id == stream_id)
         return ConcurrencyError(stream_id, request.expected, await self.store.stream_version(stream_id))
+
+
+def _may_race(group: list[EncodedAppend]) -> bool:
+    """Does the reaction hold a request that a lost race leaves satisfied (``ANY``, ``STREAM_EXISTS``)?"""
+    return any(request.expected is ANY or request.expected is STREAM_EXISTS for request in group)
