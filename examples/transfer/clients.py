@@ -40,7 +40,7 @@ async def request_transfers(
     client: str,
     seed: int,
     concurrency: int = 4,
-    max_amount: int = 200,
+    max_amount: int = 100,
     pace: float = 0.0,
 ) -> list[str]:
     """Request ``count`` transfers between random accounts from ``concurrency`` tasks; their ids.

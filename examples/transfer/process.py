@@ -7,12 +7,14 @@
    If the target cannot take it (closed, or over its limit), the compensation: the source is
    refunded, and ``TransferRefunded`` written with it.
 
-Each step happens exactly once (the reactor's checkpoint commits with the step's events). The
-accounts are loaded from the store and the events emitted with the version they were loaded
-at, so a decision taken on an account that changed meanwhile (another transfer's step, a client
-closing it) is refused and taken again on fresh state. The transfer's own events follow the
+Each step happens exactly once (the reactor's checkpoint commits with the step's events). Every
+decision rests on an account loaded from the store, so the reaction names the version it was
+loaded at: with the account's events, or, when the decision writes nothing to the account (a
+rejection, a refused credit), with an empty emit, a version check alone. An account that
+changed meanwhile (another transfer's step in the same batch, a client closing it) fails the
+reaction, and the step is decided again on fresh state. The transfer's own events follow the
 event that caused them exactly (``expected_version=recorded.version``). The refund is emitted
-with ``ANY``: giving money back does not depend on the account's state.
+with ``ANY``: giving money back does not depend on the source account's state.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class TransferProcess(Reactor, name="transfer-process"):
         try:
             source.debit(event.transfer_id, event.amount)
         except el.DomainError as refusal:
+            emit(source.id, [], expected_version=source.committed_version)  # refused on this state
             rejected = TransferRejected(transfer_id=event.transfer_id, reason=str(refusal))
             emit(transfer, [rejected], expected_version=recorded.version)
             return
@@ -64,6 +67,7 @@ class TransferProcess(Reactor, name="transfer-process"):
         try:
             target.credit(event.transfer_id, event.amount)
         except el.DomainError as refusal:
+            emit(target.id, [], expected_version=target.committed_version)  # refused on this state
             refund = AccountRefunded(
                 account_id=event.source, transfer_id=event.transfer_id, amount=event.amount
             )

@@ -178,6 +178,34 @@ async def test_a_failing_handler_leaves_nothing_of_its_batch_and_an_operator_ret
         await echo.target.close()
 
 
+class Guarded(Reactor, name="guarded"):
+    """Answers pings with a pong only while stream ``watched`` is at ``version`` (a check alone)."""
+
+    def __init__(self, store: el.EventStore, version: int) -> None:
+        super().__init__(store)
+        self.version = version
+
+    @handles
+    async def ping(self, event: Ping, recorded: el.RecordedEvent, emit: Emit) -> None:
+        emit("watched", [], expected_version=self.version)
+        emit("pong-log", [Pong(n=event.n)], expected_version=el.ANY)
+
+
+async def test_a_reaction_resting_on_a_version_check_alone_fails_once_that_stream_moved(
+    store: el.EventStore,
+) -> None:
+    await store.append("watched", [Echoed(n=0)], expected_version=el.NO_STREAM)
+    await ping_many(store, 2)
+    await run_once(store, Guarded(store, version=1))
+    await store.append("watched", [Echoed(n=1)], expected_version=1)
+    [late] = await ping_many(store, 1, start=2)
+    with pytest.raises(ProjectionFailed, match="'watched': expected version 1, actual version 2") as raised:
+        await run_once(store, Guarded(store, version=1))
+    assert raised.value.position == late
+    assert sorted([pong.event.n async for pong in store.read_stream("pong-log")]) == [0, 1]
+    assert await store.stream_version("watched") == 2
+
+
 async def test_a_reactor_is_never_rebuilt(store: el.EventStore) -> None:
     await ping_many(store, 3)
     echo = Echo(store)

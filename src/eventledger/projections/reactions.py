@@ -56,6 +56,10 @@ class Emit:
     reaction like a handler error (retried, then the reactor stops at the event). The events
     are checked and encoded at the call, so an event that cannot be stored fails the handler
     there. A stream takes one call per reaction.
+
+    No events, an exact version: a version check alone. The reaction then holds only while
+    that stream is still at the version, for a decision that read a stream it does not write
+    (a refusal decided on an aggregate's state).
     """
 
     __slots__ = ("_metadata", "_reactor", "_streams", "requests", "source")

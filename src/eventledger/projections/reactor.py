@@ -21,10 +21,11 @@ elsewhere (a payment service, a mail) that a handler causes directly happen at l
 pass :attr:`Emit.key` to them as the idempotency key.
 
 A handler that decides from state it read (an aggregate it loaded) should emit with the
-exact version it read: the reactions of one batch are checked in order against each other,
-but a handler does not see the not-yet-committed reactions of events before it in the same
-batch. An exact version that no longer holds fails the batch; the runner then applies its
-events one at a time, and the handler runs again on fresh state.
+exact version it read, and when it decides to write nothing there (a refusal), emit no events
+with that version, a check alone: the reactions of one batch are checked in order against
+each other, but a handler does not see the not-yet-committed reactions of events before it
+in the same batch. An exact version that no longer holds fails the batch; the runner then
+applies its events one at a time, and the handler runs again on fresh state.
 
 A reactor is never rebuilt (its reactions must not be appended again): ``runner.rebuild``
 refuses it, and raising its ``version`` continues from the old version's checkpoint.
