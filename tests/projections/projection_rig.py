@@ -438,15 +438,15 @@ class RunnerProcess:
         self.arguments = ["--batch", str(batch), "--delay", str(delay), "--ttl", str(ttl)]
         self.process: asyncio.subprocess.Process | None = None
 
+    def command(self) -> list[str]:
+        """The script's arguments."""
+        return [self.rig.kind, self.rig.store_url, self.rig.target_url, self.runner_id, *self.arguments]
+
     async def start(self) -> RunnerProcess:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             str(self.SCRIPT),
-            self.rig.kind,
-            self.rig.store_url,
-            self.rig.target_url,
-            self.runner_id,
-            *self.arguments,
+            *self.command(),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )

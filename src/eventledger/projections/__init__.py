@@ -5,7 +5,8 @@ See :mod:`eventledger.projections.projection` (defining one), :mod:`.runner` (ru
 :mod:`.builds` (builds and blue/green), :mod:`.checkpoints` (how exactly-once works),
 :mod:`.leases` (one runner per projection), :mod:`.failures` (the one record of a failed event),
 :mod:`.listeners` (the monitoring hook), :mod:`.lag` (lag against the newest committed event,
-stalls) and :mod:`.progress` (a projection's status read from another process).
+stalls), :mod:`.progress` (a projection's status read from another process) and
+:mod:`.reactor` (process managers: handlers that append events, exactly once).
 """
 
 from eventledger.projections.builds import Build, BuildState, ReadModelSchema
@@ -14,6 +15,7 @@ from eventledger.projections.leases import LeasePolicy
 from eventledger.projections.listeners import BatchApplied, EventFailed, ProjectionListener, StateChanged
 from eventledger.projections.progress import StoredStatus, stored_status
 from eventledger.projections.projection import Projection, handles
+from eventledger.projections.reactor import Emit, Reactor
 from eventledger.projections.retries import ProjectionRetryPolicy
 from eventledger.projections.runner import ProjectionRunner
 from eventledger.projections.sql import SQLTransaction
@@ -40,6 +42,7 @@ __all__ = [
     "BuildState",
     "DeadLetter",
     "Decision",
+    "Emit",
     "EventFailed",
     "EventFailure",
     "FailedEvent",
@@ -53,6 +56,7 @@ __all__ = [
     "ProjectionRunner",
     "ProjectionState",
     "ProjectionStatus",
+    "Reactor",
     "ReadModelSchema",
     "RebuildProgress",
     "SQLTransaction",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -62,19 +63,41 @@ class MemoryEventStore(EventStore):
         return self._write(stream_id, events, metadata, datetime.now(UTC))
 
     async def _append_many(self, requests: list[EncodedAppend]) -> list[AppendResult]:
-        # Every check before any write, with no await between: all of it or nothing.
+        return self.append_in_order([requests])[0]
+
+    def append_in_order(self, groups: Sequence[Sequence[EncodedAppend]]) -> list[list[AppendResult]]:
+        """Write several multi-stream appends, one after another, as one step: all or nothing.
+
+        Each group is checked against the versions the groups before it leave, and every check
+        comes before any write, with no ``await`` anywhere: a refusal (:class:`ConcurrencyError`,
+        naming every stream of the first group that does not hold) writes nothing of any
+        group, and no other task sees a part. The caller may do more in the same step (a
+        reactor moves its checkpoint). Subscribers are woken when something was written.
+        """
         self._check_open()
-        conflicts = [
-            (request.stream_id, request.expected, actual)
-            for request in requests
-            if not expected_version_matches(
-                request.expected, actual := len(self._streams.get(request.stream_id, ()))
+        versions: dict[str, int] = {}
+        for group in groups:
+            actual = {
+                request.stream_id: versions.get(
+                    request.stream_id, len(self._streams.get(request.stream_id, ()))
+                )
+                for request in group
+            }
+            conflicts = [
+                (request.stream_id, request.expected, actual[request.stream_id])
+                for request in group
+                if not expected_version_matches(request.expected, actual[request.stream_id])
+            ]
+            if conflicts:
+                raise ConcurrencyError(*conflicts[0], also=tuple(conflicts[1:]))
+            versions.update(
+                (request.stream_id, actual[request.stream_id] + len(request.events)) for request in group
             )
-        ]
-        if conflicts:
-            raise ConcurrencyError(*conflicts[0], also=tuple(conflicts[1:]))
         now = datetime.now(UTC)
-        return [self._write(request.stream_id, request.events, request.metadata, now) for request in requests]
+        results = [[self._write(r.stream_id, r.events, r.metadata, now) for r in group] for group in groups]
+        if any(result.positions for group in results for result in group):
+            self._wake_subscribers()
+        return results
 
     def _write(
         self, stream_id: str, events: list[EncodedEvent], metadata: str | None, now: datetime

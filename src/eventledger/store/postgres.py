@@ -73,6 +73,7 @@ from eventledger.store.drivers.postgres import (
     ConnectionSettings,
     connect,
     parse_postgres_url,
+    translate,
     unavailable,
 )
 from eventledger.store.drivers.postgres_pool import StoreConnections, reusable_cursor
@@ -244,7 +245,7 @@ class PostgresEventStore(EventStore):
             return await cursor.fetchall()
 
     @contextlib.asynccontextmanager
-    async def writing_transaction(self) -> AsyncIterator[Connection]:
+    async def writing_transaction(self, connection: Connection | None = None) -> AsyncIterator[Connection]:
         """A transaction of your own in which events may be written: the ONLY safe way to do so.
 
         Yields a psycopg connection in a transaction that has already locked this store's events
@@ -260,17 +261,19 @@ class PostgresEventStore(EventStore):
         raised them; failing to begin, lock or commit raises this store's errors
         (:class:`ReadOnlyStore` on a connection that may not write).
 
+        ``connection``: an autocommit psycopg connection of your own to this store's database
+        to run the transaction on instead of a pooled one (a reactor's, which also holds its
+        lease as a session lock); it stays open afterwards.
+
         >>> async def transfer(store: PostgresEventStore) -> None:
         ...     async with store.writing_transaction() as connection:
         ...         await connection.execute("UPDATE accounts SET ...")   # any table, any order
         ...         await connection.execute("INSERT INTO eventledger.events ...")
         """
         doing = "write events in a transaction"
+        lender = self._connection(doing) if connection is None else self._translating(connection, doing)
         try:
-            async with (
-                self._connection(doing) as connection,
-                connection.transaction(),
-            ):
+            async with lender as connection, connection.transaction():
                 # Two statements in one round trip (the simple protocol: nothing to prepare).
                 cursor = await connection.execute(self._statements.lock_for_writing, prepare=False)
                 cursor.nextset()
@@ -293,6 +296,17 @@ class PostgresEventStore(EventStore):
             if self.settings.notify:
                 self._announcer.announce()
             self._wake_subscribers()
+
+    @contextlib.asynccontextmanager
+    async def _translating(self, connection: Connection, doing: str) -> AsyncIterator[Connection]:
+        """A caller's own connection, its driver errors translated as a pooled one's are."""
+        self._check_open()
+        try:
+            yield connection
+        except psycopg.IntegrityError:
+            raise
+        except psycopg.Error as error:
+            raise translate(error, self.settings, doing) from None
 
     async def _recover_append(
         self, stream_id: str, parameters: dict[str, Any], count: int, lost: ConnectionLost

@@ -23,7 +23,7 @@ import psycopg.errors
 
 from eventledger.errors import ConcurrencyError
 from eventledger.store.appends import EncodedAppend
-from eventledger.store.expected_version import expected_version_matches
+from eventledger.store.expected_version import ANY, STREAM_EXISTS, expected_version_matches
 from eventledger.store.postgres_statements import Statements
 from eventledger.store.records import AppendResult
 
@@ -62,9 +62,14 @@ async def append_in_transaction(
         if not request.events:
             results.append(AppendResult(request.stream_id, version, ()))
             continue
-        # The exact form at the version just read: right after it, or a unique violation.
+        # The exact form at the version just read: right after it, or a unique violation. ANY and
+        # STREAM_EXISTS (checked above) take their own forms, which read the version in the
+        # insert itself: a busy stream's other appenders then have a statement's time to race it,
+        # not the round trips since the read.
+        own_form = request.expected is ANY or request.expected is STREAM_EXISTS
+        expected = request.expected if own_form else version
         statement, parameters = statements.appends.statement(
-            request.stream_id, request.events, version, request.metadata
+            request.stream_id, request.events, expected, request.metadata
         )
         try:
             cursor = await connection.execute(statement, parameters, prepare=True)

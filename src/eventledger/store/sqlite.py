@@ -28,11 +28,13 @@ version conflict) :class:`StoreError`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -229,30 +231,76 @@ class SQLiteEventStore(EventStore):
         # row is written (an append that fails names every stream that did not hold).
         db.execute("BEGIN IMMEDIATE")
         try:
-            actual = {
-                request.stream_id: db.execute(self._sql.stream_version, (request.stream_id,)).fetchone()[0]
-                for request in requests
-            }
-            conflicts = [
-                (request.stream_id, request.expected, actual[request.stream_id])
-                for request in requests
-                if not expected_version_matches(request.expected, actual[request.stream_id])
-            ]
-            if conflicts:
-                raise ConcurrencyError(*conflicts[0], also=tuple(conflicts[1:]))
-            now = time.time_ns() // 1000
-            results = [
-                self._insert(request.stream_id, request.events, ANY, request.metadata, now)
-                if request.events
-                else AppendResult(request.stream_id, actual[request.stream_id], ())
-                for request in requests
-            ]
+            results = self.append_in_transaction(db, requests)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
         return results
+
+    def append_in_transaction(
+        self, db: sqlite3.Connection, requests: list[EncodedAppend]
+    ) -> list[AppendResult]:
+        """Write ``requests`` on ``db`` (a connection to this store's file) in its open transaction,
+        which must hold the file's write lock already (see :meth:`writing_transaction`).
+
+        Every stream is checked before any row is written: if one does not hold, this raises
+        :class:`ConcurrencyError` naming every such stream, having written nothing. The caller
+        commits or rolls back.
+        """
+        actual = {
+            request.stream_id: db.execute(self._sql.stream_version, (request.stream_id,)).fetchone()[0]
+            for request in requests
+        }
+        conflicts = [
+            (request.stream_id, request.expected, actual[request.stream_id])
+            for request in requests
+            if not expected_version_matches(request.expected, actual[request.stream_id])
+        ]
+        if conflicts:
+            raise ConcurrencyError(*conflicts[0], also=tuple(conflicts[1:]))
+        now = time.time_ns() // 1000
+        return [
+            self._insert(request.stream_id, request.events, ANY, request.metadata, now, db)
+            if request.events
+            else AppendResult(request.stream_id, actual[request.stream_id], ())
+            for request in requests
+        ]
+
+    @contextlib.asynccontextmanager
+    async def writing_transaction(
+        self, connection: sqlite3.Connection | None = None
+    ) -> AsyncIterator[sqlite3.Connection]:
+        """A transaction of your own on this store's file that holds its write lock from the start.
+
+        The SQLite counterpart of PostgreSQL's ``writing_transaction``: ``BEGIN IMMEDIATE``
+        (waiting up to ``lock_timeout`` for another writer), so whatever the block reads stays
+        true until it commits; write events in it with :meth:`append_in_transaction`, next to
+        other tables of the file. It commits when the block ends (waking this store's
+        subscribers) and rolls back if the block raises.
+
+        ``connection``: a ``sqlite3`` connection of your own to this file, in autocommit mode
+        (``isolation_level=None``); by default a new one is opened for the transaction. Never
+        the store's own: other operations of the store would run inside this transaction.
+        """
+        self._check_open()
+        db = connection if connection is not None else connect(self.path)
+        try:
+            if connection is None:
+                configure(db, synchronous=self._synchronous, wal=False, where=self._where)
+            await self._locks.run(lambda: db.execute("BEGIN IMMEDIATE"), "begin a writing transaction")
+            try:
+                yield db
+                await self._locks.run(lambda: db.execute("COMMIT"), "commit a writing transaction")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        finally:
+            if connection is None:
+                db.close()
+        self._wake_subscribers()
 
     def _insert(
         self,
@@ -261,9 +309,11 @@ class SQLiteEventStore(EventStore):
         expected: ExpectedVersion,
         metadata: str | None,
         now: int,
+        db: sqlite3.Connection | None = None,
     ) -> AppendResult:
-        """Insert a (non-empty) batch: alone, its first statement commits it; in a transaction, not."""
-        db = self._db
+        """Insert a (non-empty) batch on ``db`` (the store's connection by default): alone, its
+        first statement commits it; in a transaction, not."""
+        db = self._db if db is None else db
         first = events[0]
         row = (_new_event_id(), first.type, first.schema_version, first.data, metadata, now)
         try:

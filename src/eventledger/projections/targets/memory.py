@@ -198,6 +198,15 @@ class MemoryTargetConnection(TargetConnection[MemoryReadModel]):
             raise CheckpointConflict(build.projection, build.number, expected, current.position)
         return current
 
+    def check_checkpoint(self, projection: str, build: Build, expected: int) -> Build:
+        """The build as it is now, if this connection holds the lease and the build's checkpoint is
+        ``expected`` (else LeaseLost, ProjectionRetired or CheckpointConflict)."""
+        return self._check(projection, build, expected)
+
+    def move_checkpoint(self, current: Build, position: int) -> None:
+        """Set the checkpoint of ``current`` (just checked, with no await since) to ``position``."""
+        self._replace(current, position=position)
+
     @asynccontextmanager
     async def batch(
         self, projection: ReadModelSchema[MemoryReadModel], build: Build, expected: int, position: int
@@ -210,7 +219,7 @@ class MemoryTargetConnection(TargetConnection[MemoryReadModel]):
         # Checked again with no await before the swap: another runner may have committed meanwhile.
         current = self._check(projection.name, build, expected)
         tables.update(session.staged)
-        self._replace(current, position=position)
+        self.move_checkpoint(current, position)
 
     async def skip(
         self, projection: ReadModelSchema[MemoryReadModel], build: Build, expected: int, failed: EventFailure

@@ -22,6 +22,7 @@ about 100 there, or ``pipeline=True``, or a read-model server of its own.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -90,8 +91,8 @@ class PostgresTransaction(SQLTransaction):
 class PostgresTarget(Target[SQLTransaction]):
     """A read model in a PostgreSQL schema.
 
-    ``url`` is a ``postgresql://`` URL as for :func:`eventledger.open_store`; ``schema``
-    overrides its ``?schema=``. ``prefix`` names the bookkeeping tables
+    ``url`` is a ``postgresql://`` URL as for :func:`eventledger.open_store` (or a store's
+    parsed ``settings``); ``schema`` overrides its ``?schema=``. ``prefix`` names the bookkeeping tables
     (``eventledger_projections``, ``eventledger_dead_letters``).
 
     ``pipeline=True`` sends the handlers' statements in psycopg's pipeline mode: a batch no
@@ -104,11 +105,17 @@ class PostgresTarget(Target[SQLTransaction]):
     """
 
     def __init__(
-        self, url: str, *, schema: str | None = None, prefix: str = "eventledger_", pipeline: bool = False
+        self,
+        url: str | ConnectionSettings,
+        *,
+        schema: str | None = None,
+        prefix: str = "eventledger_",
+        pipeline: bool = False,
     ) -> None:
-        self.settings: ConnectionSettings = parse_postgres_url(
-            url, {} if schema is None else {"schema": schema}
-        )
+        if isinstance(url, ConnectionSettings):  # a store's own (a reactor keeps its checkpoint there)
+            self.settings = url if schema is None else dataclasses.replace(url, schema=schema)
+        else:
+            self.settings = parse_postgres_url(url, {} if schema is None else {"schema": schema})
         prefix = option("prefix", prefix, target_prefix)
         self.schema = validate_schema_name(self.settings.schema)
         self.prefix = prefix
@@ -182,6 +189,11 @@ class PostgresTargetConnection(SQLTargetConnection):
         self.target = target
         self._connection = connection
         self._lease: int | None = None
+
+    @property
+    def connection(self) -> Connection:
+        """The worker's psycopg connection (autocommit; it holds the lease as a session lock)."""
+        return self._connection
 
     @property
     def backend_pid(self) -> int:

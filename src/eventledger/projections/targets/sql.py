@@ -142,10 +142,19 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
         """See :meth:`TargetConnection.batch`."""
         tables = self.build_tables(build)
         async with self.transaction(tables) as sql:
-            await self._require_lease(sql, projection)
-            await self.checkpoints.compare_and_set(sql, build, expected, position)
+            await self.begin_batch(sql, projection.name, build, expected, position)
             async with self.handlers_session(sql, tables) as session:
                 yield session
+
+    async def begin_batch(
+        self, sql: SQLTransaction, projection: str, build: Build, expected: int, position: int
+    ) -> None:
+        """What a batch's transaction does first: check the lease, then move the checkpoint from
+        ``expected`` to ``position`` by compare-and-set (raising LeaseLost, CheckpointConflict
+        or ProjectionRetired). Also for batches that write elsewhere in the same database
+        (a reactor's appends)."""
+        await self._require_lease(sql, projection)
+        await self.checkpoints.compare_and_set(sql, build, expected, position)
 
     def handlers_session(
         self, sql: SQLTransaction, tables: Mapping[str, str]
@@ -154,17 +163,16 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
         (PostgreSQL's pipeline mode wraps it)."""
         return nullcontext(sql)
 
-    async def _require_lease(self, sql: SQLTransaction, projection: ReadModelSchema[SQLTransaction]) -> None:
+    async def _require_lease(self, sql: SQLTransaction, projection: str) -> None:
         if not await self.check_lease(sql):
-            raise LeaseLost(projection.name, self._lease_owner or "(none)")
+            raise LeaseLost(projection, self._lease_owner or "(none)")
 
     async def skip(
         self, projection: ReadModelSchema[SQLTransaction], build: Build, expected: int, failed: EventFailure
     ) -> None:
         """See :meth:`TargetConnection.skip`."""
         async with self.transaction(self.build_tables(build)) as sql:
-            await self._require_lease(sql, projection)
-            await self.checkpoints.compare_and_set(sql, build, expected, failed.position)
+            await self.begin_batch(sql, projection.name, build, expected, failed.position)
             await self.checkpoints.record_dead_letter(sql, build, failed)
 
     async def activate(self, projection: ReadModelSchema[SQLTransaction], build: Build) -> tuple[Build, ...]:

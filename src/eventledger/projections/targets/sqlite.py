@@ -181,6 +181,11 @@ class SQLiteTargetConnection(SQLTargetConnection):
         self._db = target.open_database()
         self._lease: tuple[str, str, float] | None = None
 
+    @property
+    def database(self) -> sqlite3.Connection:
+        """The worker's ``sqlite3`` connection (autocommit mode)."""
+        return self._db
+
     async def create_bookkeeping(self) -> None:
         """WAL mode and the bookkeeping tables (idempotent, safe across processes)."""
         db, where = self._db, self.target.where
