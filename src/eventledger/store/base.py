@@ -223,7 +223,8 @@ class EventStore(AppendObservers, ABC):
         if not encoded:
             return []
         observers = self._append_observers
-        if not observers:
+        if not observers or not any(request.events for request in encoded):
+            # Versions checked and nothing to write: like an empty append, not an append to tell.
             results = await self._append_many(encoded)
         else:
             results = await observed(observers, self._append_many(encoded))
