@@ -201,6 +201,8 @@ class PostgresEventStore(EventStore):
                 if expected is ANY or expected is STREAM_EXISTS:
                     continue
                 raise ConcurrencyError(stream_id, expected, await self.stream_version(stream_id)) from None
+            except psycopg.errors.DeadlockDetected:
+                continue  # chosen as a deadlock's victim (another writer's own order): nothing written
             except ConnectionLost as lost:
                 first_id = parameters.get("event_id") or parameters["event_ids"][0]
                 sent = [Sent(stream_id, first_id, len(events))]
@@ -223,12 +225,13 @@ class PostgresEventStore(EventStore):
         for attempt in range(1, _APPEND_ATTEMPTS + 1):
             try:
                 rows = await self._run_append(statement, parameters, doing)
-            except psycopg.errors.UniqueViolation as error:
-                if error.diag.constraint_name != STREAM_VERSION_CONSTRAINT:
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as error:
+                if error.diag.constraint_name not in (STREAM_VERSION_CONSTRAINT, None):
                     raise unavailable(self.settings, doing, error) from None
-                # Another appender took a version this append aimed at, and committed: nothing
-                # was written. Again, reading the versions anew: every form either holds still
-                # (ANY, STREAM_EXISTS) or is refused naming every stream that no longer holds.
+                # Another appender took a version this append aimed at, and committed (or, by
+                # writing streams in its own order, made this statement a deadlock's victim):
+                # nothing was written. Again, reading the versions anew: every form either holds
+                # still (ANY, STREAM_EXISTS) or is refused naming every stream that no longer holds.
                 await asyncio.sleep(_RACED_AGAIN.delay(attempt))
                 continue
             except ConnectionLost as lost:

@@ -105,18 +105,22 @@ RETURNING position, version, pg_current_xact_id()::text"""
 # - ``request`` reads every stream's current version, all from the statement's one snapshot;
 # - ``verdict`` holds only if every request's expected version does (forms as above: ``exact``
 #   n, ``any``, ``exists``);
-# - ``inserted`` writes every event at the version right after the one read, or, when the
-#   verdict fails, nothing at all;
+# - ``numbered`` gives every event its position, in the caller's order (request by request,
+#   each request's events in order), or, when the verdict fails, has no rows: nothing is
+#   written;
+# - ``inserted`` writes the events at the versions right after the ones read, in the order of
+#   their stream ids, NOT the caller's: two appends that share streams then take those streams'
+#   (stream_id, version) keys in one order, so neither can hold a key the other waits for while
+#   waiting for one the other holds (in the caller's order, [a, b] racing [b, a] deadlocked);
 # - the result is one row per request (stream, version read, NULL, NULL), so that a refusal
 #   can name EVERY stream that did not hold, then one row per event written (stream, version,
 #   position, transaction id).
 # Another appender may take one of those versions after the snapshot: the unique
 # (stream_id, version) then makes this statement wait for it and fail if it commits, and the
 # whole statement (every stream) is undone; the store runs it again, reading the versions anew.
-# Events are numbered across all requests and inserted (and given positions) in that order:
-# request by request, each in its caller's order. Run alone it takes the events table's ROW
-# EXCLUSIVE lock before it has a transaction id, as the single-stream forms do (the lock-first
-# rule); inside a writing transaction the lock is already held.
+# Run alone it takes the events table's ROW EXCLUSIVE lock before it has a transaction id, as
+# the single-stream forms do (the lock-first rule); inside a writing transaction the lock is
+# already held.
 APPEND_TO_STREAMS: Final = """\
 WITH request AS MATERIALIZED (
     SELECT request.stream_id, request.form, request.expected, request.metadata,
@@ -129,16 +133,21 @@ verdict AS MATERIALIZED (
                                                WHEN 'exists' THEN request.actual > 0
                                                ELSE request.actual = request.expected END), true) AS holds
     FROM request),
+numbered AS MATERIALIZED (
+    SELECT event.*, nextval((SELECT pg_get_serial_sequence('{events}', 'position')::regclass)) AS position
+    FROM (SELECT * FROM unnest(%(event_streams)s::text[], %(offsets)s::bigint[], %(event_ids)s::uuid[],
+                               %(types)s::text[], %(schema_versions)s::int[], %(datas)s::text[])
+                 WITH ORDINALITY
+                 AS event(stream_id, offset_in_stream, event_id, type, schema_version, data, number)
+          ORDER BY event.number) AS event
+    WHERE (SELECT verdict.holds FROM verdict)),
 inserted AS (
-    INSERT INTO {events} (stream_id, version, event_id, type, schema_version, data, metadata)
-    SELECT request.stream_id, request.actual + event.offset_in_stream,
-           event.event_id, event.type, event.schema_version, event.data::json, request.metadata::json
-    FROM unnest(%(event_streams)s::text[], %(offsets)s::bigint[], %(event_ids)s::uuid[],
-                %(types)s::text[], %(schema_versions)s::int[], %(datas)s::text[])
-         WITH ORDINALITY AS event(stream_id, offset_in_stream, event_id, type, schema_version, data, number)
-    JOIN request ON request.stream_id = event.stream_id
-    WHERE (SELECT verdict.holds FROM verdict)
-    ORDER BY event.number
+    INSERT INTO {events} (position, stream_id, version, event_id, type, schema_version, data, metadata)
+    SELECT numbered.position, request.stream_id, request.actual + numbered.offset_in_stream,
+           numbered.event_id, numbered.type, numbered.schema_version, numbered.data::json,
+           request.metadata::json
+    FROM numbered JOIN request ON request.stream_id = numbered.stream_id
+    ORDER BY numbered.stream_id, numbered.number
     RETURNING stream_id, version, position, pg_current_xact_id()::text AS transaction_id)
 SELECT request.stream_id, request.actual, NULL::bigint, NULL::text FROM request
 UNION ALL

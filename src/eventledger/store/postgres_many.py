@@ -63,6 +63,10 @@ async def append_in_transaction(
         if error.diag.constraint_name != STREAM_VERSION_CONSTRAINT:
             raise
         raise Raced(raced_stream(error, requests)) from None
+    except psycopg.errors.DeadlockDetected as error:
+        # A writer of its own order (the caller's other SQL, or another's) deadlocked with this
+        # statement, and PostgreSQL chose it as the victim: as a race, make the whole thing again.
+        raise Raced(raced_stream(error, requests)) from None
     return appended(requests, await cursor.fetchall())
 
 
@@ -99,7 +103,7 @@ def appended(requests: list[EncodedAppend], rows: Sequence[Sequence[Any]]) -> tu
     return results, transaction_id
 
 
-def raced_stream(error: psycopg.errors.UniqueViolation, requests: list[EncodedAppend]) -> str:
+def raced_stream(error: psycopg.Error, requests: list[EncodedAppend]) -> str:
     """The stream whose version another appender took, as the server's detail names it.
 
     The detail reads ``Key (stream_id, version)=(<stream>, <version>) already exists.``; when

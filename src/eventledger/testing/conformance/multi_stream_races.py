@@ -28,9 +28,9 @@ def append_ids(events: Sequence[el.RecordedEvent]) -> list[str]:
     return [str(getattr(recorded.event, "note", "")) for recorded in events]
 
 
-def assert_whole_and_together(events: Sequence[el.RecordedEvent], sizes: dict[str, int]) -> None:
-    """Each append's events appear all of them, next to each other, or not at all."""
-    ids = append_ids(events)
+def assert_whole_and_together(ids: Sequence[str], sizes: dict[str, int]) -> None:
+    """Each append (by its id, one per event in log order) appears whole, its events next to each
+    other, or not at all; ``sizes`` says how many events each append wrote."""
     runs = [ids[0]] if ids else []
     runs += [current for previous, current in itertools.pairwise(ids) if current != previous]
     split = [append for append, count in Counter(runs).items() if count > 1]
@@ -113,9 +113,9 @@ class MultiStreamRaceSpecification(StoreFixtures):
                     f"acknowledged append {append} is not where its result says"
                 )
         assert set(append_ids(log)) == set(sizes), "the log holds events of unacknowledged appends"
-        assert_whole_and_together(log, sizes)
+        assert_whole_and_together(append_ids(log), sizes)
         for snapshot in snapshots:
-            assert_whole_and_together(snapshot, sizes)
+            assert_whole_and_together(append_ids(snapshot), sizes)
         assert conflicts > 0
 
     async def test_subscribers_see_each_multi_stream_append_once_and_whole(
@@ -145,4 +145,4 @@ class MultiStreamRaceSpecification(StoreFixtures):
         for subscriber in (seen_here, seen_elsewhere):
             delivered = await subscriber
             assert [r.position for r in delivered] == [r.position for r in log]
-            assert_whole_and_together(delivered, sizes)
+            assert_whole_and_together(append_ids(delivered), sizes)
