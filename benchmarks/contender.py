@@ -19,6 +19,18 @@ def stream_names(prefix: str, count: int, first: int = 0) -> list[str]:
     return [f"{prefix}-{index}" for index in range(first, first + count)]
 
 
+def pair_of(prefix: str, accounts: int, number: int) -> tuple[str, str, int]:
+    """W4's append ``number``: the names of its two seeded streams and their current version.
+
+    Append n takes streams 2p and 2p + 1 of the ``accounts`` seeded ones (p = n modulo
+    ``accounts // 2``), each seeded with one event; the appends before it took that pair
+    n // (accounts // 2) times.
+    """
+    pairs = accounts // 2
+    pair = number % pairs
+    return f"{prefix}-{2 * pair}", f"{prefix}-{2 * pair + 1}", 1 + number // pairs
+
+
 class Contender(Protocol):
     """One library (or the raw driver) on one place."""
 
@@ -41,6 +53,13 @@ class Contender(Protocol):
     def append_batches(self, count: int, size: int, first: int = 0) -> float:
         """W3: ``count`` appends of ``size`` events, each to a new stream (numbered from
         ``first``); seconds taken."""
+        ...
+
+    def append_multi(self, prefix: str, accounts: int, count: int, first: int = 0) -> float:
+        """W4: ``count`` multi-stream appends (numbered from ``first``), each of one event to
+        each of 3 streams in one transaction: the 2 seeded streams of pair ``n % (accounts //
+        2)`` (each at its exact expected version, :func:`pair_of`) and a new stream
+        ``{prefix}-new-{n}``; seconds taken."""
         ...
 
     def load_stream(self, name: str) -> tuple[float, int]:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from eventledger.errors import ConcurrencyError
 from eventledger.events import EncodedEvent, RecordedEvent, decode_metadata
-from eventledger.store.appends import EncodedAppend
+from eventledger.store.appends import EncodedAppend, check_versions
 from eventledger.store.base import EventStore, ExpectedVersion, expected_version_matches
 from eventledger.store.records import AppendResult, RawEvent, Snapshot, StreamInfo
 from eventledger.versioning import decode_event
@@ -64,15 +64,8 @@ class MemoryEventStore(EventStore):
     async def _append_many(self, requests: list[EncodedAppend]) -> list[AppendResult]:
         # Every check before any write, with no await between: all of it or nothing.
         self._check_open()
-        conflicts = [
-            (request.stream_id, request.expected, actual)
-            for request in requests
-            if not expected_version_matches(
-                request.expected, actual := len(self._streams.get(request.stream_id, ()))
-            )
-        ]
-        if conflicts:
-            raise ConcurrencyError(*conflicts[0], also=tuple(conflicts[1:]))
+        streams = self._streams
+        check_versions(requests, {r.stream_id: len(streams.get(r.stream_id, ())) for r in requests})
         now = datetime.now(UTC)
         return [self._write(request.stream_id, request.events, request.metadata, now) for request in requests]
 

@@ -25,9 +25,8 @@ from typing import Any
 import psycopg
 import psycopg.errors
 
-from eventledger.errors import ConcurrencyError, StoreError
-from eventledger.store.appends import EncodedAppend
-from eventledger.store.expected_version import expected_version_matches
+from eventledger.errors import StoreError
+from eventledger.store.appends import EncodedAppend, check_versions
 from eventledger.store.postgres_appends import STREAM_VERSION_CONSTRAINT
 from eventledger.store.postgres_statements import Statements
 from eventledger.store.records import AppendResult
@@ -82,13 +81,7 @@ def appended(requests: list[EncodedAppend], rows: Sequence[Sequence[Any]]) -> tu
         else:
             written.setdefault(str(stream_id), []).append((int(version), int(position)))
             transaction_id = int(transaction)
-    conflicts = [
-        (request.stream_id, request.expected, actual[request.stream_id])
-        for request in requests
-        if not expected_version_matches(request.expected, actual[request.stream_id])
-    ]
-    if conflicts:
-        raise ConcurrencyError(*conflicts[0], also=tuple(conflicts[1:]))
+    check_versions(requests, actual)
     results = []
     for request in requests:
         events = sorted(written.get(request.stream_id, ()))

@@ -168,6 +168,15 @@ class MultiStreamAppendSpecification(StoreFixtures):
                 stored[(result.stream_id, version)] for version in range(first, result.version + 1)
             )
 
+    async def test_an_append_to_a_thousand_streams_writes_every_one(self, store: el.EventStore) -> None:
+        await store.append("stream-999", [noted("before")], expected_version=el.NO_STREAM)
+        requests = [request(f"stream-{n}", el.NO_STREAM, f"{n}") for n in range(999)]
+        requests.append(request("stream-999", 1, "999"))
+        results = await store.append_many(requests)
+        assert [result.version for result in results] == [1] * 999 + [2]
+        log = await logged(store)
+        assert [note for *_, note in log] == ["before", *(str(n) for n in range(1000))]
+
     async def test_an_empty_request_checks_its_version_and_writes_nothing(self, store: el.EventStore) -> None:
         await self.seed(store)
         results = await store.append_many([request("account-a", 2), request("account-c", el.NO_STREAM, "c")])
