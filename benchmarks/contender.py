@@ -8,7 +8,12 @@ maps the names itself, outside the timed part.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from benchmarks.payload import fields
+
+_Row = TypeVar("_Row")
 
 SEED_BATCH = 100
 """Events per append when seeding streams through a contender's own API."""
@@ -29,6 +34,23 @@ def pair_of(prefix: str, accounts: int, number: int) -> tuple[str, str, int]:
     pairs = accounts // 2
     pair = number % pairs
     return f"{prefix}-{2 * pair}", f"{prefix}-{2 * pair + 1}", 1 + number // pairs
+
+
+def multi_stream_rows(
+    prefix: str, accounts: int, count: int, first: int, row: Callable[[str, int, dict[str, Any]], _Row]
+) -> list[list[_Row]]:
+    """W4's appends as a raw driver writes them: for each, its three rows, each made by
+    ``row(stream, version, data)`` at the version after the expected one."""
+    batches = []
+    for number in range(first, first + count):
+        debit, credit, version = pair_of(prefix, accounts, number)
+        base = 3 * number
+        batches.append([
+            row(debit, version + 1, fields(base)),
+            row(credit, version + 1, fields(base + 1)),
+            row(f"{prefix}-new-{number}", 1, fields(base + 2)),
+        ])
+    return batches
 
 
 class Contender(Protocol):

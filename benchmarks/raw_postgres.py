@@ -18,7 +18,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from benchmarks import bulk
-from benchmarks.contender import SEED_BATCH, pair_of, stream_names
+from benchmarks.contender import SEED_BATCH, multi_stream_rows, stream_names
 from benchmarks.payload import TYPE_NAME, fields
 from benchmarks.places import Place
 
@@ -110,15 +110,7 @@ class RawPostgresContender:
     def append_multi(self, prefix: str, accounts: int, count: int, first: int = 0) -> float:
         """W4: one transaction with one pipelined executemany of three INSERTs (version n+1; the
         unique key is the check)."""
-        rows = []
-        for number in range(first, first + count):
-            debit, credit, version = pair_of(prefix, accounts, number)
-            base = 3 * number
-            rows.append([
-                self._row(debit, version + 1, fields(base)),
-                self._row(credit, version + 1, fields(base + 1)),
-                self._row(f"{prefix}-new-{number}", 1, fields(base + 2)),
-            ])
+        rows = multi_stream_rows(prefix, accounts, count, first, self._row)
         connection = self.connection
         started = time.perf_counter()
         for batch in rows:
