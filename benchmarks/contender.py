@@ -8,7 +8,12 @@ maps the names itself, outside the timed part.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from benchmarks.payload import fields
+
+_Row = TypeVar("_Row")
 
 SEED_BATCH = 100
 """Events per append when seeding streams through a contender's own API."""
@@ -17,6 +22,35 @@ SEED_BATCH = 100
 def stream_names(prefix: str, count: int, first: int = 0) -> list[str]:
     """The names of ``count`` streams under ``prefix``, numbered from ``first``."""
     return [f"{prefix}-{index}" for index in range(first, first + count)]
+
+
+def pair_of(prefix: str, accounts: int, number: int) -> tuple[str, str, int]:
+    """W4's append ``number``: the names of its two seeded streams and their current version.
+
+    Append n takes streams 2p and 2p + 1 of the ``accounts`` seeded ones (p = n modulo
+    ``accounts // 2``), each seeded with one event; the appends before it took that pair
+    n // (accounts // 2) times.
+    """
+    pairs = accounts // 2
+    pair = number % pairs
+    return f"{prefix}-{2 * pair}", f"{prefix}-{2 * pair + 1}", 1 + number // pairs
+
+
+def multi_stream_rows(
+    prefix: str, accounts: int, count: int, first: int, row: Callable[[str, int, dict[str, Any]], _Row]
+) -> list[list[_Row]]:
+    """W4's appends as a raw driver writes them: for each, its three rows, each made by
+    ``row(stream, version, data)`` at the version after the expected one."""
+    batches = []
+    for number in range(first, first + count):
+        debit, credit, version = pair_of(prefix, accounts, number)
+        base = 3 * number
+        batches.append([
+            row(debit, version + 1, fields(base)),
+            row(credit, version + 1, fields(base + 1)),
+            row(f"{prefix}-new-{number}", 1, fields(base + 2)),
+        ])
+    return batches
 
 
 class Contender(Protocol):
@@ -41,6 +75,13 @@ class Contender(Protocol):
     def append_batches(self, count: int, size: int, first: int = 0) -> float:
         """W3: ``count`` appends of ``size`` events, each to a new stream (numbered from
         ``first``); seconds taken."""
+        ...
+
+    def append_multi(self, prefix: str, accounts: int, count: int, first: int = 0) -> float:
+        """W4: ``count`` multi-stream appends (numbered from ``first``), each of one event to
+        each of 3 streams in one transaction: the 2 seeded streams of pair ``n % (accounts //
+        2)`` (each at its exact expected version, :func:`pair_of`) and a new stream
+        ``{prefix}-new-{n}``; seconds taken."""
         ...
 
     def load_stream(self, name: str) -> tuple[float, int]:

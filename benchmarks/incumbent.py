@@ -32,7 +32,7 @@ from eventsourcing.domain import DomainEvent
 from eventsourcing.sqlite import SQLiteConnection, SQLiteFactory
 
 from benchmarks import bulk
-from benchmarks.contender import SEED_BATCH, stream_names
+from benchmarks.contender import SEED_BATCH, pair_of, stream_names
 from benchmarks.payload import fields
 from benchmarks.places import Place
 
@@ -158,6 +158,27 @@ class IncumbentContender:
             batches.append(
                 [_event(originator, offset + 1, index * size + offset, now) for offset in range(size)]
             )
+        put = self.app.events.put
+        started = time.perf_counter()
+        for events in batches:
+            put(events)
+        return time.perf_counter() - started
+
+    def append_multi(self, prefix: str, accounts: int, count: int, first: int = 0) -> float:
+        """W4: one ``put`` of three events of three originators, which its recorder writes in one
+        transaction (what ``app.save(a, b, c)`` does with three aggregates' pending events,
+        without the aggregate bookkeeping); each event's originator_version is the expected
+        version + 1, and the library's unique key refuses a stale writer."""
+        now = ItemAdded.create_timestamp()
+        batches = []
+        for number in range(first, first + count):
+            debit, credit, version = pair_of(prefix, accounts, number)
+            base = 3 * number
+            batches.append([
+                _event(stream_id(debit), version + 1, base, now),
+                _event(stream_id(credit), version + 1, base + 1, now),
+                _event(stream_id(f"{prefix}-new-{number}"), 1, base + 2, now),
+            ])
         put = self.app.events.put
         started = time.perf_counter()
         for events in batches:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import eventledger as el
 from benchmarks import bulk
-from benchmarks.contender import SEED_BATCH, stream_names
+from benchmarks.contender import SEED_BATCH, pair_of, stream_names
 from benchmarks.payload import ledger_events
 from benchmarks.places import Place
 from benchmarks.raw_postgres import BULK_COLUMNS
@@ -110,6 +110,27 @@ class LedgerContender:
         started = time.perf_counter()
         for name, events in zip(names, batches, strict=True):
             await append(name, events, expected_version=el.NO_STREAM)
+        return time.perf_counter() - started
+
+    def append_multi(self, prefix: str, accounts: int, count: int, first: int = 0) -> float:
+        """W4: ``append_many`` of three requests."""
+        return self._run(self._append_multi(prefix, accounts, count, first))
+
+    async def _append_multi(self, prefix: str, accounts: int, count: int, first: int) -> float:
+        calls = []
+        events = ledger_events(3 * count, 3 * first)
+        for index, number in enumerate(range(first, first + count)):
+            debit, credit, version = pair_of(prefix, accounts, number)
+            new = f"{prefix}-new-{number}"
+            calls.append([
+                el.AppendRequest(debit, [events[3 * index]], expected_version=version),
+                el.AppendRequest(credit, [events[3 * index + 1]], expected_version=version),
+                el.AppendRequest(new, [events[3 * index + 2]], expected_version=el.NO_STREAM),
+            ])
+        append_many = self.store.append_many
+        started = time.perf_counter()
+        for requests in calls:
+            await append_many(requests)
         return time.perf_counter() - started
 
     def load_stream(self, name: str) -> tuple[float, int]:

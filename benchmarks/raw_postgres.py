@@ -18,7 +18,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from benchmarks import bulk
-from benchmarks.contender import SEED_BATCH, stream_names
+from benchmarks.contender import SEED_BATCH, multi_stream_rows, stream_names
 from benchmarks.payload import TYPE_NAME, fields
 from benchmarks.places import Place
 
@@ -105,6 +105,17 @@ class RawPostgresContender:
         started = time.perf_counter()
         for name, data in zip(names, batches, strict=True):
             self._insert_batch(name, 0, data)
+        return time.perf_counter() - started
+
+    def append_multi(self, prefix: str, accounts: int, count: int, first: int = 0) -> float:
+        """W4: one transaction with one pipelined executemany of three INSERTs (version n+1; the
+        unique key is the check)."""
+        rows = multi_stream_rows(prefix, accounts, count, first, self._row)
+        connection = self.connection
+        started = time.perf_counter()
+        for batch in rows:
+            with connection.transaction(), connection.cursor() as cursor:
+                cursor.executemany(INSERT, batch)
         return time.perf_counter() - started
 
     def load_stream(self, name: str) -> tuple[float, int]:

@@ -24,7 +24,7 @@ import uuid
 from typing import Any
 
 from benchmarks import bulk
-from benchmarks.contender import SEED_BATCH, stream_names
+from benchmarks.contender import SEED_BATCH, multi_stream_rows, stream_names
 from benchmarks.payload import TYPE_NAME, fields
 from benchmarks.places import Place
 
@@ -126,6 +126,22 @@ class RawSQLiteContender:
         started = time.perf_counter()
         for name, data in zip(names, batches, strict=True):
             self._insert_batch(name, 0, data)
+        return time.perf_counter() - started
+
+    def append_multi(self, prefix: str, accounts: int, count: int, first: int = 0) -> float:
+        """W4: BEGIN IMMEDIATE, three INSERTs (version n+1; the unique key is the check), COMMIT."""
+        rows = multi_stream_rows(prefix, accounts, count, first, self._row)
+        execute = self.db.execute
+        started = time.perf_counter()
+        for batch in rows:
+            execute("BEGIN IMMEDIATE")
+            try:
+                for row in batch:
+                    execute(INSERT, row)
+            except BaseException:
+                execute("ROLLBACK")
+                raise
+            execute("COMMIT")
         return time.perf_counter() - started
 
     def load_stream(self, name: str) -> tuple[float, int]:

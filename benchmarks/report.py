@@ -111,7 +111,11 @@ METHOD = """\
   contender. Figures are medians of the repeats; ratios are eventledger's median over the other's
   (for ms and MB lower is better, so a ratio below 1 favours eventledger).
 - **Workloads.** W1 new streams of one event, one transaction each; W2 single-event appends with
-  an exact expected version over 100 existing streams; W3 batch appends to new streams; R1 load
+  an exact expected version over 100 existing streams; W3 batch appends to new streams; W4
+  multi-stream appends, one transaction each writing one event to each of 3 streams (2 existing
+  streams at exact expected versions and 1 new one): eventledger's `append_many`, the raw
+  driver's three INSERTs in one transaction (psycopg pipelines them), the incumbent's one `put`
+  of three aggregates' events (what its `save(a, b, c)` commits as one transaction); R1 load
   one stream; R2 read the whole global log from the start; C1 (PostgreSQL) separate writer
   processes, each with its own connection, appending single events to streams of their own for a
   fixed time; M1 read a global log end to end in a fresh process and report its peak resident

@@ -1,6 +1,6 @@
 """The workloads, run for every contender interleaved, each figure the median of several repeats.
 
-Write workloads (W1-W3) give every repeat of every contender a fresh place; the contenders take
+Write workloads (W1-W4) give every repeat of every contender a fresh place; the contenders take
 turns within a repeat, and the order rotates from repeat to repeat, so drift in the machine (a
 checkpoint, another process) spreads over all of them. Read workloads (R1, R2) seed one place
 per contender and read it repeatedly, again taking turns. M1 reads in a subprocess of its own so
@@ -28,7 +28,7 @@ from benchmarks.results import Result, Target
 _REPOSITORY = Path(__file__).resolve().parent.parent
 CHUNKS = 10
 """Write workloads run in this many turns per contender and repeat."""
-WORKLOADS = ("W1", "W2", "W3", "R1", "R2", "C1", "M1")
+WORKLOADS = ("W1", "W2", "W3", "W4", "R1", "R2", "C1", "M1")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class Sizes:
     exact_streams: int = 100
     batches: int = 100
     batch_size: int = 100
+    multi_appends: int = 3000
+    multi_accounts: int = 100
     stream_lengths: tuple[int, ...] = (1000, 10_000)
     log_streams: int = 500
     log_stream_length: int = 100
@@ -56,6 +58,7 @@ QUICK = Sizes(
     new_streams=600,
     exact_appends=1000,
     batches=30,
+    multi_appends=600,
     stream_lengths=(1000, 10_000),
     log_streams=100,
     memory_events=50_000,
@@ -89,6 +92,7 @@ class Suite:
             "W1": self.new_streams,
             "W2": self.exact_appends,
             "W3": self.batch_appends,
+            "W4": self.multi_stream_appends,
             "R1": self.stream_loads,
             "R2": self.log_read,
             "C1": self.concurrent_writers,
@@ -133,6 +137,8 @@ class Suite:
                 if name == ASYNC_REFERENCE:
                     continue
                 contender.append_batches(5, 100)
+                contender.seed("acct", 10, 1)
+                contender.append_multi("acct", 10, 20)
                 contender.load_stream("s-0")
                 contender.read_log()
 
@@ -203,6 +209,22 @@ class Suite:
         return self._writes(
             result, per_chunk * CHUNKS * size,
             lambda contender, chunk: contender.append_batches(per_chunk, size, chunk * per_chunk),
+        )
+
+    def multi_stream_appends(self) -> list[Result]:
+        """W4: 3 streams per append, one event each, in one transaction (2 existing, 1 new)."""
+        count, accounts = self.sizes.multi_appends, self.sizes.multi_accounts
+        result = Result(
+            self.backend.name, "W4", f"{count:,} appends to 3 streams of 1 event each, 1 transaction "
+            f"each (2 of {accounts} existing streams at exact versions, 1 new)", "events/s", True,
+            (Target("raw", at_least=0.8),),
+        )
+        per_chunk = count // CHUNKS
+        return self._writes(
+            result,
+            per_chunk * CHUNKS * 3,
+            lambda contender, chunk: contender.append_multi("w4", accounts, per_chunk, chunk * per_chunk),
+            lambda contender: contender.seed("w4", accounts, 1),
         )
 
     def stream_loads(self) -> list[Result]:

@@ -11,7 +11,7 @@ from typing import TypeVar
 import psycopg
 
 import eventledger as el
-from backends import POSTGRES_URL
+from backends import POSTGRES_URL, PostgresBackend
 
 RawConnection = psycopg.AsyncConnection[tuple[object, ...]]
 _T = TypeVar("_T")
@@ -49,6 +49,22 @@ async def begin_writing(connection: RawConnection, schema: str) -> int:
     row = await cursor.fetchone()
     assert row is not None
     return int(str(row[0]))
+
+
+async def open_named(backend: PostgresBackend, application_name: str) -> el.EventStore:
+    """A store whose connections introduce themselves, so a test can find and kill them."""
+    store = await el.open_store(f"{backend.url}&application_name={application_name}")
+    backend.stores.append(store)
+    return store
+
+
+async def waiting_on_a_lock(application_name: str) -> list[int]:
+    async with await connect(autocommit=True) as connection:
+        cursor = await connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
+            (application_name,),
+        )
+        return [int(str(row[0])) for row in await cursor.fetchall()]
 
 
 async def backend_pids(application_name: str) -> list[int]:

@@ -6,27 +6,20 @@ import asyncio
 import uuid
 
 import pytest
-from postgres_server import RawConnection, backend_pids, connect, insert_note, terminate, wait_for
+from postgres_server import (
+    RawConnection,
+    backend_pids,
+    connect,
+    insert_note,
+    open_named,
+    terminate,
+    wait_for,
+    waiting_on_a_lock,
+)
 
 import eventledger as el
 from backends import PostgresBackend
 from events import noted
-
-
-async def open_named(backend: PostgresBackend, application_name: str) -> el.EventStore:
-    """A store whose connections introduce themselves, so a test can find and kill them."""
-    store = await el.open_store(f"{backend.url}&application_name={application_name}")
-    backend.stores.append(store)
-    return store
-
-
-async def waiting_on_a_lock(application_name: str) -> list[int]:
-    async with await connect(autocommit=True) as connection:
-        cursor = await connection.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
-            (application_name,),
-        )
-        return [int(str(row[0])) for row in await cursor.fetchall()]
 
 
 async def blocked_append(

@@ -98,3 +98,22 @@ async def test_a_subscriber_of_another_store_still_gets_every_event_from_a_busy_
             )
         await asyncio.wait_for(following, 30)
     assert delivered == written
+
+
+async def test_a_second_read_after_an_append_includes_it_too_while_other_transactions_commit(
+    backend: PostgresBackend,
+) -> None:
+    # The store used to forget an append once a read had found it, so the next read could be
+    # held below it for a moment and show less of the log than the read before it.
+    store = await backend.open()
+    store.own_writes_wait = 10.0  # type: ignore[attr-defined]
+    missed: list[int] = []
+    async with busy_server():
+        for number in range(300):
+            result = await store.append("mine", [noted(str(number))], expected_version=number)
+            position = result.positions[0]
+            for _read in range(2):
+                found = [recorded.position async for recorded in store.read_all(after=position - 1, limit=1)]
+                if found != [position]:
+                    missed.append(number)
+    assert missed == []

@@ -108,3 +108,27 @@ async def test_assigning_the_single_observer_slot_replaces_every_observer(store:
 
     assert (replaced, assigned) == ([], [(1, False)])
     assert store.append_observers == (observe_assigned,)
+
+
+async def test_metrics_count_a_multi_stream_append_as_one_append_of_all_its_events(
+    store: el.EventStore,
+) -> None:
+    metrics = EventLedgerMetrics()
+    metrics.instrument_store(store, name="ledger")
+
+    await store.append_many(
+        [
+            el.AppendRequest("a", [noted("1"), noted("2")], expected_version=el.NO_STREAM),
+            el.AppendRequest("b", [noted("3")], expected_version=el.NO_STREAM),
+        ]
+    )
+    with pytest.raises(el.ConcurrencyError):
+        await store.append_many(
+            [
+                el.AppendRequest("a", [noted("4")], expected_version=el.NO_STREAM),
+                el.AppendRequest("c", [noted("5")], expected_version=el.NO_STREAM),
+            ]
+        )
+
+    totals = metrics.store_totals("ledger")
+    assert (totals.events, totals.appends, totals.conflicts) == (3, 2, 1)

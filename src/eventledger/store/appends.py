@@ -14,7 +14,11 @@ from typing import Any, TypeVar
 
 from eventledger.errors import ConcurrencyError, InvalidArgument
 from eventledger.events import EncodedEvent, Event, encode_events, encode_metadata
-from eventledger.store.expected_version import ExpectedVersion, check_expected_version
+from eventledger.store.expected_version import (
+    ExpectedVersion,
+    check_expected_version,
+    expected_version_matches,
+)
 from eventledger.store.limits import check_batch, check_stream_id
 from eventledger.store.records import AppendResult
 
@@ -76,6 +80,19 @@ def encode_requests(requests: object) -> list[EncodedAppend]:
             )
         )
     return encoded
+
+
+def check_versions(requests: Sequence[EncodedAppend], actual: Mapping[str, int]) -> None:
+    """Raise :class:`ConcurrencyError` naming every request whose expected version does not
+    hold against ``actual`` (each stream's current version; a stream not in it has none), in
+    request order; return when all hold. Backends call it before writing anything."""
+    conflicts = [
+        (request.stream_id, request.expected, found)
+        for request in requests
+        if not expected_version_matches(request.expected, found := actual.get(request.stream_id, 0))
+    ]
+    if conflicts:
+        raise ConcurrencyError(*conflicts[0], also=tuple(conflicts[1:]))
 
 
 async def observed(observers: tuple[AppendObserver, ...], append: Awaitable[_Outcome]) -> _Outcome:

@@ -223,7 +223,8 @@ class EventStore(AppendObservers, ABC):
         if not encoded:
             return []
         observers = self._append_observers
-        if not observers:
+        if not observers or not any(request.events for request in encoded):
+            # Versions checked and nothing to write: like an empty append, not an append to tell.
             results = await self._append_many(encoded)
         else:
             results = await observed(observers, self._append_many(encoded))
@@ -254,18 +255,43 @@ class EventStore(AppendObservers, ABC):
         stream_id: str,
         *,
         from_version: int | None = None,
+        to_version: int | None = None,
         limit: int | None = None,
         backwards: bool = False,
     ) -> AsyncIterator[RecordedEvent]:
         """Yield a stream's events in version order (or reverse order with ``backwards``).
 
         ``from_version`` is where to start, inclusive: by default version 1 going forwards,
-        the last version going backwards. A stream with no events yields nothing.
+        the last version going backwards. ``to_version`` is the last version to read,
+        inclusive, in either direction: the stream as it was at that version (going
+        backwards, reading starts there unless ``from_version`` is lower). Going forwards,
+        a ``to_version`` below ``from_version`` is refused. A stream with no events yields
+        nothing.
+
+        >>> async def as_it_was(store: EventStore) -> list[RecordedEvent]:
+        ...     return [recorded async for recorded in store.read_stream("order-1", to_version=3)]
         """
         self._check_open()
         check_stream_id(stream_id)
         check_limit(limit)
         check_position("from_version", from_version, allow_none=True)
+        check_position("to_version", to_version, allow_none=True)
+        if backwards:
+            first = from_version
+            if to_version is not None and (first is None or to_version < first):
+                first = to_version
+        else:
+            first = max(from_version or 1, 1)
+            if to_version is not None:
+                if from_version is not None and to_version < from_version:
+                    raise InvalidArgument(
+                        f"stream {stream_id!r}: to_version {to_version} is below from_version "
+                        f"{from_version}; reading forwards, the range would be empty"
+                    )
+                # Versions are dense (1..n), so the range is exactly this many events: the
+                # backend reads no further than to_version.
+                span = max(to_version - first + 1, 0)
+                limit = span if limit is None else min(limit, span)
 
         async def page(start: int | None, size: int) -> list[RecordedEvent]:
             return await self._read_stream_page(stream_id, start, size, backwards)
@@ -275,8 +301,9 @@ class EventStore(AppendObservers, ABC):
                 return last.version - 1 if last.version > 1 else None
             return last.version + 1
 
-        first = from_version if backwards else max(from_version or 1, 1)
         async for recorded in paged(page, first, limit, self.page_size, after_page):
+            if to_version is not None and recorded.version > to_version:
+                return  # only a stream with a gap in its versions (rows written by hand) gets here
             yield recorded
 
     @abstractmethod

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from eventledger.errors import ConcurrencyError
 from eventledger.events import EncodedEvent, RecordedEvent, decode_metadata
-from eventledger.store.appends import EncodedAppend
+from eventledger.store.appends import EncodedAppend, check_versions
 from eventledger.store.base import EventStore, ExpectedVersion, expected_version_matches
 from eventledger.store.records import AppendResult, RawEvent, Snapshot, StreamInfo
 from eventledger.versioning import decode_event
@@ -83,13 +83,7 @@ class MemoryEventStore(EventStore):
                 )
                 for request in group
             }
-            conflicts = [
-                (request.stream_id, request.expected, actual[request.stream_id])
-                for request in group
-                if not expected_version_matches(request.expected, actual[request.stream_id])
-            ]
-            if conflicts:
-                raise ConcurrencyError(*conflicts[0], also=tuple(conflicts[1:]))
+            check_versions(group, actual)
             versions.update(
                 (request.stream_id, actual[request.stream_id] + len(request.events)) for request in group
             )

@@ -43,6 +43,7 @@ subscription resumes from the last event it delivered. A standby cannot LISTEN: 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -55,7 +56,7 @@ import psycopg.errors
 from psycopg.rows import TupleRow
 
 from eventledger.backoff import Backoff
-from eventledger.errors import ConcurrencyError, ReadOnlyStore, StoreUnavailable
+from eventledger.errors import ConcurrencyError, ReadOnlyStore
 from eventledger.events import EncodedEvent, RecordedEvent
 from eventledger.store.appends import EncodedAppend
 from eventledger.store.base import (
@@ -77,9 +78,11 @@ from eventledger.store.drivers.postgres import (
     unavailable,
 )
 from eventledger.store.drivers.postgres_pool import StoreConnections, reusable_cursor
-from eventledger.store.postgres_many import Raced, append_in_transaction
+from eventledger.store.postgres_appends import STREAM_VERSION_CONSTRAINT
+from eventledger.store.postgres_many import appended
 from eventledger.store.postgres_notifications import Announcer, NotificationListener
 from eventledger.store.postgres_own_writes import OwnWrites
+from eventledger.store.postgres_recovery import Sent, recover
 from eventledger.store.postgres_schema import SCHEMA_VERSION, open_schema
 from eventledger.store.postgres_statements import (
     Statements,
@@ -99,10 +102,12 @@ from eventledger.store.records import (
 logger: Final = logging.getLogger("eventledger.postgres")
 
 
-_STREAM_VERSION_CONSTRAINT: Final = "events_stream_version"
 # ANY and STREAM_EXISTS stay satisfied when another appender wins the race for a version, so
 # the append simply runs again; this bounds the retries under pathological contention.
 _APPEND_ATTEMPTS: Final = 50
+# A multi-stream append that lost a race waits a moment before it reads the versions again, so
+# that appenders racing on the same streams do not retry in lockstep.
+_RACED_AGAIN: Final = Backoff(first=0.0005, maximum=0.05, jitter=1.0)
 
 
 class PostgresEventStore(EventStore):
@@ -186,60 +191,94 @@ class PostgresEventStore(EventStore):
         metadata: str | None,
     ) -> AppendResult:
         statement, parameters = self._statements.appends.statement(stream_id, events, expected, metadata)
+        doing = f"append to stream {stream_id!r}"
         for _attempt in range(_APPEND_ATTEMPTS):
             try:
-                rows = await self._run_append(statement, parameters)
+                rows = await self._run_append(statement, parameters, doing)
             except psycopg.errors.UniqueViolation as error:
-                if error.diag.constraint_name != _STREAM_VERSION_CONSTRAINT:
-                    raise unavailable(self.settings, f"append to stream {stream_id!r}", error) from None
+                if error.diag.constraint_name != STREAM_VERSION_CONSTRAINT:
+                    raise unavailable(self.settings, doing, error) from None
                 # Another appender took a version this batch aimed at, and committed first.
                 if expected is ANY or expected is STREAM_EXISTS:
                     continue
                 raise ConcurrencyError(stream_id, expected, await self.stream_version(stream_id)) from None
-            except ConnectionLost as error:
-                return await self._recover_append(stream_id, parameters, len(events), error)
+            except psycopg.errors.DeadlockDetected:
+                continue  # chosen as a deadlock's victim (another writer's own order): nothing written
+            except ConnectionLost as lost:
+                first_id = parameters.get("event_id") or parameters["event_ids"][0]
+                sent = [Sent(stream_id, first_id, len(events))]
+                return (await self._recover(sent, f"the batch for stream {stream_id!r}", lost))[0]
             if not rows:
                 actual = await self.stream_version(stream_id)
                 if expected_version_matches(expected, actual):
                     continue  # the stream reached the expected version just now: append after it
                 raise ConcurrencyError(stream_id, expected, actual)
             rows.sort(key=lambda row: int(row[1]))
-            self._own_writes.wrote(int(rows[0][2]))
-            if self.settings.notify:
-                self._announcer.announce()
+            self._wrote(int(rows[0][2]))
             return AppendResult(stream_id, int(rows[-1][1]), tuple(int(row[0]) for row in rows))
         raise ConcurrencyError(stream_id, expected, await self.stream_version(stream_id))
 
     async def _append_many(self, requests: list[EncodedAppend]) -> list[AppendResult]:
-        # Streams are written in id order, whatever the caller's order: two appends over the same
-        # streams then take their row locks in one order and never wait for each other in a
-        # cycle (in opposite orders they deadlocked a third of the time under contention).
-        ordered = sorted(requests, key=lambda request: request.stream_id)
-        for _attempt in range(_APPEND_ATTEMPTS):
+        # One statement in autocommit: one round trip, one transaction (see postgres_many).
+        statement, parameters = self._statements.appends.to_streams(requests)
+        streams = ", ".join(repr(request.stream_id) for request in requests)
+        doing = f"append to streams {streams}"
+        for attempt in range(1, _APPEND_ATTEMPTS + 1):
             try:
-                async with self.writing_transaction() as connection:
-                    written, _ = await append_in_transaction(connection, self._statements, ordered)
-                by_stream = {result.stream_id: result for result in written}
-                return [by_stream[request.stream_id] for request in requests]
-            except psycopg.errors.DeadlockDetected:
-                continue  # with another writer's transaction (say a caller's own): all of it again
-            except Raced as race:
-                request = next(request for request in requests if request.stream_id == race.stream_id)
-                if request.expected is ANY or request.expected is STREAM_EXISTS:
-                    continue  # a newer version still satisfies it: the whole append again
-                raise ConcurrencyError(
-                    race.stream_id, request.expected, await self.stream_version(race.stream_id)
-                ) from None
-        raise ConcurrencyError(
-            requests[0].stream_id, requests[0].expected, await self.stream_version(requests[0].stream_id)
-        )
+                rows = await self._run_append(statement, parameters, doing)
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as error:
+                if error.diag.constraint_name not in (STREAM_VERSION_CONSTRAINT, None):
+                    raise unavailable(self.settings, doing, error) from None
+                # Another appender took a version this append aimed at, and committed (or, by
+                # writing streams in its own order, made this statement a deadlock's victim):
+                # nothing was written. Again, reading the versions anew: every form either holds
+                # still (ANY, STREAM_EXISTS) or is refused naming every stream that no longer holds.
+                await asyncio.sleep(_RACED_AGAIN.delay(attempt))
+                continue
+            except ConnectionLost as lost:
+                return await self._recover_many(requests, parameters, doing, lost)
+            results, transaction_id = appended(requests, rows)
+            if transaction_id:
+                self._wrote(transaction_id)
+            return results
+        first = requests[0]
+        raise ConcurrencyError(first.stream_id, first.expected, await self.stream_version(first.stream_id))
+
+    async def _recover_many(
+        self, requests: list[EncodedAppend], parameters: dict[str, Any], doing: str, lost: ConnectionLost
+    ) -> list[AppendResult]:
+        """The connection dropped during a multi-stream append: was it stored, and where?"""
+        sent = Sent.of(requests, parameters["event_ids"])
+        if not sent:  # a check of versions only: nothing was to be written
+            raise lost
+        stored = iter(await self._recover(sent, doing.replace("append to", "the append to", 1), lost))
+        return [
+            next(stored)
+            if request.events
+            else AppendResult(request.stream_id, await self.stream_version(request.stream_id), ())
+            for request in requests
+        ]
+
+    async def _recover(self, sent: list[Sent], what: str, lost: ConnectionLost) -> list[AppendResult]:
+        results = await recover(self._fetch, self._statements, sent, what, lost)
+        logger.info("eventledger: %s was stored before the connection dropped", what)
+        if self.settings.notify:
+            self._announcer.announce()
+        return results
+
+    def _wrote(self, transaction_id: int) -> None:
+        """This store's append committed under ``transaction_id``: its reads wait for it, and
+        other processes' subscribers are told (a NOTIFY, spaced)."""
+        self._own_writes.wrote(transaction_id)
+        if self.settings.notify:
+            self._announcer.announce()
 
     async def _notify(self) -> None:
         async with self._connection("announce appends") as connection:
             await connection.execute(self._statements.notify, prepare=True)
 
-    async def _run_append(self, statement: bytes, parameters: dict[str, Any]) -> list[TupleRow]:
-        async with self._connection(f"append to stream {parameters['stream']!r}") as connection:
+    async def _run_append(self, statement: bytes, parameters: dict[str, Any], doing: str) -> list[TupleRow]:
+        async with self._connection(doing) as connection:
             cursor = reusable_cursor(connection)
             await cursor.execute(statement, parameters, prepare=True)
             return await cursor.fetchall()
@@ -292,9 +331,7 @@ class PostgresEventStore(EventStore):
         except CallersError as wrapped:
             raise wrapped.error from None
         if row is not None and row[0] is not None:
-            self._own_writes.wrote(int(row[0]))
-            if self.settings.notify:
-                self._announcer.announce()
+            self._wrote(int(row[0]))
             self._wake_subscribers()
 
     @contextlib.asynccontextmanager
@@ -307,37 +344,6 @@ class PostgresEventStore(EventStore):
             raise
         except psycopg.Error as error:
             raise translate(error, self.settings, doing) from None
-
-    async def _recover_append(
-        self, stream_id: str, parameters: dict[str, Any], count: int, lost: ConnectionLost
-    ) -> AppendResult:
-        """The connection dropped during an append: find out whether the batch was stored.
-
-        One statement wrote the batch, so it is stored entirely or not at all; its first event
-        id tells which. If it was stored, the append succeeded and its result is returned.
-        """
-        first_id = parameters.get("event_id") or parameters["event_ids"][0]
-        try:
-            rows = await self._fetch(self._statements.find_event, (first_id,), "look for an appended event")
-        except StoreUnavailable:
-            raise StoreUnavailable(
-                f"{lost}; whether the batch for stream {stream_id!r} was stored is unknown (it is "
-                f"all or nothing): look for event id {first_id} before appending again"
-            ) from None
-        if not rows:
-            raise StoreUnavailable(
-                f"{lost}; nothing of the batch for stream {stream_id!r} is stored (a batch is all or "
-                "nothing): append again"
-            ) from None
-        first_version = int(rows[0][1])
-        logger.info("eventledger: append to %r was stored before the connection dropped", stream_id)
-        if self.settings.notify:
-            self._announcer.announce()
-        # Concurrent inserts may interleave positions, so read the batch's positions back.
-        rows = await self._fetch(
-            self._statements.read_stream_forwards, (stream_id, first_version, count), "read an appended batch"
-        )
-        return AppendResult(stream_id, first_version + count - 1, tuple(int(row[0]) for row in rows))
 
     # ----------------------------------------------------------------- reading
 

@@ -22,24 +22,23 @@ _BACKOFF: Final = Backoff(first=0.002, maximum=0.05)
 
 
 class OwnWrites:
-    """The newest transaction id this store wrote that readers may not see yet."""
+    """The newest transaction id this store wrote under, which its readers wait to see.
+
+    It is kept, not forgotten once a read has seen it: a later read can still be held below
+    it for a moment (a transaction of another session that ends while the read runs), and
+    a store's second read of the global log must not show less of its own appends than its
+    first did.
+    """
 
     def __init__(self) -> None:
-        self.pending: int | None = None
+        self.newest: int | None = None
         #: The barrier at which the last wait gave up (a long-open transaction); None if none.
         self.stuck_at: int | None = None
 
     def wrote(self, transaction_id: int) -> None:
         """Note an append (or writing transaction) committed under ``transaction_id``."""
-        if self.pending is None or transaction_id > self.pending:
-            self.pending = transaction_id
-
-    def seen(self, transaction_id: int) -> None:
-        """Readers can see ``transaction_id``'s events now."""
-        # A newer append may have come in meanwhile; only forget what was actually seen.
-        if self.pending == transaction_id:
-            self.pending = None
-        self.stuck_at = None
+        if self.newest is None or transaction_id > self.newest:
+            self.newest = transaction_id
 
     async def read_visible(
         self, read: Callable[[], Awaitable[tuple[int, _Result]]], within: float, where: str
@@ -56,13 +55,13 @@ class OwnWrites:
         wait again until that transaction has ended.
         """
         barrier, result = await read()
-        written = self.pending
+        written = self.newest
         if written is None:
             return result
         deadline = asyncio.get_running_loop().time() + within
         for delay in _BACKOFF.delays():
             if barrier > written:
-                self.seen(written)
+                self.stuck_at = None
                 return result
             if self.stuck_at == barrier:
                 return result

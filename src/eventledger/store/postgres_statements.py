@@ -180,7 +180,6 @@ class Statements:
 
     appends: AppendForms
     stream_version: bytes
-    stream_versions: bytes
     read_stream_forwards: bytes
     read_stream_backwards: bytes
     read_all: bytes
@@ -212,9 +211,6 @@ class Statements:
         return cls(
             appends=AppendForms(events),
             stream_version=sql_text(f"SELECT coalesce(max(version), 0) FROM {events} WHERE stream_id = %s"),
-            stream_versions=sql_text(
-                f"SELECT stream_id, max(version) FROM {events} WHERE stream_id = ANY(%s) GROUP BY stream_id"
-            ),
             read_stream_forwards=sql_text(
                 f"SELECT {SELECTED} FROM {events} AS event WHERE event.stream_id = %s "
                 "AND event.version >= %s ORDER BY event.version LIMIT %s"

@@ -41,7 +41,7 @@ from typing import Any, Final
 
 from eventledger.errors import ConcurrencyError, EventLedgerError, StoreSchemaError
 from eventledger.events import EncodedEvent, RecordedEvent
-from eventledger.store.appends import EncodedAppend
+from eventledger.store.appends import EncodedAppend, check_versions
 from eventledger.store.base import (
     ANY,
     STREAM_EXISTS,
@@ -72,6 +72,9 @@ from eventledger.store.sqlite_schema import (
 from eventledger.store.sqlite_statements import SQLiteStatements
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+# A multi-stream append reads its streams' versions this many at a time, well below SQLite's
+# limit on a statement's parameters (999 before 3.32).
+_STREAMS_PER_READ: Final = 500
 # Bits of a random UUID that say "version 4, RFC 4122 variant": cleared, then set.
 _UUID4_CLEAR: Final = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET: Final = (0x4000 << 64) | (0x8000 << 48)
@@ -228,7 +231,8 @@ class SQLiteEventStore(EventStore):
         db = self._db
         # The write lock first: from here no other writer can move a stream we checked, so the
         # versions read below stay true until COMMIT, and every stream is checked before any
-        # row is written (an append that fails names every stream that did not hold).
+        # row is written (an append that fails names every stream that did not hold). Holding
+        # the lock, the store numbers the rows itself, like a batch's later events.
         db.execute("BEGIN IMMEDIATE")
         try:
             results = self.append_in_transaction(db, requests)
@@ -249,24 +253,41 @@ class SQLiteEventStore(EventStore):
         :class:`ConcurrencyError` naming every such stream, having written nothing. The caller
         commits or rolls back.
         """
-        actual = {
-            request.stream_id: db.execute(self._sql.stream_version, (request.stream_id,)).fetchone()[0]
-            for request in requests
-        }
-        conflicts = [
-            (request.stream_id, request.expected, actual[request.stream_id])
-            for request in requests
-            if not expected_version_matches(request.expected, actual[request.stream_id])
-        ]
-        if conflicts:
-            raise ConcurrencyError(*conflicts[0], also=tuple(conflicts[1:]))
+        # Holding the write lock, the store numbers the rows itself, like a batch's later events.
+        head = 0
+        actual: dict[str, int] = {}
+        for first in range(0, len(requests), _STREAMS_PER_READ):
+            streams = [request.stream_id for request in requests[first : first + _STREAMS_PER_READ]]
+            rows = db.execute(self._sql.stream_versions(len(streams)), streams).fetchall()
+            head = rows[0][1]
+            actual.update(rows[1:])
+        check_versions(requests, actual)
         now = time.time_ns() // 1000
-        return [
-            self._insert(request.stream_id, request.events, ANY, request.metadata, now, db)
-            if request.events
-            else AppendResult(request.stream_id, actual[request.stream_id], ())
-            for request in requests
-        ]
+        results: list[AppendResult] = []
+        rows = []
+        for request in requests:
+            version = actual.get(request.stream_id, 0)
+            for number, event in enumerate(request.events, 1):
+                rows.append(
+                    (
+                        head + number,
+                        request.stream_id,
+                        version + number,
+                        _new_event_id(),
+                        event.type,
+                        event.schema_version,
+                        event.data,
+                        request.metadata,
+                        now,
+                    )
+                )
+            count = len(request.events)
+            results.append(
+                AppendResult(request.stream_id, version + count, tuple(range(head + 1, head + count + 1)))
+            )
+            head += count
+        db.executemany(self._sql.append_rest, rows)
+        return results
 
     @contextlib.asynccontextmanager
     async def writing_transaction(

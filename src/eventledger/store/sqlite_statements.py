@@ -51,6 +51,13 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 """A batch's later events, numbered by the store after the first: the batch holds the write
 lock since ``BEGIN IMMEDIATE``, so the next positions and versions are its own."""
 
+STREAM_VERSIONS: Final = """\
+SELECT NULL, coalesce(max(position), 0) FROM {events}
+UNION ALL
+SELECT stream_id, max(version) FROM {events} WHERE stream_id IN ({streams}) GROUP BY stream_id"""
+"""A multi-stream append's one read, under the write lock: the last position (first row), then
+each named stream that has events with its version. Both maxima come from an index."""
+
 # Positions are the table's INTEGER PRIMARY KEY. SQLite has one writer at a time and commits
 # in the order writes happen, so positions become visible in order: reading the global log in
 # position order never skips an event that commits later.
@@ -140,6 +147,10 @@ class SQLiteStatements:
             load_snapshot=LOAD_SNAPSHOT.format(**names),
             events_table=names["events"],
         )
+
+    def stream_versions(self, count: int) -> str:
+        """:data:`STREAM_VERSIONS` for ``count`` streams (sqlite3 caches each count's text)."""
+        return STREAM_VERSIONS.format(events=self.events_table, streams=",".join("?" * count))
 
     def read_all_of_types(self, count: int) -> str:
         """:data:`READ_ALL_OF_TYPES` for ``count`` type names (sqlite3 caches each count's text)."""

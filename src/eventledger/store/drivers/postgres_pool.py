@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 
 import psycopg
+import psycopg.errors
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
@@ -87,7 +88,9 @@ class StoreConnections:
     async def connection(self, doing: str) -> AsyncIterator[Connection]:
         """A pooled connection; driver errors become eventledger errors naming the server.
 
-        Integrity errors pass unchanged: the store decides what a constraint violation means.
+        Integrity errors and deadlocks pass unchanged: the store decides what a constraint
+        violation means, and a statement chosen as a deadlock's victim wrote nothing and may
+        simply run again.
         """
         try:
             connection = await self._live_connection()
@@ -95,7 +98,7 @@ class StoreConnections:
                 yield connection
             finally:
                 await self._pool.putconn(connection)
-        except psycopg.IntegrityError:
+        except (psycopg.IntegrityError, psycopg.errors.DeadlockDetected):
             raise
         except (psycopg.Error, PoolTimeout, PoolClosed) as error:
             if isinstance(error, PoolClosed) or self._closed():

@@ -20,8 +20,9 @@ The same for a read-model target: subclass :class:`TargetConformance` and provid
 ``target_under_test`` fixture (:class:`SQLTargetUnderTest` for a target whose handlers write
 through an :class:`~eventledger.projections.SQLTransaction`).
 
-- :class:`StoreConformance`: appending, reading, subscribing, refusals, immutability,
-  snapshots, what is accepted, and the round-trip property (hypothesis). Each part is a class
+- :class:`StoreConformance`: appending, multi-stream appends (also racing on several
+  connections), reading, subscribing, refusals, immutability, snapshots, what is accepted,
+  and the round-trip property (hypothesis). Each part is a class
   of its own too (:class:`AppendSpecification`, ...).
 - :class:`RawStoreConformance`: all of that, plus the specifications that write behind the
   store's back (rows that no longer decode, every SQL rewrite of a stored event); the
@@ -45,6 +46,8 @@ pytest.register_assert_rewrite(
             "accepted",
             "appending",
             "immutability",
+            "multi_stream",
+            "multi_stream_races",
             "reading",
             "refusals",
             "round_trip",
@@ -58,6 +61,8 @@ pytest.register_assert_rewrite(
 from eventledger.testing.conformance.accepted import AcceptedSpecification  # noqa: E402
 from eventledger.testing.conformance.appending import AppendSpecification  # noqa: E402
 from eventledger.testing.conformance.immutability import ImmutabilitySpecification  # noqa: E402
+from eventledger.testing.conformance.multi_stream import MultiStreamAppendSpecification  # noqa: E402
+from eventledger.testing.conformance.multi_stream_races import MultiStreamRaceSpecification  # noqa: E402
 from eventledger.testing.conformance.reading import ReadSpecification  # noqa: E402
 from eventledger.testing.conformance.refusals import (  # noqa: E402
     CallerMistakeSpecification,
@@ -90,6 +95,8 @@ __all__ = [
     "CallerMistakeSpecification",
     "ImmutabilitySpecification",
     "MemoryTargetUnderTest",
+    "MultiStreamAppendSpecification",
+    "MultiStreamRaceSpecification",
     "OpenedStores",
     "OpenedTargets",
     "RawAccess",

@@ -63,6 +63,59 @@ class ReadSpecification(StoreFixtures):
         assert await versions(store, "s", from_version=2, limit=7) == list(range(2, 9))
         assert len([r async for r in store.read_all()]) == 14
 
+    async def test_read_stream_to_a_version_reads_the_stream_as_it_was_then(
+        self, store: el.EventStore
+    ) -> None:
+        await fill(store, "s", 10)
+        assert await versions(store, "s", to_version=4) == [1, 2, 3, 4]
+        assert await versions(store, "s", to_version=1) == [1]
+
+    async def test_read_stream_from_a_version_to_a_version_includes_both(self, store: el.EventStore) -> None:
+        await fill(store, "s", 10)
+        assert await versions(store, "s", from_version=3, to_version=6) == [3, 4, 5, 6]
+        assert await versions(store, "s", from_version=5, to_version=5) == [5]
+
+    async def test_read_stream_to_a_version_past_the_end_reads_to_the_end(self, store: el.EventStore) -> None:
+        await fill(store, "s", 5)
+        assert await versions(store, "s", to_version=9) == [1, 2, 3, 4, 5]
+        assert await versions(store, "s", to_version=9, backwards=True) == [5, 4, 3, 2, 1]
+        assert await versions(store, "missing", to_version=3) == []
+
+    async def test_read_stream_to_version_zero_reads_nothing(self, store: el.EventStore) -> None:
+        await fill(store, "s", 3)
+        assert await versions(store, "s", to_version=0) == []
+        assert await versions(store, "s", to_version=0, backwards=True) == []
+
+    async def test_read_stream_to_a_version_with_a_limit_stops_at_whichever_comes_first(
+        self, store: el.EventStore
+    ) -> None:
+        await fill(store, "s", 10)
+        assert await versions(store, "s", from_version=2, to_version=8, limit=3) == [2, 3, 4]
+        assert await versions(store, "s", from_version=2, to_version=4, limit=30) == [2, 3, 4]
+        assert await versions(store, "s", to_version=7, limit=2, backwards=True) == [7, 6]
+
+    async def test_read_stream_backwards_to_a_version_starts_there(self, store: el.EventStore) -> None:
+        await fill(store, "s", 10)
+        assert await versions(store, "s", to_version=4, backwards=True) == [4, 3, 2, 1]
+        assert await versions(store, "s", from_version=9, to_version=4, backwards=True) == [4, 3, 2, 1]
+        # Going backwards, to_version is still the upper bound: a lower from_version starts lower.
+        assert await versions(store, "s", from_version=3, to_version=6, backwards=True) == [3, 2, 1]
+
+    async def test_read_stream_to_a_version_across_page_boundaries(self, store: el.EventStore) -> None:
+        store.page_size = 3
+        await fill(store, "s", 10)
+        assert await versions(store, "s", to_version=7) == [1, 2, 3, 4, 5, 6, 7]
+        assert await versions(store, "s", from_version=2, to_version=9) == list(range(2, 10))
+        assert await versions(store, "s", to_version=8, backwards=True) == list(range(8, 0, -1))
+
+    async def test_read_stream_to_a_version_leaves_out_what_was_appended_after_it(
+        self, store: el.EventStore
+    ) -> None:
+        await fill(store, "s", 3)
+        await store.append("s", [noted("later")], expected_version=3)
+        recorded = [r async for r in store.read_stream("s", to_version=3)]
+        assert [r.event.note for r in recorded] == ["1", "2", "3"]  # type: ignore[attr-defined]
+
     async def test_read_stream_only_returns_that_stream(self, store: el.EventStore) -> None:
         await fill(store, "a", 2)
         await fill(store, "b", 3)

@@ -137,6 +137,26 @@ class CallerMistakeSpecification(StoreFixtures):
         with pytest.raises(el.InvalidArgument, match="from_version"):
             [r async for r in store.read_stream("s", from_version=from_version)]
 
+    @pytest.mark.parametrize("to_version", [MAX + 1, -1, 1.5, "3", True])
+    async def test_read_stream_to_a_version_that_is_not_a_version_is_refused(
+        self, store: el.EventStore, to_version: object
+    ) -> None:
+        with pytest.raises(el.InvalidArgument, match="to_version"):
+            [r async for r in store.read_stream("s", to_version=to_version)]  # type: ignore[arg-type]
+
+    async def test_read_stream_forwards_to_a_version_below_the_first_is_refused(
+        self, store: el.EventStore
+    ) -> None:
+        await store.append("s", [noted("a"), noted("b"), noted("c")], expected_version=el.NO_STREAM)
+        with pytest.raises(el.InvalidArgument, match="to_version 2 is below from_version 3") as refused:
+            [r async for r in store.read_stream("s", from_version=3, to_version=2)]
+        assert "'s'" in str(refused.value)
+
+    async def test_read_stream_to_the_largest_version_reads_everything(self, store: el.EventStore) -> None:
+        await store.append("s", [noted("a")], expected_version=el.NO_STREAM)
+        assert [r.version async for r in store.read_stream("s", to_version=MAX)] == [1]
+        assert [r.version async for r in store.read_stream("s", to_version=MAX, backwards=True)] == [1]
+
     async def test_read_stream_from_the_largest_version_reads_nothing(self, store: el.EventStore) -> None:
         await store.append("s", [noted("a")], expected_version=el.NO_STREAM)
         assert [r async for r in store.read_stream("s", from_version=MAX)] == []

@@ -9,6 +9,8 @@ from __future__ import annotations
 from eventledger.testing.conformance.accepted import AcceptedSpecification
 from eventledger.testing.conformance.appending import AppendSpecification
 from eventledger.testing.conformance.immutability import ImmutabilitySpecification
+from eventledger.testing.conformance.multi_stream import MultiStreamAppendSpecification
+from eventledger.testing.conformance.multi_stream_races import MultiStreamRaceSpecification
 from eventledger.testing.conformance.reading import ReadSpecification
 from eventledger.testing.conformance.refusals import CallerMistakeSpecification, StoredDataSpecification
 from eventledger.testing.conformance.round_trip import RoundTripProperty
@@ -18,6 +20,8 @@ from eventledger.testing.conformance.subscribing import SubscribeSpecification
 
 class StoreConformance(
     AppendSpecification,
+    MultiStreamAppendSpecification,
+    MultiStreamRaceSpecification,
     ReadSpecification,
     SubscribeSpecification,
     CallerMistakeSpecification,
