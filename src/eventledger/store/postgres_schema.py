@@ -148,8 +148,16 @@ async def open_schema(connection: Connection, schema: str, where: str) -> int | 
 
 async def _recorded_version(connection: Connection, schema: str) -> int | None:
     """The store schema version recorded in ``schema``; None when it has none (reads only)."""
-    table = f'"{schema}".eventledger_schema'
-    cursor = await connection.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+    # The catalogs themselves, not to_regclass(): that looks names up in the session's catalog
+    # cache, which a wait on the advisory lock (no relation lock) does not refresh, so an opener
+    # that waited while another created the schema could still find nothing, migrate an
+    # existing table and deadlock with the appenders already using it.
+    cursor = await connection.execute(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_class AS class"
+        " JOIN pg_catalog.pg_namespace AS space ON space.oid = class.relnamespace"
+        " WHERE space.nspname = %s AND class.relname = 'eventledger_schema')",
+        (schema,),
+    )
     row = await cursor.fetchone()
     if not row or not row[0]:
         return None
