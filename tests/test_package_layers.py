@@ -72,3 +72,9 @@ def test_no_module_imports_a_higher_layer() -> None:
             if theirs is not None and theirs > own:
                 wrong.append(f"{name} imports {imported}")
     assert wrong == []
+
+
+def test_no_module_is_longer_than_five_hundred_lines() -> None:
+    """Small modules with one job each: a module that grows past 500 lines is doing two."""
+    lengths = {module_name(path): len(path.read_text().splitlines()) for path in PACKAGE.rglob("*.py")}
+    assert {name: lines for name, lines in lengths.items() if lines > 500} == {}

@@ -70,10 +70,8 @@ class StoreError(EventLedgerError):
 class StoredEventError(EventLedgerError):
     """A stored event cannot be turned into today's event class.
 
-    Every subclass carries ``type_name``, ``stream_id`` and ``position`` (``stream_id`` and
-    ``position`` are None only when the problem was found before reading any event, as
-    ``UpcasterRegistry.check_chains`` does).
-    """
+    Every subclass carries ``type_name``, ``stream_id`` and ``position`` (the last two None only
+    when found before reading any event, as ``UpcasterRegistry.check_chains`` does)."""
 
     type_name: str
     stream_id: str | None
@@ -95,9 +93,8 @@ def describe_expected(expected: object) -> str:
 
 
 class ConcurrencyError(EventLedgerError):
-    """An append's expected version did not match the stream's actual version.
-
-    Nothing of the batch was written. Reload the stream and decide again.
+    """An append's expected version did not match the stream's actual version; nothing of the
+    batch was written. Reload the stream and decide again.
 
     >>> str(ConcurrencyError("order-1", 3, 4))
     "stream 'order-1': expected version 3, actual version 4"
@@ -339,11 +336,8 @@ class ReadOnlyStore(StoreError):
 
 
 class StoreSchemaError(StoreError):
-    """The store's tables are missing, older or newer than this release can use.
-
-    Raised on open when the schema is newer than this eventledger (upgrade it), or when it is
-    missing or older and the connection has no right to create or migrate it.
-    """
+    """The store's tables are newer than this release (upgrade it), or missing or older and the
+    connection has no right to create or migrate them (raised on open)."""
 
 
 class DomainError(EventLedgerError):
@@ -366,12 +360,11 @@ class AggregateNotFound(EventLedgerError):
 
 
 class UnhandledEvent(EventLedgerError):
-    """An aggregate met an event type it has no apply handler for.
+    """An aggregate met an event type it has no apply handler for (recording or replaying).
 
-    Raised while recording or replaying, so state never silently skips an event. An aggregate
-    that really means to ignore event types it does not handle says so in its class statement
-    (``class Order(Aggregate, ignore_unhandled_events=True)``). An event of a retired type is
-    such an event too: ``retired_reason`` then says why the type was retired.
+    So state never silently skips an event; an aggregate that means to ignore such types says so
+    (``class Order(Aggregate, ignore_unhandled_events=True)``). For an event of a retired type,
+    ``retired_reason`` says why it was retired.
     """
 
     def __init__(
@@ -442,12 +435,8 @@ class LeaseLost(ProjectionError):
 
 
 class FailureFacts(Protocol):
-    """What :class:`ProjectionFailed` needs of the failure it carries.
-
-    The record is :class:`eventledger.projections.failures.EventFailure` (which also has the
-    event id, the attempts and the time); it is named here by its shape, since this module sits
-    below every other.
-    """
+    """What :class:`ProjectionFailed` needs of its failure: the shape of
+    :class:`eventledger.projections.failures.EventFailure`, since this module sits below every other."""
 
     @property
     def position(self) -> int: ...
