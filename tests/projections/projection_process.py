@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1])]
 
@@ -19,6 +20,7 @@ from projection_rig import SQLLedger  # noqa: E402
 import eventledger as el  # noqa: E402
 from eventledger.projections import (  # noqa: E402
     LeasePolicy,
+    Projection,
     ProjectionListener,
     SQLiteTarget,
     SQLTransaction,
@@ -38,12 +40,10 @@ class Announce(ProjectionListener):
             print("leading", flush=True)
 
 
-async def main(arguments: argparse.Namespace) -> None:
-    store = await el.open_store(arguments.store)
-    target: Target[SQLTransaction] = (
-        SQLiteTarget(arguments.target) if arguments.kind == "sqlite" else PostgresTarget(arguments.target)
-    )
-    projection = SQLLedger(target, runner_id=arguments.runner, delay=arguments.delay)
+async def run_until_killed(
+    store: el.EventStore, projection: Projection[Any], arguments: argparse.Namespace
+) -> None:
+    """Run ``projection`` with the lease and batch the arguments name, announcing the lead."""
     lease = LeasePolicy(ttl=arguments.ttl, renew_every=arguments.ttl / 4, standby_poll=0.05)
     runner = el.ProjectionRunner(
         store,
@@ -51,7 +51,7 @@ async def main(arguments: argparse.Namespace) -> None:
         batch_size=arguments.batch,
         lease=lease,
         listeners=[Announce()],
-        owner=arguments.runner,
+        owner=arguments.owner,
     )
     print("started", flush=True)
     try:
@@ -60,13 +60,28 @@ async def main(arguments: argparse.Namespace) -> None:
         await store.close()
 
 
+def common_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options both killable processes take: batch size, per-event delay, lease ttl."""
+    parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--ttl", type=float, default=1.0)
+    return parser
+
+
+async def main(arguments: argparse.Namespace) -> None:
+    store = await el.open_store(arguments.store)
+    target: Target[SQLTransaction] = (
+        SQLiteTarget(arguments.target) if arguments.kind == "sqlite" else PostgresTarget(arguments.target)
+    )
+    await run_until_killed(
+        store, SQLLedger(target, runner_id=arguments.owner, delay=arguments.delay), arguments
+    )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("kind", choices=["sqlite", "postgres"])
     parser.add_argument("store")
     parser.add_argument("target")
-    parser.add_argument("runner")
-    parser.add_argument("--batch", type=int, default=20)
-    parser.add_argument("--delay", type=float, default=0.0)
-    parser.add_argument("--ttl", type=float, default=1.0)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("owner")
+    asyncio.run(main(common_options(parser).parse_args()))

@@ -17,9 +17,16 @@ from typing import Any, Generic, TypeVar
 import pydantic
 
 from eventledger.domain.decider import Decider
-from eventledger.domain.retry import RetryPolicy
+from eventledger.domain.retry import NO_RETRY, RetryPolicy
+from eventledger.errors import ConcurrencyError
 from eventledger.events import Event, Metadata
 from eventledger.store.base import EventStore
+from eventledger.store.expected_version import (
+    ANY,
+    ExpectedVersion,
+    check_expected_version,
+    expected_version_matches,
+)
 from eventledger.store.records import AppendResult
 
 CommandType = TypeVar("CommandType")
@@ -108,6 +115,7 @@ class CommandHandler(Generic[CommandType, State]):
         stream_id: str,
         command: CommandType,
         *,
+        expected_version: ExpectedVersion | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> CommandResult[State]:
         """Load ``stream_id``, decide ``command`` on its state, append the events.
@@ -116,11 +124,22 @@ class CommandHandler(Generic[CommandType, State]):
         for an empty stream). ``metadata`` is stored with the events, on top of the command's
         own ids when it is a :class:`Command`. Business rule violations raised by ``decide``
         propagate unchanged; conflicts are retried per the handler's :class:`RetryPolicy`.
+
+        ``expected_version`` is a version the caller saw (an HTTP ``If-Match``): the stream must
+        still be there, so it is checked once, before deciding and again by the append, and a
+        mismatch raises :class:`~eventledger.ConcurrencyError` without a retry (``ANY`` means no
+        such check: the default, retried). The result's ``version`` is the one to hand back::
+
+            result = await handler.handle("order-1", confirm, expected_version=3)
+            etag = f'W/"{result.version}"'
         """
         event_metadata = merge_metadata(command, metadata)
+        expected = None if expected_version is None else check_expected_version(stream_id, expected_version)
 
         async def attempt() -> CommandResult[State]:
             state, version = await self.load(stream_id)
+            if expected is not None and not expected_version_matches(expected, version):
+                raise ConcurrencyError(stream_id, expected, version)
             events = tuple(self.decider.decide(command, state))
             if not events:
                 return CommandResult(stream_id, (), version, state, ())
@@ -131,7 +150,9 @@ class CommandHandler(Generic[CommandType, State]):
                 stream_id, events, result.version, self.decider.fold(events, state), result.positions
             )
 
-        return await self.retry.run(attempt, on_conflict=self._count_conflict)
+        if expected is None or expected is ANY:
+            return await self.retry.run(attempt, on_conflict=self._count_conflict)
+        return await NO_RETRY.run(attempt, on_conflict=self._count_conflict)
 
     async def load(self, stream_id: str) -> tuple[State, int]:
         """The stream's current state and the version it was folded from (0 for no events)."""

@@ -20,9 +20,10 @@ from typing import Any, Generic, TypeVar
 
 from eventledger.domain import history, snapshots
 from eventledger.domain.aggregate import Aggregate
-from eventledger.domain.retry import RetryPolicy
-from eventledger.errors import AggregateNotFound, InvalidArgument
+from eventledger.domain.retry import NO_RETRY, RetryPolicy
+from eventledger.errors import AggregateNotFound, ConcurrencyError, InvalidArgument
 from eventledger.store.base import EventStore
+from eventledger.store.expected_version import check_expected_version
 from eventledger.store.records import AppendResult
 
 logger = logging.getLogger(__name__)
@@ -147,6 +148,7 @@ class Repository(Generic[AggregateType]):
         aggregate_id: str,
         decision: Callable[[AggregateType], object],
         *,
+        expected_version: int | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> AggregateType:
         """Load the aggregate, run ``decision`` on it (a command method), save; retry on conflicts.
@@ -154,18 +156,29 @@ class Repository(Generic[AggregateType]):
         ``decision`` may be async. On :class:`~eventledger.ConcurrencyError` the aggregate is
         loaded afresh and ``decision`` runs again, as the repository's :class:`RetryPolicy`
         allows; the last conflict propagates. Other errors (a broken rule, a missing aggregate)
-        propagate at once. Returns the saved aggregate.
+        propagate at once. Returns the saved aggregate (its ``version`` is the new one).
+
+        ``expected_version`` is a version the caller saw (an HTTP ``If-Match``): the aggregate
+        must still be at it, checked on load and again by the save, and a mismatch raises
+        :class:`~eventledger.ConcurrencyError` at once, never retried.
         """
+        if expected_version is not None:
+            check_expected_version(aggregate_id, expected_version)
+            if not isinstance(expected_version, int):
+                raise InvalidArgument(f"expected_version of {aggregate_id!r} must be a version number")
 
         async def attempt() -> AggregateType:
             aggregate = await self.load(aggregate_id)
+            if expected_version is not None and aggregate.version != expected_version:
+                raise ConcurrencyError(aggregate_id, expected_version, aggregate.version)
             outcome = decision(aggregate)
             if inspect.isawaitable(outcome):
                 await outcome
             await self.save(aggregate, metadata=metadata)
             return aggregate
 
-        return await self.retry.run(attempt, on_conflict=self._count_conflict)
+        policy = self.retry if expected_version is None else NO_RETRY
+        return await policy.run(attempt, on_conflict=self._count_conflict)
 
     def _check_aggregate(self, aggregate: object) -> None:
         """Raise :class:`~eventledger.InvalidArgument` unless this repository saves ``aggregate``."""

@@ -95,12 +95,19 @@ class UnitOfWork:
         policy = retry if retry is not None else RetryPolicy()
         return await policy.run(attempt, on_conflict=lambda error: current._count_conflict(error))
 
-    async def load(self, repository: Repository[AggregateType], aggregate_id: str) -> AggregateType:
+    async def load(
+        self, repository: Repository[AggregateType], aggregate_id: str, *, expected_version: int | None = None
+    ) -> AggregateType:
         """The aggregate ``aggregate_id``, loaded through ``repository`` the first time it is asked for.
 
         Later loads of the same id in this unit of work return the same object, with whatever
         it has recorded since. Raises :class:`~eventledger.AggregateNotFound` when its stream
         has no events (create it and :meth:`add` it instead).
+
+        ``expected_version`` is a version the caller saw (an HTTP ``If-Match``): the aggregate
+        must be at it when loaded (the commit then expects it too), or
+        :class:`~eventledger.ConcurrencyError` is raised. Under :meth:`run` that conflict is
+        retried like any other and fails again, so pass ``retry=NO_RETRY`` there.
         """
         self._check_store(repository)
         tracked = self._tracked.get(aggregate_id)
@@ -109,7 +116,10 @@ class UnitOfWork:
             # Another load of this id may have finished while this one read (asyncio.gather in
             # a decision): the first one stored stays the one object for the id.
             tracked = self._tracked.setdefault(aggregate_id, _Tracked(repository, aggregate))
-        return self._held_as(repository, tracked)
+        held = self._held_as(repository, tracked)
+        if expected_version is not None and held.committed_version != expected_version:
+            raise ConcurrencyError(aggregate_id, expected_version, held.committed_version)
+        return held
 
     async def find(self, repository: Repository[AggregateType], aggregate_id: str) -> AggregateType | None:
         """Like :meth:`load`, but None when the aggregate's stream has no events.
