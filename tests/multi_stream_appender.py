@@ -56,11 +56,29 @@ async def _race(url: str, name: str, count: int, seed: int) -> tuple[dict[str, l
     return acknowledged, conflicts
 
 
-def race(url: str, name: str, count: int, seed: int) -> tuple[dict[str, list[Placed]], int]:
+def _all_ready(gate: Path, name: str, parties: int) -> None:
+    # Spawned processes start seconds apart on a loaded machine; without a gate the first could
+    # finish its batches before the last one opens its store, and nothing would race at all.
+    gate.mkdir(parents=True, exist_ok=True)
+    (gate / name).touch()
+    deadline = time.monotonic() + 120
+    while len(list(gate.iterdir())) < parties:
+        if time.monotonic() > deadline:
+            seen = sorted(path.name for path in gate.iterdir())
+            raise TimeoutError(f"{name} waited 120 s for {parties} racers at {gate}; saw {seen}")
+        time.sleep(0.01)
+
+
+def race(
+    url: str, name: str, count: int, seed: int, gate: Path, parties: int
+) -> tuple[dict[str, list[Placed]], int]:
     """Make ``count`` multi-stream appends over :data:`SHARED`, retrying conflicts.
 
-    Returns where each acknowledged batch's events went, and how many attempts conflicted.
+    The racers start together: each waits until ``parties`` of them have started (each marks
+    itself ready with a file in ``gate``). Returns where each acknowledged batch's
+    events went, and how many attempts conflicted.
     """
+    _all_ready(gate, name, parties)
     return asyncio.run(_race(url, name, count, seed))
 
 

@@ -280,6 +280,30 @@ async def test_run_does_not_retry_a_broken_rule_and_writes_nothing(store: el.Eve
     assert await store.head_position() == head
 
 
+async def test_run_decides_again_when_a_rule_broke_on_a_stream_that_moved_since_its_load(
+    rival: el.EventStore, store: el.EventStore
+) -> None:
+    """A refusal judged on a mixed view (one stream read before another writer's commit, another
+    after) is not final: the decision runs again on fresh loads."""
+    accounts = await open_accounts(store, 10, 0)
+    calls = 0
+
+    async def move_all(work: UnitOfWork) -> None:
+        nonlocal calls
+        calls += 1
+        source = await work.load(accounts, "acc-1")
+        if calls == 1:
+            # A deposit lands after the source was read: this attempt sees a balance of 10.
+            await rival.append("acc-1", [Deposited(amount=Decimal(40))], expected_version=2)
+        source.withdraw(Decimal(50))
+        (await work.load(accounts, "acc-2")).deposit(Decimal(50))
+
+    await UnitOfWork.run(store, move_all, retry=FAST_RETRY)
+    assert calls == 2
+    assert [(await accounts.load(stream)).balance for stream in ("acc-1", "acc-2")] == [0, 50]
+    assert accounts.statistics.conflicts == 1
+
+
 async def test_run_gives_up_after_the_last_attempt_naming_every_stream(
     rival: el.EventStore, store: el.EventStore
 ) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+from pathlib import Path
 
 import pytest
 from postgres_server import (
@@ -158,11 +159,16 @@ async def test_a_race_inside_a_writing_transaction_raises_raced_and_commits_noth
 
 
 def test_processes_racing_with_multi_stream_appends_lose_nothing_and_never_interleave(
-    backend: PostgresBackend,
+    backend: PostgresBackend, tmp_path: Path
 ) -> None:
     names = ["p0", "p1", "p2"]
+    gate = tmp_path / "gate"
     with ProcessPoolExecutor(3, mp_context=get_context("spawn")) as pool:
-        outcomes = list(pool.map(multi_stream_appender.race, [backend.url] * 3, names, [25] * 3, range(3)))
+        outcomes = list(
+            pool.map(
+                multi_stream_appender.race, [backend.url] * 3, names, [25] * 3, range(3), [gate] * 3, [3] * 3
+            )
+        )
     acknowledged = {batch: placed for placed_by, _ in outcomes for batch, placed in placed_by.items()}
     log = asyncio.run(snapshot(backend))
     stored = sorted(log)

@@ -18,8 +18,11 @@ def test_processes_racing_with_multi_stream_appends_lose_nothing_and_never_inter
     url = f"sqlite:///{tmp_path / 'racing.db'}"
     asyncio.run(_create(url))
     names = ["p0", "p1", "p2"]
+    gate = tmp_path / "gate"
     with ProcessPoolExecutor(3, mp_context=get_context("spawn")) as pool:
-        outcomes = list(pool.map(multi_stream_appender.race, [url] * 3, names, [25] * 3, range(3)))
+        outcomes = list(
+            pool.map(multi_stream_appender.race, [url] * 3, names, [25] * 3, range(3), [gate] * 3, [3] * 3)
+        )
     acknowledged = {batch: placed for placed_by, _ in outcomes for batch, placed in placed_by.items()}
     log = asyncio.run(_log(url))
 

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from eventledger.domain.aggregate import Aggregate
 from eventledger.domain.repository import Repository
 from eventledger.domain.retry import RetryPolicy
-from eventledger.errors import AggregateNotFound, ConcurrencyError, InvalidArgument
+from eventledger.errors import AggregateNotFound, ConcurrencyError, DomainError, InvalidArgument
 from eventledger.store.appends import AppendRequest
 from eventledger.store.base import EventStore
 from eventledger.store.records import AppendResult
@@ -81,14 +81,24 @@ class UnitOfWork:
         and ``decision`` runs again, as ``retry`` allows (default :class:`RetryPolicy()`); the
         last conflict propagates, naming every stream that did not hold. Each conflict counts
         in the statistics of the repositories whose streams conflicted. Any other error (a
-        broken rule, a missing aggregate) propagates at once, and nothing was written.
+        broken rule, a missing aggregate) propagates at once, and nothing was written; except
+        that a :class:`~eventledger.DomainError` raised while a stream it loaded has moved on
+        since its load counts as a conflict, since the rule was judged on a mixed view.
         """
         current = cls(store, metadata=metadata)
 
         async def attempt() -> Outcome:
             nonlocal current
             current = work = cls(store, metadata=metadata)
-            outcome = await decision(work)
+            try:
+                outcome = await decision(work)
+            except DomainError as refusal:
+                # The loads of one decision are separate reads: a rule can fail only because one
+                # aggregate was read before and another after someone else's commit (a user still
+                # named "grace", the claim on "grace" already released by that user's rename). A
+                # refusal made on streams that moved meanwhile is a conflict, decided again.
+                await work._raise_if_any_moved(refusal)
+                raise
             await work.commit()
             return outcome
 
@@ -190,6 +200,17 @@ class UnitOfWork:
         for tracked, version, result in zip(changed, expected, results, strict=True):
             await tracked.repository._saved(tracked.aggregate, version, result)
         return results
+
+    async def _raise_if_any_moved(self, refusal: DomainError) -> None:
+        """Raise :class:`ConcurrencyError` (caused by ``refusal``) when any held stream moved on."""
+        moved = []
+        for stream_id, tracked in self._tracked.items():
+            actual = await self.store.stream_version(stream_id)
+            if actual != tracked.aggregate.committed_version:
+                moved.append((stream_id, tracked.aggregate.committed_version, actual))
+        if moved:
+            (stream_id, expected, actual), *also = moved
+            raise ConcurrencyError(stream_id, expected, actual, also=tuple(also)) from refusal
 
     def _count_conflict(self, error: ConcurrencyError) -> None:
         """Count ``error`` once in the statistics of each repository whose stream it names."""
