@@ -154,15 +154,15 @@ class DeciderScenario(Generic[CommandType, State, EventType]):
         what the handler would store with the events.
         """
         command, now = timed(command, self.clock)
+        metadata = merge_metadata(command, None, now=now)
         before = frozen_contents(self.state)
         try:
             events = tuple(self.decider.decide(command, self.state))
         except Exception as error:
-            return ScenarioOutcome(self.state, (), error)
+            return ScenarioOutcome(self.state, (), error, metadata=metadata)
         finally:
             if before is not None and frozen_contents(self.state) != before:
                 raise AssertionError(changed_in_place(self.state, f"decide changed it, deciding {command!r}"))
-        metadata = merge_metadata(command, None, now=now)
         return ScenarioOutcome(self._fold(events, self.state), events, None, metadata=metadata)
 
     def _fold(self, events: Sequence[EventType], state: State) -> State:
