@@ -3,17 +3,20 @@
 mypy (with the project's configuration and the pydantic plugin) runs once on three small
 deciders: a correct one, one whose ``decide`` returns an event outside its union, and one whose
 exhaustive ``evolve`` (a ``match`` ending in ``assert_never``) forgets an event. Each mistake is
-marked ``# expect: <error code>`` on its line, and mypy must report exactly those.
+marked ``# expect: <error code>`` on its line, and mypy must report exactly those. The README's
+typed decider program runs, prints what its comments say and type-checks too.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from strict_mypy import mypy_strict
+from strict_mypy import ROOT, mypy_strict
 from typed_deciders.well_typed_decider import (
     Cart,
     CartCheckedOut,
@@ -86,3 +89,34 @@ def test_the_typed_decider_runs_its_scenario_at_the_clocks_time() -> None:
 def test_a_decider_without_an_event_parameter_still_takes_any_event() -> None:
     counter: el.Decider[str, int] = el.Decider(int, lambda total, event: total + 1, lambda command, total: [])
     assert counter.fold([CartOpened(cart_id="c1"), ItemAdded(sku="tea")]) == 2
+
+
+def readme_programs() -> tuple[str, str]:
+    """The README's typed decider program, and it with the scenario snippet in place of its run."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Deciders: typed events") : text.index("### Unit of work\n")]
+    blocks = re.findall(r"```python\n(.*?)```\n", section, flags=re.DOTALL)
+    [program] = [block for block in blocks if block.startswith("import asyncio")]
+    [snippet] = [block for block in blocks if "given(" in block]
+    definitions = program.replace("asyncio.run(main())\n", "")
+    return program, f"{definitions}\nfrom eventledger.testing import given\n\n{snippet}"
+
+
+def test_the_readme_decider_program_prints_what_its_comments_say(tmp_path: Path) -> None:
+    program, with_scenario = readme_programs()
+    printed = [match[1] for match in re.finditer(r"print\(.*\)\s+# (.+)$", program, flags=re.MULTILINE)]
+    for name, text in [("program.py", program), ("scenario.py", with_scenario)]:
+        (tmp_path / name).write_text(text)
+        completed = subprocess.run(
+            [sys.executable, str(tmp_path / name)], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        assert completed.returncode == 0, completed.stderr
+        assert completed.stdout.splitlines() == (printed if name == "program.py" else [])
+
+
+def test_the_readme_decider_program_type_checks(tmp_path: Path) -> None:
+    program, with_scenario = readme_programs()
+    (tmp_path / "program.py").write_text(program)
+    (tmp_path / "scenario.py").write_text(with_scenario)
+    completed = mypy_strict([tmp_path / "program.py", tmp_path / "scenario.py"], tmp_path / "mypy-cache")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
