@@ -20,7 +20,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Annotated, Final
+from typing import Annotated, Final, assert_never
 
 import pydantic
 from pydantic_core import PydanticCustomError
@@ -219,8 +219,12 @@ class OrderState:
     items: tuple[OrderItem, ...] = ()
 
 
-def evolve(state: OrderState, event: el.Event) -> OrderState:
-    """The order's state after one more event."""
+OrderEvent = OrderCreated | OrderConfirmed | OrderCancelled
+"""Every event of an order's stream: the decider's event type, so mypy checks both functions."""
+
+
+def evolve(state: OrderState, event: OrderEvent) -> OrderState:
+    """The order's state after one more event (mypy proves every order event is handled)."""
     match event:
         case OrderCreated(items=items):
             return replace(state, status=OrderStatus.PENDING, items=tuple(items))
@@ -228,10 +232,11 @@ def evolve(state: OrderState, event: el.Event) -> OrderState:
             return replace(state, status=OrderStatus.CONFIRMED)
         case OrderCancelled():
             return replace(state, status=OrderStatus.CANCELLED)
-    return state
+        case _:
+            assert_never(event)
 
 
-def decide(command: OrderCommand, state: OrderState) -> list[el.Event]:
+def decide(command: OrderCommand, state: OrderState) -> list[OrderEvent]:
     """The events ``command`` produces on an order in ``state``, or a DomainError."""
     match command:
         case CreateOrder(order_id=order_id, items=items, currency=currency):
@@ -248,7 +253,7 @@ def decide(command: OrderCommand, state: OrderState) -> list[el.Event]:
             return [OrderCancelled(order_id=order_id, reason=reason)]
 
 
-order_decider: el.Decider[OrderCommand, OrderState] = el.Decider(
+order_decider: el.Decider[OrderCommand, OrderState, OrderEvent] = el.Decider(
     initial_state=OrderState, evolve=evolve, decide=decide
 )
 """The order rules as a decider; run it with ``el.CommandHandler(store, order_decider)``."""

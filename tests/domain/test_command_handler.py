@@ -8,8 +8,11 @@ from examples.orders.domain import (
     ConfirmOrder,
     CreateOrder,
     OrderCommand,
+    OrderEvent,
     OrderState,
     OrderStatus,
+    decide,
+    evolve,
     order_decider,
 )
 from order_fixtures import ITEMS, cancelled, confirmed, created
@@ -79,7 +82,17 @@ class OrderNoted(el.Event, type_name="test.handler.order-noted"):
     note: str
 
 
-class OvertakenHandler(el.CommandHandler[OrderCommand, OrderState]):
+def evolve_with_notes(state: OrderState, event: OrderEvent | OrderNoted) -> OrderState:
+    """The order rules on a stream that also holds notes: its event union names them."""
+    return state if isinstance(event, OrderNoted) else evolve(state, event)
+
+
+noted_order_decider: el.Decider[OrderCommand, OrderState, OrderEvent | OrderNoted] = el.Decider(
+    OrderState, evolve_with_notes, decide
+)
+
+
+class OvertakenHandler(el.CommandHandler[OrderCommand, OrderState, OrderEvent | OrderNoted]):
     """A handler that, after each of its first ``overtakes`` loads, lets a rival writer append first."""
 
     def __init__(
@@ -91,7 +104,9 @@ class OvertakenHandler(el.CommandHandler[OrderCommand, OrderState]):
         overtakes: int,
         attempts: int,
     ) -> None:
-        super().__init__(store, order_decider, retry=el.RetryPolicy(attempts=attempts, first_delay=0.001))
+        super().__init__(
+            store, noted_order_decider, retry=el.RetryPolicy(attempts=attempts, first_delay=0.001)
+        )
         self.rival = rival
         self.rivals_event = rivals_event
         self.overtakes = overtakes

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 from accounts import Account
-from examples.orders.domain import ConfirmOrder, OrderCommand, OrderState, order_decider
+from examples.orders.domain import ConfirmOrder, OrderCommand, OrderEvent, OrderState, order_decider
 from order_fixtures import cancelled, created
 
 import eventledger as el
@@ -32,7 +32,7 @@ async def test_handle_with_a_stale_version_raises_without_deciding_or_retrying(s
     await store.append("order-1", [created()], expected_version=el.NO_STREAM)
     decided: list[object] = []
 
-    def decide(command: object, state: object) -> list[el.Event]:
+    def decide(command: object, state: object) -> list[OrderEvent]:
         decided.append(command)
         return []
 
@@ -65,7 +65,7 @@ async def test_handle_refuses_an_expected_version_that_is_not_one(store: el.Even
 async def test_a_writer_between_the_check_and_the_append_is_refused_not_retried(store: el.EventStore) -> None:
     await store.append("order-1", [created()], expected_version=el.NO_STREAM)
 
-    class Interleaved(el.CommandHandler[OrderCommand, OrderState]):
+    class Interleaved(el.CommandHandler[OrderCommand, OrderState, OrderEvent]):
         async def load(self, stream_id: str) -> tuple[OrderState, int]:
             loaded = await super().load(stream_id)
             await store.append(stream_id, [cancelled()], expected_version=el.ANY)  # another writer

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+import pydantic
 import pytest
 from examples.orders.domain import CancelOrder, ConfirmOrder, CreateOrder, Order, OrderStatus, order_decider
 from order_fixtures import ITEMS, cancelled, confirmed, created
 
 import eventledger as el
-from eventledger.testing import given, side_by_side
+from eventledger.testing import FixedClock, given, side_by_side
+
+NOON = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 # --------------------------------------------------------------------- aggregates
 
@@ -136,6 +142,155 @@ def test_decider_then_nothing_happened_fails_when_events_were_decided() -> None:
 def test_decider_then_nothing_happened_passes_on_an_empty_decision() -> None:
     quiet = el.Decider(initial_state=lambda: 0, evolve=lambda state, event: state, decide=lambda c, s: [])
     assert given(quiet, created()).when("anything").then_nothing_happened() == 0
+
+
+# --------------------------------------------------------------------- deciders: the clock and metadata
+
+
+class Reminded(el.Event, type_name="test.gwt.reminded"):
+    at: datetime
+
+
+class Remind(el.Command):
+    pass
+
+
+def remind(command: Remind, reminders: int) -> list[Reminded]:
+    return [Reminded(at=command.now)] if command.now is not None else []
+
+
+reminder: el.Decider[Remind, int, Reminded] = el.Decider(int, lambda total, event: total + 1, remind)
+
+
+def test_a_decider_scenario_decides_at_the_time_of_its_clock() -> None:
+    clock = FixedClock(NOON)
+    clock.advance(timedelta(hours=2))
+    given(reminder, clock=clock).when(Remind()).then(Reminded(at=NOON + timedelta(hours=2)))
+
+
+def test_then_metadata_passes_on_the_commands_metadata_and_the_clocks_time() -> None:
+    outcome = given(reminder, clock=FixedClock(NOON)).when(Remind(metadata={"client_id": "web-7"}))
+    assert outcome.then_metadata(client_id="web-7", now=NOON, command_type="Remind") == 1
+
+
+def test_then_with_metadata_checks_the_events_and_their_metadata_together() -> None:
+    outcome = given(reminder, clock=FixedClock(NOON)).when(Remind(correlation_id="checkout-7"))
+    outcome.then(
+        Reminded(at=NOON), metadata={"correlation_id": "checkout-7", "now": "2026-03-01T12:00:00+00:00"}
+    )
+
+
+def test_then_metadata_fails_naming_each_key_that_differs_or_is_missing() -> None:
+    outcome = given(reminder, clock=FixedClock(NOON)).when(Remind(metadata={"client_id": "web-7"}))
+    with pytest.raises(AssertionError) as raised:
+        outcome.then_metadata({"client_id": "app-1", "user": "ada"}, now=NOON)
+    assert str(raised.value).splitlines() == [
+        "the events' metadata differs:",
+        "  'client_id': expected 'app-1', got 'web-7'",
+        "  'user': expected 'ada', got nothing (the key is missing)",
+    ]
+
+
+def test_then_metadata_fails_when_the_command_produced_no_events() -> None:
+    silent: el.Decider[str, int, Reminded] = el.Decider(int, lambda total, event: total, lambda c, total: [])
+    nothing = given(silent).when("x")
+    with pytest.raises(AssertionError, match=r"metadata \{'now': .*\}, but the command produced no events"):
+        nothing.then_metadata(now=NOON)
+
+
+def test_then_metadata_fails_when_the_command_raised_naming_the_error() -> None:
+    outcome = given(order_decider, created(), cancelled()).when(CancelOrder(order_id="order-1"))
+    with pytest.raises(AssertionError, match=r"metadata \{'now': .*\}, but the command raised DomainError"):
+        outcome.then_metadata(now=NOON)
+
+
+def test_then_metadata_is_refused_on_an_aggregate_scenario() -> None:
+    with pytest.raises(el.InvalidArgument, match=r"then_metadata\(\) checks decider scenarios"):
+        given(Order, created()).when(Order.confirm).then_metadata(now=NOON)
+
+
+def test_a_clock_is_refused_for_an_aggregate_scenario() -> None:
+    with pytest.raises(el.InvalidArgument, match=r"given\(\.\.\., clock=\) is for deciders"):
+        given(Order, created(), clock=FixedClock(NOON))  # type: ignore[call-overload]
+
+
+# --------------------------------------------------------------------- deciders: frozen states
+
+
+class Stamped(el.Event, type_name="test.gwt.stamped"):
+    note: str
+
+
+@dataclass(frozen=True)
+class Notes:
+    notes: list[str] = field(default_factory=list)
+
+
+def appending(state: Notes, event: Stamped) -> Notes:
+    state.notes.append(event.note)
+    return state
+
+
+def replacing(state: Notes, event: Stamped) -> Notes:
+    return replace(state, notes=[*state.notes, event.note])
+
+
+def stamp(note: str, state: Notes) -> list[Stamped]:
+    return [Stamped(note=note)]
+
+
+def test_an_evolve_changing_a_frozen_state_in_place_fails_in_given_naming_the_event() -> None:
+    in_place: el.Decider[str, Notes, Stamped] = el.Decider(Notes, appending, stamp)
+    with pytest.raises(AssertionError) as raised:
+        given(in_place, Stamped(note="a"))
+    assert str(raised.value) == (
+        "the state is declared frozen (Notes) but evolve changed it, applying Stamped(note='a'); "
+        "return a new state (dataclasses.replace, model_copy(update=...)) instead of changing the one given"
+    )
+
+
+def test_an_evolve_changing_a_frozen_state_in_place_fails_on_the_commands_events() -> None:
+    in_place: el.Decider[str, Notes, Stamped] = el.Decider(Notes, appending, stamp)
+    scenario = given(in_place)
+    with pytest.raises(AssertionError, match=r"evolve changed it, applying Stamped\(note='b'\)"):
+        scenario.when("b")
+
+
+def test_a_decide_changing_a_frozen_state_fails_naming_the_command() -> None:
+    class Tally(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(frozen=True)
+        seen: list[str] = []
+
+    def noting(note: str, state: Tally) -> list[Stamped]:
+        state.seen.append(note)
+        return [Stamped(note=note)]
+
+    meddling: el.Decider[str, Tally, Stamped] = el.Decider(Tally, lambda state, event: state, noting)
+    with pytest.raises(AssertionError, match=r"frozen \(Tally\) but decide changed it, deciding 'x'"):
+        given(meddling).when("x")
+
+
+def test_an_evolve_replacing_a_frozen_state_or_keeping_it_unchanged_passes() -> None:
+    replaced: el.Decider[str, Notes, Stamped] = el.Decider(Notes, replacing, stamp)
+    assert given(replaced, Stamped(note="a")).when("b").then(Stamped(note="b")) == Notes(notes=["a", "b"])
+    kept: el.Decider[str, Notes, Stamped] = el.Decider(Notes, lambda state, event: state, stamp)
+    assert given(kept, Stamped(note="a")).when("b").then(Stamped(note="b")) == Notes()
+
+
+def test_a_state_not_declared_frozen_may_be_changed_in_place() -> None:
+    @dataclass
+    class Diary:
+        notes: list[str] = field(default_factory=list)
+
+    def write(state: Diary, event: Stamped) -> Diary:
+        state.notes.append(event.note)
+        return state
+
+    def stamp_diary(note: str, state: Diary) -> list[Stamped]:
+        return [Stamped(note=note)]
+
+    diary: el.Decider[str, Diary, Stamped] = el.Decider(Diary, write, stamp_diary)
+    assert given(diary, Stamped(note="a")).when("b").then(Stamped(note="b")) == Diary(notes=["a", "b"])
 
 
 # --------------------------------------------------------------------- the table

@@ -21,6 +21,7 @@ from examples.orders.domain import (
     CreateOrder,
     Order,
     OrderCommand,
+    OrderEvent,
     OrderHandlers,
     OrderState,
     order_decider,
@@ -153,7 +154,7 @@ async def test_without_retries_the_loser_is_refused_with_a_concurrency_error_and
         assert isinstance(winner, Order) and winner.version == 2
 
 
-class LoadsThenWaits(el.CommandHandler[OrderCommand, OrderState]):
+class LoadsThenWaits(el.CommandHandler[OrderCommand, OrderState, OrderEvent]):
     """The decider handler, except that its first load waits for the other handler's first load."""
 
     def __init__(self, store: el.EventStore, barrier: asyncio.Barrier) -> None:

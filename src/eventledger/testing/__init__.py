@@ -1,7 +1,8 @@
 """Test helpers for applications built on eventledger, and the conformance kit for backends.
 
 - :func:`given` (:mod:`.scenarios`): write-side scenarios, an aggregate class or a decider,
-  its past events, a command, and the events (or error) it must produce.
+  its past events, a command, and the events (or error) it must produce; a decider's at the
+  time of a :class:`FixedClock` (from :mod:`eventledger.domain.clock`, here for convenience).
 - :func:`projection_scenario` (:mod:`.projection_scenarios`): read-side scenarios through a
   real runner and target, delivering the new events twice.
 - :mod:`eventledger.testing.conformance`: the specification every event store and every
@@ -11,6 +12,7 @@ This package imports neither pytest nor hypothesis; only the conformance kit nee
 (``pip install 'eventledger[testing]'``).
 """
 
+from eventledger.domain.clock import FixedClock
 from eventledger.testing.projection_scenarios import ProjectionScenario, StreamEvent, projection_scenario
 from eventledger.testing.scenarios import (
     DEFAULT_AGGREGATE_ID,
@@ -25,6 +27,7 @@ __all__ = [
     "DEFAULT_AGGREGATE_ID",
     "AggregateScenario",
     "DeciderScenario",
+    "FixedClock",
     "ProjectionScenario",
     "ScenarioOutcome",
     "StreamEvent",

@@ -15,18 +15,41 @@ Write-side scenarios (aggregates and deciders) read as the rule they check::
         )
 
 A failing ``then`` raises ``AssertionError`` with the expected and actual events side by side.
+
+A decider scenario decides its command at the time of its clock (``given(decider, *events,
+clock=FixedClock(...))``, default the system clock), as a ``CommandHandler`` would: the command
+gets its ``now`` and the events the metadata a handler would store, which ``then_metadata`` (or
+``then(..., metadata=...)``) checks::
+
+    outcome = given(cart_decider, opened, clock=FixedClock(noon)).when(
+        AddItem(cart_id="c1", sku="tea", metadata={"client_id": "web-7"})
+    )
+    outcome.then(ItemAdded(sku="tea"), metadata={"client_id": "web-7", "now": noon})
+
+When the decider's state is declared frozen (a frozen dataclass, a pydantic model with
+``frozen=True``), the scenario checks on every event that ``evolve`` did not change the state it
+was given, and that ``decide`` did not either: an in-place change (``object.__setattr__``, an
+``append`` to a list inside) fails the scenario, naming the event. Only scenarios check this, not
+the ``CommandHandler``: it would cost a copy of the state for each event of every load, on every
+command, to find a mistake the rules' own tests find once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Generic, TypeVar, overload
 
+import pydantic
+
 from eventledger.domain.aggregate import Aggregate
-from eventledger.domain.decider import Decider
+from eventledger.domain.clock import Clock, system_clock, timestamp
+from eventledger.domain.commands import merge_metadata, timed
+from eventledger.domain.decider import Decider, EventType
 from eventledger.errors import InvalidArgument
-from eventledger.events import Event
+from eventledger.events import Event, Metadata
 
 AggregateType = TypeVar("AggregateType", bound=Aggregate)
 CommandType = TypeVar("CommandType")
@@ -48,20 +71,31 @@ def given(
 
 
 @overload
-def given(subject: Decider[CommandType, State], /, *events: Event) -> DeciderScenario[CommandType, State]: ...
+def given(
+    subject: Decider[CommandType, State, EventType], /, *events: EventType, clock: Clock = system_clock
+) -> DeciderScenario[CommandType, State, EventType]: ...
 
 
 def given(
-    subject: type[Aggregate] | Decider[Any, Any], /, *events: Event, aggregate_id: str = DEFAULT_AGGREGATE_ID
-) -> AggregateScenario[Any] | DeciderScenario[Any, Any]:
+    subject: type[Aggregate] | Decider[Any, Any, Any],
+    /,
+    *events: Event,
+    aggregate_id: str = DEFAULT_AGGREGATE_ID,
+    clock: Clock | None = None,
+) -> AggregateScenario[Any] | DeciderScenario[Any, Any, Any]:
     """Start a scenario: an Aggregate class or a Decider, with the events already in its stream.
 
     The past events are applied at once, so a history the aggregate or decider cannot apply
-    fails here rather than looking like the command's outcome.
+    fails here rather than looking like the command's outcome. ``clock`` (deciders only) gives
+    the command its ``now``.
     """
     if isinstance(subject, Decider):
-        return DeciderScenario(subject, events)
+        return DeciderScenario(subject, events, clock=system_clock if clock is None else clock)
     if isinstance(subject, type) and issubclass(subject, Aggregate):
+        if clock is not None:
+            raise InvalidArgument(
+                "given(..., clock=) is for deciders: an aggregate's command method is called as it is"
+            )
         return AggregateScenario(subject, events, aggregate_id)
     raise InvalidArgument(f"given() takes an Aggregate subclass or a Decider, not {subject!r}")
 
@@ -97,21 +131,70 @@ class AggregateScenario(Generic[AggregateType]):
         return ScenarioOutcome(aggregate, aggregate.uncommitted_events, None)
 
 
-class DeciderScenario(Generic[CommandType, State]):
+class DeciderScenario(Generic[CommandType, State, EventType]):
     """A decider and its past events, waiting for a command (see :func:`given`)."""
 
-    def __init__(self, decider: Decider[CommandType, State], events: Sequence[Event]) -> None:
+    def __init__(
+        self,
+        decider: Decider[CommandType, State, EventType],
+        events: Sequence[EventType],
+        *,
+        clock: Clock = system_clock,
+    ) -> None:
         self.decider = decider
         self.events = tuple(events)
-        self.state = decider.fold(self.events)
+        self.clock = clock
+        self.state = self._fold(self.events, decider.initial_state())
 
     def when(self, command: CommandType) -> ScenarioOutcome[State]:
-        """Decide ``command`` on the state the past events fold into."""
+        """Decide ``command`` on the state the past events fold into, at the clock's time.
+
+        The command gets its ``now`` from the scenario's clock (unless it has one), as a
+        :class:`~eventledger.CommandHandler` would give it, and the outcome's ``metadata`` is
+        what the handler would store with the events.
+        """
+        command, now = timed(command, self.clock)
+        metadata = merge_metadata(command, None, now=now)
+        before = frozen_contents(self.state)
         try:
             events = tuple(self.decider.decide(command, self.state))
         except Exception as error:
-            return ScenarioOutcome(self.state, (), error)
-        return ScenarioOutcome(self.decider.fold(events, self.state), events, None)
+            return ScenarioOutcome(self.state, (), error, metadata=metadata)
+        finally:
+            if before is not None and frozen_contents(self.state) != before:
+                raise AssertionError(changed_in_place(self.state, f"decide changed it, deciding {command!r}"))
+        return ScenarioOutcome(self._fold(events, self.state), events, None, metadata=metadata)
+
+    def _fold(self, events: Sequence[EventType], state: State) -> State:
+        for event in events:
+            before = frozen_contents(state)
+            evolved = self.decider.evolve(state, event)
+            if before is not None and frozen_contents(state) != before:
+                raise AssertionError(changed_in_place(state, f"evolve changed it, applying {event!r}"))
+            state = evolved
+        return state
+
+
+def frozen_contents(state: object) -> object | None:
+    """A deep copy of what a state declared frozen holds, to compare after a call; else ``None``.
+
+    Frozen means a dataclass with ``frozen=True`` or a pydantic model with ``frozen=True``; any
+    other state may be changed in place by its own rules, and is not checked.
+    """
+    if dataclasses.is_dataclass(state) and not isinstance(state, type):
+        parameters = getattr(type(state), "__dataclass_params__", None)
+        return dataclasses.astuple(state) if getattr(parameters, "frozen", False) else None
+    if isinstance(state, pydantic.BaseModel) and state.model_config.get("frozen"):
+        return state.model_dump()
+    return None
+
+
+def changed_in_place(state: object, how: str) -> str:
+    """The failure of a scenario whose rules changed a frozen state instead of replacing it."""
+    return (
+        f"the state is declared frozen ({type(state).__name__}) but {how}; return a new state "
+        "(dataclasses.replace, model_copy(update=...)) instead of changing the one given"
+    )
 
 
 # --------------------------------------------------------------------- write side: then
@@ -120,19 +203,57 @@ class DeciderScenario(Generic[CommandType, State]):
 class ScenarioOutcome(Generic[Result]):
     """What a command did in a scenario: the new events, or the error it raised.
 
-    ``result`` is the aggregate after the command, or the decider's state after the new events.
+    ``result`` is the aggregate after the command, or the decider's state after the new events;
+    ``metadata`` (deciders only, else ``None``) is what a handler would store with the events.
     """
 
-    def __init__(self, result: Result, events: tuple[Event, ...], error: Exception | None) -> None:
+    def __init__(
+        self,
+        result: Result,
+        events: tuple[Event, ...],
+        error: Exception | None,
+        *,
+        metadata: Metadata | None = None,
+    ) -> None:
         self.result = result
         self.events = events
         self.error = error
+        self.metadata = metadata
 
-    def then(self, *expected: Event) -> Result:
-        """Assert the command produced exactly ``expected``, in order; return the result."""
+    def then(self, *expected: Event, metadata: Mapping[str, Any] | None = None) -> Result:
+        """Assert the command produced exactly ``expected``, in order; return the result.
+
+        With ``metadata``, also assert the events' metadata (see :meth:`then_metadata`).
+        """
         self._fail_if_raised(f"expected {_count(expected)}")
         if list(self.events) != list(expected):
             raise AssertionError(side_by_side(expected, self.events))
+        if metadata is not None:
+            self.then_metadata(metadata)
+        return self.result
+
+    def then_metadata(self, expected: Mapping[str, Any] | None = None, /, **keys: Any) -> Result:
+        """Assert the produced events' metadata holds ``expected`` (and ``keys``); return the result.
+
+        Only the keys named are compared (the generated ``command_id`` need not be); a datetime
+        stands for its ISO-8601 UTC text, so ``now=clock.now()`` works.
+        """
+        wanted = {**(expected or {}), **keys}
+        if self.metadata is None:
+            raise InvalidArgument(
+                "then_metadata() checks decider scenarios: an aggregate's events get no metadata"
+            )
+        expectation = f"expected events with metadata {wanted!r}"
+        self._fail_if_raised(expectation)
+        if not self.events:
+            raise AssertionError(f"{expectation}, but the command produced no events")
+        differences = [
+            metadata_difference(key, value, self.metadata)
+            for key, value in wanted.items()
+            if key not in self.metadata or self.metadata[key] != stored_form(value)
+        ]
+        if differences:
+            raise AssertionError("the events' metadata differs:\n" + "\n".join(differences))
         return self.result
 
     def then_nothing_happened(self) -> Result:
@@ -165,6 +286,17 @@ class ScenarioOutcome(Generic[Result]):
             raise AssertionError(
                 f"{expectation}, but the command raised {type(self.error).__name__}: {self.error}"
             ) from self.error
+
+
+def stored_form(value: object) -> object:
+    """``value`` as metadata stores it: a datetime as its ISO-8601 UTC text, anything else as it is."""
+    return timestamp(value) if isinstance(value, datetime) else value
+
+
+def metadata_difference(key: str, value: object, metadata: Metadata) -> str:
+    """One line of a failed metadata check: the key, what was expected and what was stored."""
+    actual = repr(metadata[key]) if key in metadata else "nothing (the key is missing)"
+    return f"  {key!r}: expected {stored_form(value)!r}, got {actual}"
 
 
 def _count(events: Sequence[Event]) -> str:
