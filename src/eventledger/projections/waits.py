@@ -63,10 +63,16 @@ class ProjectionWaitTimeout(ProjectionError, TimeoutError):
         self.timeout = timeout
         self.states = dict(states or {})
         behind = ", ".join(self._describe(name) for name in self.projections)
-        super().__init__(
+        self.message = (
             f"projection{'s' if len(self.projections) != 1 else ''} {behind} did not reach position "
             f"{position} within {timeout:g} s"
         )
+        super().__init__(self.message)
+        self.args = (self.message,)
+
+    def __str__(self) -> str:
+        # TimeoutError is an OSError, whose own str() would show its errno fields instead.
+        return self.message
 
     def _describe(self, name: str) -> str:
         checkpoint = self.checkpoints.get(name)
