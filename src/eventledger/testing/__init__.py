@@ -4,6 +4,8 @@
   its past events, a command, and the events (or error) it must produce.
 - :func:`projection_scenario` (:mod:`.projection_scenarios`): read-side scenarios through a
   real runner and target, delivering the new events twice.
+- :func:`running_projections` (:mod:`.running_projections`): the projections a scenario needs,
+  running in the background, with bounded waits for what an append wrote.
 - :mod:`eventledger.testing.conformance`: the specification every event store and every
   read-model target must meet, as pytest test classes a third-party backend subclasses.
 
@@ -12,6 +14,7 @@ This package imports neither pytest nor hypothesis; only the conformance kit nee
 """
 
 from eventledger.testing.projection_scenarios import ProjectionScenario, StreamEvent, projection_scenario
+from eventledger.testing.running_projections import RunningProjections, running_projections
 from eventledger.testing.scenarios import (
     DEFAULT_AGGREGATE_ID,
     AggregateScenario,
@@ -26,9 +29,11 @@ __all__ = [
     "AggregateScenario",
     "DeciderScenario",
     "ProjectionScenario",
+    "RunningProjections",
     "ScenarioOutcome",
     "StreamEvent",
     "given",
     "projection_scenario",
+    "running_projections",
     "side_by_side",
 ]
