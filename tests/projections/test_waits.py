@@ -22,11 +22,12 @@ from projection_rig import (
     ledger_view,
     make_rig,
 )
-from waits import WAIT, bounded, reached
+from waits import WAIT, bounded, eventually, reached
 
 import eventledger as el
 from eventledger.errors import ProjectionFailed
 from eventledger.projections import (
+    LeasePolicy,
     ProjectionNotRunning,
     ProjectionRetryPolicy,
     ProjectionWaitTimeout,
@@ -195,6 +196,30 @@ async def test_a_wait_raises_projection_failed_when_the_projection_stops_at_an_e
         await stopped(runner, running)
 
     assert (raised.value.projection, raised.value.position) == ("ledger", position)
+
+
+async def test_a_wait_on_a_standby_returns_when_the_leader_has_applied_the_position(rig: Rig) -> None:
+    lease = LeasePolicy(ttl=1.0, renew_every=0.2, standby_poll=0.05)
+    leader = el.ProjectionRunner(rig.store, [rig.ledger()], owner="leader", lease=lease)
+    standby = el.ProjectionRunner(rig.store, [rig.ledger()], owner="standby", lease=lease)
+    leading = start(leader)
+    await leader.wait_until_caught_up(timeout=WAIT)
+    standing_by = start(standby)
+    try:
+        await eventually(lambda: _state_is(standby, el.ProjectionState.STANDBY))
+        position = await deposit(rig.store, 31)
+
+        await standby.wait_for_position(position, timeout=WAIT)
+
+        assert (await leader.status_of("ledger")).checkpoint == position
+        assert (await standby.status_of("ledger")).state is el.ProjectionState.STANDBY
+    finally:
+        await stopped(leader, leading)
+        await stopped(standby, standing_by)
+
+
+async def _state_is(runner: el.ProjectionRunner, state: el.ProjectionState) -> bool:
+    return (await runner.status_of("ledger")).state is state
 
 
 # ---------------------------------------------------------------------- across processes

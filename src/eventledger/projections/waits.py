@@ -129,6 +129,11 @@ class ProgressSignal(ProjectionListener):
         self._waiters.add(waiter)
         return waiter
 
+    def forget(self, waiter: asyncio.Future[None]) -> None:
+        """Drop a waiter that stopped waiting (so quiet polls do not pile futures up)."""
+        self._waiters.discard(waiter)
+        waiter.cancel()
+
 
 @dataclass(frozen=True, slots=True)
 class WaitReading:
@@ -202,8 +207,8 @@ async def wait_until(
             if done:
                 quiet = 0
         finally:
-            if news is not None:
-                news.cancel()
+            if signal is not None and news is not None:
+                signal.forget(news)
 
 
 async def stored_checkpoint(
