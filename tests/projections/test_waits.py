@@ -100,6 +100,16 @@ async def test_a_wait_on_a_runner_that_is_not_running_raises_at_once(memory_rig:
     assert raised.value.projections == ("ledger",)
 
 
+async def test_a_wait_for_a_position_already_applied_returns_after_the_run_ended(rig: Rig) -> None:
+    position = await deposit(rig.store, 1)
+    runner = el.ProjectionRunner(rig.store, [rig.ledger()])
+    await runner.run_until_caught_up()
+
+    await runner.wait_for_position(position, timeout=WAIT)
+    with pytest.raises(ProjectionNotRunning):
+        await runner.wait_for_position(position + 1, timeout=WAIT)
+
+
 async def test_wait_until_caught_up_raises_when_nothing_is_running(memory_rig: Rig) -> None:
     await deposit(memory_rig.store, 1)
     runner = el.ProjectionRunner(memory_rig.store, [memory_rig.ledger()])
@@ -179,8 +189,10 @@ async def test_a_wait_ends_when_the_run_stops_meanwhile(memory_rig: Rig) -> None
 
     await stopped(runner, running)
 
-    with pytest.raises(ProjectionNotRunning, match="run in this runner has ended"):
+    with pytest.raises(ProjectionNotRunning) as raised:
         await bounded(waiting, "the wait to end")
+
+    assert raised.value.projections == ("ledger",)
 
 
 async def test_a_wait_raises_projection_failed_when_the_projection_stops_at_an_event(rig: Rig) -> None:

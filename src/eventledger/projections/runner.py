@@ -247,11 +247,15 @@ class ProjectionRunner:
         workers = [self._worker(projection)] if projection is not None else list(self._workers.values())
 
         async def look() -> WaitReading:
-            await self._check_running(workers)
+            running = await self._running_here(workers)
             checkpoints: dict[str, int | None] = {}
             for worker in workers:
-                checkpoints[worker.name] = await worker.checkpoint()
-            return WaitReading.of(position, checkpoints, self._states(workers))
+                # Where no run goes on, only what is known here counts: nothing will move it.
+                known = worker.runs.last_checkpoint
+                checkpoints[worker.name] = await worker.checkpoint() if worker.name in running else known
+            reading = WaitReading.of(position, checkpoints, self._states(workers))
+            self._raise_if_idle([name for name in reading.behind if name not in running])
+            return reading
 
         await wait_until(look, timeout=bound, signal=self._progress)
 
@@ -269,7 +273,8 @@ class ProjectionRunner:
         workers = list(self._workers.values())
 
         async def look() -> WaitReading:
-            await self._check_running(workers)
+            running = await self._running_here(workers)
+            self._raise_if_idle([worker.name for worker in workers if worker.name not in running])
             head = await self.store.head_position()
             checkpoints: dict[str, int | None] = {}
             behind = []
@@ -281,8 +286,9 @@ class ProjectionRunner:
 
         await wait_until(look, timeout=bound, signal=self._progress)
 
-    async def _check_running(self, workers: list[ProjectionWorker]) -> None:
-        """Raise when a projection waited for has failed, or nothing runs it here any more.
+    async def _running_here(self, workers: list[ProjectionWorker]) -> set[str]:
+        """The projections among ``workers`` that a run of this runner is advancing; raises
+        :class:`ProjectionFailed` when one of them has stopped at an event.
 
         A run started in a task just before the wait has not begun yet: one turn of the event
         loop lets it begin before the wait judges.
@@ -291,11 +297,13 @@ class ProjectionRunner:
             worker.decisions.raise_if_failed()
         if not self._running:
             await asyncio.sleep(0)
-        if not self._running:
-            raise ProjectionNotRunning([w.name for w in workers], "this runner is not running")
-        ended = [worker.name for worker in workers if worker.name not in self._active]
-        if ended:
-            raise ProjectionNotRunning(ended, "their run in this runner has ended")
+        return {worker.name for worker in workers if worker.name in self._active}
+
+    def _raise_if_idle(self, idle: list[str]) -> None:
+        """Raise :class:`ProjectionNotRunning` for projections waited for that nothing advances."""
+        if idle:
+            reason = "their run in this runner has ended" if self._running else "this runner is not running"
+            raise ProjectionNotRunning(idle, reason)
 
     @staticmethod
     def _states(workers: list[ProjectionWorker]) -> dict[str, str]:
