@@ -10,7 +10,7 @@ from projection_rig import Deposited, Faults, Rig, SQLLedger, deposit_many, expe
 from waits import WAIT
 
 import eventledger as el
-from eventledger.errors import InvalidArgument, ProjectionFailed
+from eventledger.errors import InvalidArgument, ProjectionFailed, StoreClosed
 from eventledger.projections import ProjectionNotRunning, SQLiteTarget
 from eventledger.testing import running_projections
 
@@ -82,3 +82,17 @@ async def test_the_runner_stops_when_the_block_ends(rig: Rig) -> None:
 
     with pytest.raises(ProjectionNotRunning):
         await running.caught_up()
+
+
+async def test_an_error_that_ends_the_runner_ends_the_wait_with_that_error(tmp_path: Path) -> None:
+    store = await el.open_store(f"sqlite:///{tmp_path / 'events.db'}")
+    target = SQLiteTarget(tmp_path / "read.db")
+    try:
+        with pytest.raises(StoreClosed):
+            async with running_projections(store, [SQLLedger], target=target) as running:
+                result = await deposit(store, 3)
+                await running.caught_up_with(result)
+                await store.close()
+                await running.caught_up_with(result.positions[-1] + 1)
+    finally:
+        await target.close()
