@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from projection_rig import Deposited, Faults, Rig, SQLLedger, deposit_many, expected_view, ledger_view
-from waits import WAIT
+from waits import WAIT, eventually
 
 import eventledger as el
 from eventledger.errors import InvalidArgument, ProjectionFailed, StoreClosed
@@ -73,7 +73,11 @@ async def test_a_failure_nobody_waited_for_fails_the_block_at_its_end(rig: Rig) 
     with pytest.raises(ProjectionFailed, match="refusing amount 13"):
         async with running_projections(rig.store, [rig.ledger(faults=faults)]) as running:
             await deposit(rig.store, 13)
-            await running.runner.wait_until_caught_up(timeout=WAIT)
+            await eventually(lambda: _has_failed(running.runner))
+
+
+async def _has_failed(runner: el.ProjectionRunner) -> bool:
+    return (await runner.status_of("ledger")).state is el.ProjectionState.FAILED
 
 
 async def test_the_runner_stops_when_the_block_ends(rig: Rig) -> None:
