@@ -6,7 +6,8 @@ See :mod:`eventledger.projections.projection` (defining one), :mod:`.runner` (ru
 :mod:`.leases` (one runner per projection), :mod:`.failures` (the one record of a failed event),
 :mod:`.listeners` (the monitoring hook), :mod:`.lag` (lag against the newest committed event,
 stalls), :mod:`.progress` (a projection's status read from another process) and
-:mod:`.reactor` (process managers: handlers that append events, exactly once).
+:mod:`.reactor` (process managers: handlers that append events, exactly once) and :mod:`.waits`
+(bounded waits for read models, in the runner's process or any other).
 """
 
 from eventledger.projections.builds import Build, BuildState, ReadModelSchema
@@ -33,6 +34,7 @@ from eventledger.projections.targets import (
     Target,
     TargetConnection,
 )
+from eventledger.projections.waits import ProjectionNotRunning, ProjectionWaitTimeout, wait_for_checkpoint
 from eventledger.projections.worker import Decision
 
 __all__ = [
@@ -52,10 +54,12 @@ __all__ = [
     "MemoryTarget",
     "Projection",
     "ProjectionListener",
+    "ProjectionNotRunning",
     "ProjectionRetryPolicy",
     "ProjectionRunner",
     "ProjectionState",
     "ProjectionStatus",
+    "ProjectionWaitTimeout",
     "Reactor",
     "ReadModelSchema",
     "RebuildProgress",
@@ -68,4 +72,5 @@ __all__ = [
     "TargetConnection",
     "handles",
     "stored_status",
+    "wait_for_checkpoint",
 ]

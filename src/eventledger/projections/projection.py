@@ -33,7 +33,9 @@ import re
 import types
 import typing
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, Final, Generic, TypeVar, overload
+from typing import Any, ClassVar, Final, Generic, overload
+
+from typing_extensions import TypeVar
 
 from eventledger.errors import ProjectionDefinitionError
 from eventledger.events import Event, RecordedEvent
@@ -41,6 +43,10 @@ from eventledger.projections.targets.base import Target
 
 S = TypeVar("S")
 """The session a target hands to handlers (a SQL transaction, an in-memory read model, a client)."""
+
+BoundTarget = TypeVar("BoundTarget", bound=Target[Any], default=Target[S], covariant=True)
+"""The type of :attr:`Projection.target`: ``Target[S]`` unless the class names a concrete one,
+as in ``Projection[SQLTransaction, SQLiteTarget]`` (then ``projection.target.read()`` type-checks)."""
 
 HandlerFunction = TypeVar("HandlerFunction", bound=Callable[..., Awaitable[None]])
 
@@ -84,7 +90,7 @@ def handles(*arguments: Any) -> Any:
     return mark
 
 
-class Projection(Generic[S]):
+class Projection(Generic[S, BoundTarget]):
     """Base class of projections: subclass it, declare ``tables`` and write ``@handles`` methods.
 
     Class keywords: ``name`` (stable; it keys the checkpoint, so never rename a running
@@ -97,7 +103,9 @@ class Projection(Generic[S]):
     that is serving.
 
     The instance is bound to the :class:`~eventledger.projections.targets.base.Target` its read
-    model lives in: ``OrderSummaries(SQLiteTarget("read.db"))``.
+    model lives in: ``OrderSummaries(SQLiteTarget("read.db"))``. ``Projection[SQLTransaction]``
+    accepts any target of that session; ``Projection[SQLTransaction, SQLiteTarget]`` accepts only
+    that target class and keeps it as the type of ``self.target``, for readers that use it.
     """
 
     name: ClassVar[str] = "Projection"
@@ -140,8 +148,8 @@ class Projection(Generic[S]):
                     del specs[attribute]  # overridden without @handles: no longer a handler
         cls.__handler_specs__ = specs
 
-    def __init__(self, target: Target[S]) -> None:
-        self.target = target
+    def __init__(self, target: BoundTarget) -> None:
+        self.target: BoundTarget = target
         self._handlers: dict[type[Event], BoundHandler] = {}
         for attribute, spec in type(self).__handler_specs__.items():
             event_classes = _infer_event_classes(type(self), attribute) if isinstance(spec, str) else spec

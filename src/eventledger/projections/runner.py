@@ -5,9 +5,12 @@
 ...     runner = ProjectionRunner(store, [summaries])
 ...     await runner.run()                       # until SIGTERM, runner.stop() or cancellation
 
-``run_until_caught_up()`` applies everything in the log and returns (for scripts and tests);
-``wait_until_caught_up()`` waits, while ``run()`` is running in another task, until every
-projection has applied every event appended so far.
+``run_until_caught_up()`` applies everything in the log and returns (for scripts and tests).
+While ``run()`` runs in another task, ``wait_for_position(p, timeout=...)`` waits until the
+projections' checkpoints reach position ``p`` (read-your-writes after an append), and
+``wait_until_caught_up()`` until every projection has applied every event appended so far.
+Neither waits for ever: they raise :class:`~eventledger.projections.waits.ProjectionNotRunning`
+when nothing runs the projections (see :mod:`.waits`).
 
 Each projection runs only where its lease is held: start the same runner in several processes
 or on several machines, and one applies events while the others wait as hot standbys.
@@ -37,6 +40,14 @@ from eventledger.projections.listeners import Listeners, ProjectionListener
 from eventledger.projections.projection import Projection
 from eventledger.projections.retries import ProjectionRetryPolicy
 from eventledger.projections.status import ProjectionStatus
+from eventledger.projections.waits import (
+    ProgressSignal,
+    ProjectionNotRunning,
+    WaitReading,
+    checked_position,
+    checked_timeout,
+    wait_until,
+)
 from eventledger.projections.worker import Decision, ProjectionWorker
 from eventledger.store.base import EventStore
 from eventledger.store.records import VisibilityStatus
@@ -92,7 +103,9 @@ class ProjectionRunner:
         self.store = store
         self.owner = owner or new_owner_id()
         self.listeners: list[ProjectionListener] = list(listeners)
-        everyone = Listeners(self.listeners)  # reads the list, so later listeners are heard too
+        self._progress = ProgressSignal()  # wakes the waits
+        # Listeners reads the list, so later listeners are heard too.
+        everyone = Listeners([self._progress, Listeners(self.listeners)])
         self._lease = lease or LeasePolicy()
         self._workers = {
             projection.name: ProjectionWorker(
@@ -108,6 +121,8 @@ class ProjectionRunner:
             for projection in projections
         }
         self._running = False
+        self._active: set[str] = set()
+        """The projections whose run in this runner has not ended."""
         self._held_back = HeldBackWatch(held_back_stall_after)
         #: Seconds between readings of the store's visibility while running.
         self.held_back_poll = min(1.0, held_back_stall_after / 2)
@@ -139,7 +154,7 @@ class ProjectionRunner:
                     loop.add_signal_handler(signum, self.stop)
                     installed.append(signum)
         tasks = [
-            asyncio.create_task(worker.run(), name=f"projection {name}")
+            asyncio.create_task(self._drive(worker), name=f"projection {name}")
             for name, worker in self._workers.items()
         ]
         watch = asyncio.create_task(self._watch_visibility(), name="projection visibility watch")
@@ -174,7 +189,8 @@ class ProjectionRunner:
         try:
             wait = self._lease.ttl if lease_wait is None else lease_wait
             deadline = time.monotonic() + wait
-            runs = [worker.run(until_caught_up=True, deadline=deadline) for worker in self._workers.values()]
+            workers = self._workers.values()
+            runs = [self._drive(worker, until_caught_up=True, deadline=deadline) for worker in workers]
             await asyncio.gather(*runs)
         finally:
             self._release()
@@ -184,23 +200,114 @@ class ProjectionRunner:
         if self._running:
             raise ProjectionStateError("this runner is already running; one run at a time")
         self._running = True
+        self._active = set(self._workers)
 
     def _release(self) -> None:
         # A stop asked for ends the current run (or the next, if asked before it began).
         for worker in self._workers.values():
             worker.reset_stop()
         self._running = False
+        self._active.clear()
+        self._progress.wake()
 
-    async def wait_until_caught_up(self) -> None:
-        """While :meth:`run` runs elsewhere: wait until every projection has applied the whole log
-        and follows it live (state ``live``).
+    async def _drive(self, worker: ProjectionWorker, **options: Any) -> None:
+        """Run one worker, keeping :attr:`_active` true to it, so waits know when it ended."""
+        try:
+            await worker.run(**options)
+        finally:
+            self._active.discard(worker.name)
+            self._progress.wake()
 
-        Raises :class:`ProjectionFailed` if a projection fails meanwhile. Bound the wait with
-        ``asyncio.timeout()``.
+    # ------------------------------------------------------------------ waiting
+
+    # The bound is a parameter, not asyncio.timeout(): the error it ends with names it.
+    async def wait_for_position(
+        self,
+        position: int,
+        *,
+        timeout: float,  # noqa: ASYNC109
+        projection: str | None = None,
+    ) -> None:
+        """While :meth:`run` runs in another task: wait until every projection (or the one named)
+        has its checkpoint at or beyond ``position``, so its read model holds that event.
+
+        ``position`` is an append's last position (``result.positions[-1]``); events a
+        projection has no handler for advance its checkpoint too. The wait wakes on each
+        committed batch rather than polling. Raises
+        :class:`~eventledger.projections.waits.ProjectionWaitTimeout` after ``timeout`` seconds
+        (naming each projection behind, its checkpoint and state),
+        :class:`~eventledger.projections.waits.ProjectionNotRunning` at once when this runner
+        is not running them (nothing would advance them), and :class:`ProjectionFailed` when
+        one stops at an event it cannot apply.
         """
-        for worker in self._workers.values():
-            while not await worker.is_caught_up():
-                await worker.wait_for_progress(0.05)
+        checked_position(position)
+        bound = checked_timeout(timeout)
+        if bound is None:
+            raise InvalidArgument("wait_for_position needs a timeout in seconds")
+        workers = [self._worker(projection)] if projection is not None else list(self._workers.values())
+
+        async def look() -> WaitReading:
+            running = await self._running_here(workers)
+            checkpoints: dict[str, int | None] = {}
+            for worker in workers:
+                # Where no run goes on, only what is known here counts: nothing will move it.
+                known = worker.runs.last_checkpoint
+                checkpoints[worker.name] = await worker.checkpoint() if worker.name in running else known
+            reading = WaitReading.of(position, checkpoints, self._states(workers))
+            self._raise_if_idle([name for name in reading.behind if name not in running])
+            return reading
+
+        await wait_until(look, timeout=bound, signal=self._progress)
+
+    async def wait_until_caught_up(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """While :meth:`run` runs in another task: wait until every projection has applied the
+        whole log and follows it live (state ``live``).
+
+        Raises :class:`ProjectionFailed` if a projection fails meanwhile,
+        :class:`~eventledger.projections.waits.ProjectionNotRunning` when this runner is not
+        running (at once) or stops meanwhile, and
+        :class:`~eventledger.projections.waits.ProjectionWaitTimeout` after ``timeout`` seconds
+        (default: no bound but those).
+        """
+        bound = checked_timeout(timeout)
+        workers = list(self._workers.values())
+
+        async def look() -> WaitReading:
+            running = await self._running_here(workers)
+            self._raise_if_idle([worker.name for worker in workers if worker.name not in running])
+            head = await self.store.head_position()
+            checkpoints: dict[str, int | None] = {}
+            behind = []
+            for worker in workers:
+                checkpoints[worker.name] = await worker.checkpoint()
+                if not await worker.is_caught_up():
+                    behind.append(worker.name)
+            return WaitReading(head, checkpoints, tuple(behind), self._states(workers))
+
+        await wait_until(look, timeout=bound, signal=self._progress)
+
+    async def _running_here(self, workers: list[ProjectionWorker]) -> set[str]:
+        """The projections among ``workers`` that a run of this runner is advancing; raises
+        :class:`ProjectionFailed` when one of them has stopped at an event.
+
+        A run started in a task just before the wait has not begun yet: one turn of the event
+        loop lets it begin before the wait judges.
+        """
+        for worker in workers:
+            worker.decisions.raise_if_failed()
+        if not self._running:
+            await asyncio.sleep(0)
+        return {worker.name for worker in workers if worker.name in self._active}
+
+    def _raise_if_idle(self, idle: list[str]) -> None:
+        """Raise :class:`ProjectionNotRunning` for projections waited for that nothing advances."""
+        if idle:
+            reason = "their run in this runner has ended" if self._running else "this runner is not running"
+            raise ProjectionNotRunning(idle, reason)
+
+    @staticmethod
+    def _states(workers: list[ProjectionWorker]) -> dict[str, str]:
+        return {worker.name: worker.state.current.value for worker in workers}
 
     # ------------------------------------------------------------------ monitoring
 

@@ -5,6 +5,8 @@
   time of a :class:`FixedClock` (from :mod:`eventledger.domain.clock`, here for convenience).
 - :func:`projection_scenario` (:mod:`.projection_scenarios`): read-side scenarios through a
   real runner and target, delivering the new events twice.
+- :func:`running_projections` (:mod:`.running_projections`): the projections a scenario needs,
+  running in the background, with bounded waits for what an append wrote.
 - :mod:`eventledger.testing.conformance`: the specification every event store and every
   read-model target must meet, as pytest test classes a third-party backend subclasses.
 
@@ -14,6 +16,7 @@ This package imports neither pytest nor hypothesis; only the conformance kit nee
 
 from eventledger.domain.clock import FixedClock
 from eventledger.testing.projection_scenarios import ProjectionScenario, StreamEvent, projection_scenario
+from eventledger.testing.running_projections import RunningProjections, running_projections
 from eventledger.testing.scenarios import (
     DEFAULT_AGGREGATE_ID,
     AggregateScenario,
@@ -29,9 +32,11 @@ __all__ = [
     "DeciderScenario",
     "FixedClock",
     "ProjectionScenario",
+    "RunningProjections",
     "ScenarioOutcome",
     "StreamEvent",
     "given",
     "projection_scenario",
+    "running_projections",
     "side_by_side",
 ]

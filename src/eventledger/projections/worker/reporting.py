@@ -68,7 +68,7 @@ class Reporter:
         else:
             # On standby, stopped or not started: the serving build's checkpoint as stored, so
             # that a standby does not report the whole log as lag.
-            checkpoint = await self._stored_checkpoint()
+            checkpoint = await self.stored_checkpoint()
         lag = await measure_lag(self.store, checkpoint, visibility, held_since)
         newest_commit = max((run.last_commit for run in runs.runs.values()), default=time.monotonic())
         state = observed_state(
@@ -161,7 +161,8 @@ class Reporter:
             # Reports inform; a failure to write one must never stop the projection.
             log.debug("%s: could not record the report: %s", self.name, error)
 
-    async def _stored_checkpoint(self) -> int:
+    async def stored_checkpoint(self) -> int:
+        """The serving build's checkpoint as its target recorded it (the last known one when unreadable)."""
         try:
             connection = self._line.connection
             if connection is not None:

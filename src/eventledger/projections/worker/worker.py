@@ -269,6 +269,11 @@ class ProjectionWorker:
         """Sleep until the next committed batch, or at most ``seconds``."""
         await self.state.wait_for_progress(seconds)
 
+    async def checkpoint(self) -> int:
+        """The serving build's checkpoint: as applied here while leading, else as its target recorded it."""
+        serving = self.runs.serving
+        return serving.checkpoint if serving is not None else await self.reporter.stored_checkpoint()
+
     async def is_caught_up(self) -> bool:
         """True when the serving build has applied everything in the log and follows it live.
 
