@@ -28,7 +28,7 @@ from eventledger.domain.decider import Decider
 from eventledger.errors import InvalidArgument
 from eventledger.events import Event
 
-AggregateType = TypeVar("AggregateType", bound=Aggregate)
+AggregateType = TypeVar("AggregateType", bound=Aggregate[Any])
 CommandType = TypeVar("CommandType")
 State = TypeVar("State")
 Result = TypeVar("Result")
