@@ -210,6 +210,6 @@ async def rename_page(store: el.EventStore, page_id: UUID, title: str) -> str:
         return held.title
 
     renamed: str = await UnitOfWork.run(store, rename_again)
-    return stream_id + renamed + given(Page, Page.Created(title="a", user="u")).when(
-        lambda page: page.rename("b", "v")
-    ).then(Page.Renamed(title="b", user="v")).modified_by
+    scenario = given(Page, Page.Created(title="a", user="u"), aggregate_id=stream_id)
+    renamed_page = scenario.when(lambda page: page.rename("b", "v")).then(Page.Renamed(title="b", user="v"))
+    return stream_id + renamed + renamed_page.modified_by
