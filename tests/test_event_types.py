@@ -136,10 +136,11 @@ def test_without_a_namespace_the_type_name_stays_the_class_name() -> None:
     assert TypesPlainHappened.__event_type__ == "TypesPlainHappened"
 
 
-def test_a_namespace_must_be_a_non_empty_string() -> None:
+@pytest.mark.parametrize("namespace", ["", "wiki.", " wiki"])
+def test_a_namespace_must_be_a_non_empty_string_without_outer_dots_or_spaces(namespace: str) -> None:
     with pytest.raises(DefinitionError, match="type_namespace must be a non-empty string"):
 
-        class Nameless(el.Event, type_namespace=""):
+        class Nameless(el.Event, type_namespace=namespace):
             pass
 
 

@@ -70,8 +70,12 @@ class Event(pydantic.BaseModel):
     ) -> None:
         super().__init_subclass__(**kwargs)
         if type_namespace is not None:
-            if not isinstance(type_namespace, str) or not type_namespace.strip(". "):
-                raise DefinitionError(f"{cls.__qualname__}: type_namespace must be a non-empty string")
+            namespace = type_namespace
+            if not (isinstance(namespace, str) and namespace and namespace.strip(". ") == namespace):
+                raise DefinitionError(
+                    f"{cls.__qualname__}: type_namespace must be a non-empty string that neither starts "
+                    f"nor ends with a dot or a space, not {type_namespace!r}"
+                )
             cls.__event_namespace__ = type_namespace
         name = type_name if type_name is not None else _default_type_name(cls)
         if not name or not isinstance(name, str):
