@@ -7,7 +7,7 @@ any type whose text is canonical) and the stream is the id's text.
 
 from __future__ import annotations
 
-from typing import NewType
+from typing import Generic, NewType, TypeVar
 from uuid import UUID
 
 import pytest
@@ -160,6 +160,24 @@ def test_an_id_type_may_be_a_new_type_or_an_int() -> None:
     cargo = Cargo.new(CargoId(PAGE_ID))
     assert (cargo.id, cargo.stream_id) == (PAGE_ID, str(PAGE_ID))
     assert (Shelf.new(42).id, Shelf.new(42).stream_id) == (42, "42")
+
+
+Identifier = TypeVar("Identifier")
+
+
+class Audited(el.Aggregate[Identifier], Generic[Identifier]):
+    modified_by: str = ""
+
+
+class Invoice(Audited[UUID]):
+    pass
+
+
+def test_a_generic_base_aggregate_passes_the_id_type_its_subclass_names() -> None:
+    invoice = Invoice.new(PAGE_ID)
+    assert (invoice.id, invoice.stream_id) == (PAGE_ID, str(PAGE_ID))
+    with pytest.raises(el.InvalidArgument, match="must be a non-empty UUID"):
+        Invoice.new("invoice-1")  # type: ignore[arg-type]
 
 
 def test_an_id_type_without_a_canonical_text_is_refused_at_class_definition() -> None:

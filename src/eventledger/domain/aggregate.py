@@ -223,7 +223,8 @@ class Aggregate(pydantic.BaseModel, Generic[IdType]):
     @classmethod
     def _typed_id(cls, aggregate_id: object) -> Any:
         """``aggregate_id`` as the class's id type (its canonical text is parsed), or InvalidArgument."""
-        id_type = cls.__id_type__
+        # A generic base of the user's, used unparametrised, takes string ids.
+        id_type = cls.__id_type__ if isinstance(cls.__id_type__, type) else str
         typed: object = aggregate_id
         if not isinstance(aggregate_id, id_type) and isinstance(aggregate_id, str):
             try:
@@ -357,16 +358,21 @@ class Aggregate(pydantic.BaseModel, Generic[IdType]):
         yield from super().__repr_args__()
 
 
-def _declared_id_type(cls: type[Aggregate[Any]]) -> type:
-    """The id type ``cls`` declares (``Aggregate[UUID]``) or inherits; ``str`` by default."""
+def _declared_id_type(cls: type[Aggregate[Any]]) -> Any:
+    """The id type ``cls`` declares (``Aggregate[UUID]``, or ``Base[UUID]`` for a generic base of
+    the user's) or inherits; ``str`` by default. A generic base keeps its type variable."""
     metadata = cls.__pydantic_generic_metadata__
     origin = metadata["origin"]
     if origin is not None and metadata["args"]:
         parameters = origin.__pydantic_generic_metadata__["parameters"]
-        if IdType in parameters:
-            declared = metadata["args"][parameters.index(IdType)]
+        inherited = getattr(origin, "__id_type__", str)
+        placeholder = inherited if isinstance(inherited, typing.TypeVar) else IdType
+        if placeholder in parameters:
+            declared = metadata["args"][parameters.index(placeholder)]
             while isinstance(declared, NewType):
                 declared = declared.__supertype__
+            if isinstance(declared, typing.TypeVar):
+                return declared
             if not isinstance(declared, type) or declared is bool:
                 raise DefinitionError(
                     f"{cls.__qualname__}: an aggregate id type must be a class whose str() is its "
@@ -375,5 +381,5 @@ def _declared_id_type(cls: type[Aggregate[Any]]) -> type:
             return declared
     for base in cls.__mro__[1:]:
         if isinstance(base, type) and issubclass(base, Aggregate):
-            return base.__id_type__  # type: ignore[no-any-return]
+            return base.__id_type__
     return str
