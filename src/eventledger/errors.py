@@ -152,14 +152,14 @@ class InvalidStreamId(InvalidArgument):
 
 
 class DuplicateEventType(DefinitionError):
-    """Two event classes claim the same type name."""
+    """Two event classes claim the same type name (``existing`` and ``new`` are ``module.QualifiedName``)."""
 
     def __init__(self, type_name: str, existing: str, new: str) -> None:
         self.type_name = type_name
         super().__init__(
-            f"event type name {type_name!r} is already registered by {existing}; "
-            f"{new} must choose another (class {new.rsplit('.', 1)[-1]}(Event, "
-            f"type_name='...'))"
+            f"event type name {type_name!r} is already registered by {existing}; {new} must choose "
+            "another: give a base class of its events a namespace (class MyEvent(Event, "
+            "type_namespace='...')) or give it a type_name='...'"
         )
 
 

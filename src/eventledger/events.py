@@ -2,7 +2,8 @@
 
 An event is a frozen pydantic model. Its *type name* is what the store records, so renaming the
 Python class never orphans stored events: the name is the class name unless the class statement
-says otherwise, and two classes may never claim one name.
+says otherwise, and two classes may never claim one name. A ``type_namespace`` on a base class
+prefixes the names of its subclasses, so that same-named classes of two modules can coexist.
 
 >>> class OrderConfirmed(Event):
 ...     order_id: str
@@ -12,6 +13,13 @@ says otherwise, and two classes may never claim one name.
 ...     order_id: str
 >>> event_types.resolve("order.shipped") is OrderShipped
 True
+>>> class WikiEvent(Event, type_namespace="wiki"):
+...     pass
+>>> class Page:
+...     class Created(WikiEvent):
+...         title: str
+>>> Page.Created.__event_type__
+'wiki.Page.Created'
 """
 
 from __future__ import annotations
@@ -34,7 +42,14 @@ class Event(pydantic.BaseModel):
 
     Class keywords:
 
-    - ``type_name``: the stable name stored with each event (default: the class name).
+    - ``type_name``: the stable name stored with each event (default: the class name, or the
+      namespaced name below). It is used as given, namespace or not.
+    - ``type_namespace``: a prefix for the default type names of this class and every subclass
+      (a subclass may declare its own). The name is then ``namespace.QualifiedName``: the class
+      name with its enclosing classes, so ``Page.Created`` under ``"wiki"`` is
+      ``wiki.Page.Created``. Without a namespace the default is the bare class name, which keeps
+      the names of events stored before namespaces existed; two classes of one name in
+      different modules need a namespace (or a ``type_name``) to coexist.
     - ``schema_version``: the version of this event's data shape (default 1); raise it when the
       fields change and register an upcaster for stored events of the older shape.
     """
@@ -42,17 +57,27 @@ class Event(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
 
     __event_type__: ClassVar[str] = "Event"
+    __event_namespace__: ClassVar[str | None] = None
     __schema_version__: ClassVar[int] = 1
 
     def __init_subclass__(
         cls,
         *,
         type_name: str | None = None,
+        type_namespace: str | None = None,
         schema_version: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
-        name = type_name if type_name is not None else cls.__name__
+        if type_namespace is not None:
+            namespace = type_namespace
+            if not (isinstance(namespace, str) and namespace and namespace.strip(". ") == namespace):
+                raise DefinitionError(
+                    f"{cls.__qualname__}: type_namespace must be a non-empty string that neither starts "
+                    f"nor ends with a dot or a space, not {type_namespace!r}"
+                )
+            cls.__event_namespace__ = type_namespace
+        name = type_name if type_name is not None else _default_type_name(cls)
         if not name or not isinstance(name, str):
             raise DefinitionError(f"{cls.__qualname__}: type_name must be a non-empty string")
         if not isinstance(schema_version, int) or schema_version < 1:
@@ -60,6 +85,15 @@ class Event(pydantic.BaseModel):
         cls.__event_type__ = name
         cls.__schema_version__ = schema_version
         event_types.register(cls)
+
+
+def _default_type_name(cls: type[Event]) -> str:
+    """The class name, or ``namespace.Outer.Name`` under a namespace (enclosing functions left out)."""
+    namespace = cls.__event_namespace__
+    if namespace is None:
+        return cls.__name__
+    qualified = cls.__qualname__.rsplit("<locals>.", 1)[-1]
+    return f"{namespace}.{qualified}"
 
 
 def _origin(cls: type) -> str:

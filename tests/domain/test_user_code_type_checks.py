@@ -44,5 +44,5 @@ def expected_errors() -> list[tuple[str, int, str]]:
 
 def test_mypy_passes_user_code_and_reports_exactly_the_planted_mistakes(tmp_path: Path) -> None:
     expected = expected_errors()
-    assert len(expected) == 10
+    assert len(expected) == 12
     assert sorted(run_mypy(tmp_path)) == sorted(expected)

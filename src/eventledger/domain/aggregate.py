@@ -30,15 +30,18 @@ import inspect
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Generic, NewType, Self
 
 import pydantic
+from typing_extensions import TypeVar
 
 from eventledger.errors import DefinitionError, InvalidArgument, UnhandledEvent
 from eventledger.events import Event, RecordedEvent
 from eventledger.versioning import RetiredEvent
 
 ApplyHandler = TypeVar("ApplyHandler", bound=Callable[..., None])
+IdType = TypeVar("IdType", default=str)
+"""The type of an aggregate's id: ``str`` unless the class says ``Aggregate[UUID]`` (or another)."""
 
 _APPLIES = "__eventledger_applies__"
 
@@ -48,8 +51,11 @@ def applies(handler: ApplyHandler) -> ApplyHandler:
 
     The event class is read from the annotation of the method's event parameter (a union such
     as ``OrderConfirmed | OrderCancelled`` registers the method for each member). A handler for
-    a base event class also applies its subclasses, unless a closer handler exists. The method
-    is returned unchanged, so type checkers see its real signature.
+    a base event class also applies its subclasses, unless a closer handler exists. Several
+    handlers may apply one event class (an update every event makes, such as ``modified_by``,
+    in one handler annotated with their union, beside each event's own handler): they all run,
+    those of base aggregate classes first, then each class's in the order it declares them. The
+    method is returned unchanged, so type checkers see its real signature.
     """
     if not inspect.isfunction(handler):
         raise DefinitionError(f"@applies decorates plain methods (self, event), not {handler!r}")
@@ -89,31 +95,38 @@ def _event_classes(owner: type, name: str, function: Callable[..., object]) -> t
     return tuple(members)
 
 
-def _handler_table(cls: type[Aggregate]) -> dict[type[Event], str]:
-    """Event class -> name of the method that applies it, with subclasses overriding bases."""
-    table: dict[type[Event], str] = {}
+def _handler_table(cls: type[Aggregate[Any]]) -> dict[type[Event], tuple[str, ...]]:
+    """Event class -> names of the methods that apply it, in the order they run.
+
+    Handlers of base aggregate classes come first, then each class's in declaration order. A
+    handler a subclass redefines keeps its place and runs once, as the subclass defines it.
+    """
+    table: dict[type[Event], list[str]] = {}
+    seen: set[str] = set()
     for klass in reversed(cls.__mro__):
-        own: dict[type[Event], str] = {}
         for name, attribute in vars(klass).items():
-            if not getattr(attribute, _APPLIES, False):
+            if name in seen or not getattr(attribute, _APPLIES, False):
                 continue
-            for event_class in _event_classes(klass, name, attribute):
-                if event_class in own:
-                    raise DefinitionError(
-                        f"{klass.__qualname__} has two handlers for {event_class.__qualname__}: "
-                        f"{own[event_class]} and {name}"
-                    )
-                own[event_class] = name
-        table.update(own)
-    return table
+            seen.add(name)
+            # The event classes are those of the most derived @applies definition of the name.
+            owner = next(each for each in cls.__mro__ if getattr(vars(each).get(name), _APPLIES, False))
+            for event_class in _event_classes(owner, name, vars(owner)[name]):
+                table.setdefault(event_class, []).append(name)
+    return {event_class: tuple(names) for event_class, names in table.items()}
 
 
-class Aggregate(pydantic.BaseModel):
+class Aggregate(pydantic.BaseModel, Generic[IdType]):
     """Base class of event-sourced aggregates.
 
-    Declare the state as annotated fields, each with a default (an aggregate starts blank and
-    gains state only by applying events). Command methods check rules and call
-    :meth:`record`; ``@applies`` methods change the fields.
+    Declare the state as annotated fields. An aggregate starts blank and gains state only by
+    applying events, so a field either has a default or is set by the handler of the event that
+    creates the aggregate (its first event): a field without a default still unset after that
+    event raises :class:`~eventledger.errors.DefinitionError` naming it. Command methods check
+    rules and call :meth:`record`; ``@applies`` methods change the fields.
+
+    Ids are strings unless the class names another type, ``class Cargo(Aggregate[UUID])``: any
+    type whose ``str()`` is its canonical text (UUID, int, a ``NewType`` of them). The stream
+    is ``str(id)``; :meth:`new` and the repository take the typed id (or that text).
 
     Class keywords:
 
@@ -124,7 +137,7 @@ class Aggregate(pydantic.BaseModel):
     - ``ignore_unhandled_events``: when True, events with no handler are skipped instead of
       raising :class:`~eventledger.UnhandledEvent`.
 
-    ``id`` (the stream id), ``version``, ``committed_version`` and ``uncommitted_events`` are
+    ``id``, ``stream_id``, ``version``, ``committed_version`` and ``uncommitted_events`` are
     properties, not fields; a subclass must not declare fields with those names.
     """
 
@@ -133,9 +146,12 @@ class Aggregate(pydantic.BaseModel):
     __aggregate_type__: ClassVar[str] = "Aggregate"
     __schema_version__: ClassVar[int] = 1
     __ignores_unhandled_events__: ClassVar[bool] = False
-    __apply_handlers__: ClassVar[dict[type[Event], str] | None] = None
+    __apply_handlers__: ClassVar[dict[type[Event], tuple[str, ...]] | None] = None
+    __id_type__: ClassVar[Any] = str
+    __required_fields__: ClassVar[tuple[str, ...]] = ()
 
-    _id: str = pydantic.PrivateAttr(default="")
+    _id: Any = pydantic.PrivateAttr(default="")
+    _stream_id: str = pydantic.PrivateAttr(default="")
     _version: int = pydantic.PrivateAttr(default=0)
     _uncommitted: list[Event] = pydantic.PrivateAttr(default_factory=list)
 
@@ -161,17 +177,14 @@ class Aggregate(pydantic.BaseModel):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        for name in ("id", "version", "committed_version", "uncommitted_events"):
+        for name in ("id", "stream_id", "version", "committed_version", "uncommitted_events"):
             if name in cls.model_fields:
                 raise DefinitionError(
                     f"{cls.__qualname__}: {name!r} is provided by Aggregate; rename the field"
                 )
-        for name, field in cls.model_fields.items():
-            if field.is_required():
-                raise DefinitionError(
-                    f"{cls.__qualname__}.{name} needs a default: an aggregate starts blank and "
-                    "gains state only by applying events"
-                )
+        fields = cls.model_fields
+        cls.__required_fields__ = tuple(name for name, field in fields.items() if field.is_required())
+        cls.__id_type__ = _declared_id_type(cls)
         try:
             cls.__apply_handlers__ = _handler_table(cls)
         except NameError:
@@ -181,18 +194,52 @@ class Aggregate(pydantic.BaseModel):
     # ----------------------------------------------------------------- creating and rebuilding
 
     @classmethod
-    def new(cls, aggregate_id: str) -> Self:
-        """A blank aggregate with no history (version 0); creation commands start here."""
-        if not isinstance(aggregate_id, str) or not aggregate_id:
-            raise InvalidArgument(
-                f"{cls.__qualname__}: aggregate id must be a non-empty string, not {aggregate_id!r}"
-            )
-        aggregate = cls()
-        aggregate._id = aggregate_id
+    def new(cls, aggregate_id: IdType) -> Self:
+        """A blank aggregate with no history (version 0); creation commands start here.
+
+        Fields without a default are unset until the first event's handler sets them.
+        """
+        typed_id = cls._typed_id(aggregate_id)
+        # Without required fields, the model's own constructor (which also runs validators);
+        # with them, a model whose required fields wait for the creating event.
+        aggregate = cls() if not cls.__required_fields__ else cls._blank()
+        aggregate._id = typed_id
+        aggregate._stream_id = str(typed_id)
         return aggregate
 
     @classmethod
-    def from_history(cls, aggregate_id: str, events: Iterable[Event | RecordedEvent]) -> Self:
+    def _blank(cls) -> Self:
+        """An instance whose fields without a default are unset (pydantic's unvalidated constructor)."""
+        blank = cls.model_construct()
+        if not isinstance(blank, cls):  # pragma: no cover - model_construct builds cls
+            raise AssertionError(f"model_construct built {type(blank)!r}, not {cls!r}")
+        return blank
+
+    @classmethod
+    def stream_id_for(cls, aggregate_id: IdType) -> str:
+        """The stream of the aggregate ``aggregate_id``: the id's canonical text, ``str(id)``."""
+        return str(cls._typed_id(aggregate_id))
+
+    @classmethod
+    def _typed_id(cls, aggregate_id: object) -> Any:
+        """``aggregate_id`` as the class's id type (its canonical text is parsed), or InvalidArgument."""
+        # A generic base of the user's, used unparametrised, takes string ids.
+        id_type = cls.__id_type__ if isinstance(cls.__id_type__, type) else str
+        typed: object = aggregate_id
+        if not isinstance(aggregate_id, id_type) and isinstance(aggregate_id, str):
+            try:
+                typed = id_type(aggregate_id)
+            except (TypeError, ValueError):
+                typed = None
+        if not isinstance(typed, id_type) or isinstance(typed, bool) or not str(typed):
+            wanted = "string" if id_type is str else f"{id_type.__name__} (or its canonical text)"
+            raise InvalidArgument(
+                f"{cls.__qualname__}: aggregate id must be a non-empty {wanted}, not {aggregate_id!r}"
+            )
+        return typed
+
+    @classmethod
+    def from_history(cls, aggregate_id: IdType, events: Iterable[Event | RecordedEvent]) -> Self:
         """Rebuild an aggregate by applying its past events in order (nothing is uncommitted)."""
         aggregate = cls.new(aggregate_id)
         for event in events:
@@ -200,14 +247,16 @@ class Aggregate(pydantic.BaseModel):
         return aggregate
 
     @classmethod
-    def from_snapshot(cls, aggregate_id: str, version: int, state: Mapping[str, Any]) -> Self:
+    def from_snapshot(cls, aggregate_id: IdType, version: int, state: Mapping[str, Any]) -> Self:
         """Restore an aggregate from :meth:`snapshot_state` output taken at ``version``.
 
         Override together with :meth:`snapshot_state` when the state is not plain fields.
         Raises ``pydantic.ValidationError`` when ``state`` does not fit the fields.
         """
+        typed_id = cls._typed_id(aggregate_id)
         aggregate = cls.model_validate(dict(state))
-        aggregate._id = aggregate_id
+        aggregate._id = typed_id
+        aggregate._stream_id = str(typed_id)
         aggregate._version = version
         return aggregate
 
@@ -218,9 +267,14 @@ class Aggregate(pydantic.BaseModel):
     # ----------------------------------------------------------------- identity and version
 
     @property
-    def id(self) -> str:
-        """The aggregate's id, which is also its stream id."""
-        return self._id
+    def id(self) -> IdType:
+        """The aggregate's id, of the class's id type."""
+        return self._id  # type: ignore[no-any-return]
+
+    @property
+    def stream_id(self) -> str:
+        """The id of the aggregate's stream: its id's canonical text, ``str(id)``."""
+        return self._stream_id
 
     @property
     def version(self) -> int:
@@ -256,28 +310,43 @@ class Aggregate(pydantic.BaseModel):
             self._apply(event, self._version + 1)
 
     def _apply(self, event: Event, version: int) -> None:
-        name = self._handler_name(type(event))
-        if name is not None:
-            getattr(self, name)(event)
+        names = self._handler_names(type(event))
+        if names:
+            for name in names:
+                getattr(self, name)(event)
         elif not self.__ignores_unhandled_events__:
+            stream_id = self._stream_id
             if isinstance(event, RetiredEvent):
-                raise UnhandledEvent(type(self).__name__, self._id, event.type_name, version, event.reason)
-            raise UnhandledEvent(type(self).__name__, self._id, type(event).__event_type__, version)
+                raise UnhandledEvent(type(self).__name__, stream_id, event.type_name, version, event.reason)
+            raise UnhandledEvent(type(self).__name__, stream_id, type(event).__event_type__, version)
+        if self._version == 0 and self.__required_fields__:
+            self._check_created(event)
         self._version = version
 
+    def _check_created(self, event: Event) -> None:
+        """Raise unless the creating event set every field that has no default."""
+        unset = [name for name in self.__required_fields__ if name not in self.__dict__]
+        if unset:
+            fields = ", ".join(f"{type(self).__qualname__}.{name}" for name in unset)
+            raise DefinitionError(
+                f"{fields} is still unset after {type(self).__qualname__} {self._stream_id!r} applied its "
+                f"first event, {type(event).__qualname__} ({type(event).__event_type__!r}): the handler "
+                "of the event that creates the aggregate must set every field without a default"
+            )
+
     @classmethod
-    def _handler_name(cls, event_class: type[Event]) -> str | None:
+    def _handler_names(cls, event_class: type[Event]) -> tuple[str, ...]:
         table = cls.__dict__.get("__apply_handlers__")
         if table is None:
             table = _handler_table(cls)
             cls.__apply_handlers__ = table
         for klass in event_class.__mro__:
-            name = table.get(klass)
-            if name is not None:
-                return name
+            names = table.get(klass)
+            if names is not None:
+                return names
             if klass is Event:
                 break
-        return None
+        return ()
 
     def _mark_committed(self) -> None:
         """Forget the uncommitted events: the repository has stored them."""
@@ -287,3 +356,30 @@ class Aggregate(pydantic.BaseModel):
         yield "id", self._id
         yield "version", self._version
         yield from super().__repr_args__()
+
+
+def _declared_id_type(cls: type[Aggregate[Any]]) -> Any:
+    """The id type ``cls`` declares (``Aggregate[UUID]``, or ``Base[UUID]`` for a generic base of
+    the user's) or inherits; ``str`` by default. A generic base keeps its type variable."""
+    metadata = cls.__pydantic_generic_metadata__
+    origin = metadata["origin"]
+    if origin is not None and metadata["args"]:
+        parameters = origin.__pydantic_generic_metadata__["parameters"]
+        inherited = getattr(origin, "__id_type__", str)
+        placeholder = inherited if isinstance(inherited, typing.TypeVar) else IdType
+        if placeholder in parameters:
+            declared = metadata["args"][parameters.index(placeholder)]
+            while isinstance(declared, NewType):
+                declared = declared.__supertype__
+            if isinstance(declared, typing.TypeVar):
+                return declared
+            if not isinstance(declared, type) or declared is bool:
+                raise DefinitionError(
+                    f"{cls.__qualname__}: an aggregate id type must be a class whose str() is its "
+                    f"canonical text (str, UUID, int), not {declared!r}"
+                )
+            return declared
+    for base in cls.__mro__[1:]:
+        if isinstance(base, type) and issubclass(base, Aggregate):
+            return base.__id_type__
+    return str

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from eventledger.domain.aggregate import Aggregate
 from eventledger.errors import AggregateNotFound, InvalidArgument
@@ -45,19 +46,19 @@ def point_in_history(version: object, as_of: object) -> PointInHistory:
     return PointInHistory(as_of=as_of)
 
 
-async def replay_until(store: EventStore, aggregate: Aggregate, point: PointInHistory) -> int:
+async def replay_until(store: EventStore, aggregate: Aggregate[Any], point: PointInHistory) -> int:
     """Replay ``aggregate``'s stream from its start up to ``point``; how many events it applied."""
     replayed = 0
     if point.version is not None:
         if point.version == 0:
             return 0
-        async for recorded in store.read_stream(aggregate.id, limit=point.version):
+        async for recorded in store.read_stream(aggregate.stream_id, limit=point.version):
             aggregate._replay(recorded)
             replayed += 1
         return replayed
     moment = point.as_of
     # Stopping early holds nothing open: a read fetches whole pages between its yields.
-    async for recorded in store.read_stream(aggregate.id):
+    async for recorded in store.read_stream(aggregate.stream_id):
         if moment is not None and recorded.recorded_at > moment:
             break
         aggregate._replay(recorded)
@@ -65,11 +66,11 @@ async def replay_until(store: EventStore, aggregate: Aggregate, point: PointInHi
     return replayed
 
 
-def check_reached(aggregate: Aggregate, point: PointInHistory, aggregate_type: str) -> None:
+def check_reached(aggregate: Aggregate[Any], point: PointInHistory, aggregate_type: str) -> None:
     """Raise unless the replay reached ``point``: AggregateNotFound before the first event,
     InvalidArgument for a version the stream never reached."""
     if aggregate.version == 0:
-        error = AggregateNotFound(aggregate.id, aggregate_type)
+        error = AggregateNotFound(aggregate.stream_id, aggregate_type)
         if point.version == 0:
             error.add_note("version 0 is before the stream's first event")
         elif point.as_of is not None:
@@ -77,6 +78,6 @@ def check_reached(aggregate: Aggregate, point: PointInHistory, aggregate_type: s
         raise error
     if point.version is not None and aggregate.version < point.version:
         raise InvalidArgument(
-            f"{aggregate_type} {aggregate.id!r} was never at version {point.version}: "
+            f"{aggregate_type} {aggregate.stream_id!r} was never at version {point.version}: "
             f"its stream has {aggregate.version} event(s)"
         )

@@ -16,10 +16,12 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, cast
+
+from typing_extensions import TypeVar
 
 from eventledger.domain import history, snapshots
-from eventledger.domain.aggregate import Aggregate
+from eventledger.domain.aggregate import Aggregate, IdType
 from eventledger.domain.retry import NO_RETRY, RetryPolicy
 from eventledger.errors import AggregateNotFound, ConcurrencyError, InvalidArgument
 from eventledger.store.base import EventStore
@@ -28,7 +30,20 @@ from eventledger.store.records import AppendResult
 
 logger = logging.getLogger(__name__)
 
-AggregateType = TypeVar("AggregateType", bound=Aggregate)
+AggregateType = TypeVar("AggregateType", bound=Aggregate[Any])
+Created = TypeVar("Created", bound=Aggregate[Any], covariant=True)
+Identifier = TypeVar("Identifier", contravariant=True)
+
+
+class AggregateClass(Protocol[Created, Identifier]):
+    """An Aggregate subclass seen as what a repository needs: a maker of blank aggregates by id.
+
+    It lets ``Repository(store, Cargo)`` infer both the aggregate class and its id type.
+    """
+
+    def new(self, aggregate_id: Identifier, /) -> Created:
+        """A blank aggregate with the id ``aggregate_id``."""
+        ...
 
 
 @dataclass(slots=True)
@@ -47,8 +62,11 @@ class RepositoryStatistics:
     conflicts: int = 0
 
 
-class Repository(Generic[AggregateType]):
-    """Loads and saves aggregates of one class in an event store.
+class Repository(Generic[AggregateType, IdType]):
+    """Loads and saves aggregates of one class in an event store, by their typed ids.
+
+    Its type is ``Repository[Order]`` for string ids, ``Repository[Cargo, UUID]`` for an
+    ``Aggregate[UUID]`` (both inferred from the class given).
 
     ``snapshot_every``: when set, a snapshot is saved each time a save carries the stream past
     a multiple of it, whenever a load had to replay at least that many events, and whenever a
@@ -65,7 +83,7 @@ class Repository(Generic[AggregateType]):
     def __init__(
         self,
         store: EventStore,
-        aggregate_class: type[AggregateType],
+        aggregate_class: AggregateClass[AggregateType, IdType],
         *,
         snapshot_every: int | None = None,
         retry: RetryPolicy | None = None,
@@ -77,13 +95,14 @@ class Repository(Generic[AggregateType]):
         ):
             raise InvalidArgument(f"snapshot_every must be an int >= 1 or None, not {snapshot_every!r}")
         self.store = store
-        self.aggregate_class = aggregate_class
+        # What the protocol cannot say: it is that class itself.
+        self.aggregate_class = cast(type[AggregateType], aggregate_class)
         self.snapshot_every = snapshot_every
         self.retry = retry if retry is not None else RetryPolicy()
         self.statistics = RepositoryStatistics()
 
     async def load(
-        self, aggregate_id: str, *, version: int | None = None, as_of: datetime | None = None
+        self, aggregate_id: IdType, *, version: int | None = None, as_of: datetime | None = None
     ) -> AggregateType:
         """The aggregate as its stored events make it: now, or as it was at a past point.
 
@@ -100,6 +119,7 @@ class Repository(Generic[AggregateType]):
         :class:`~eventledger.ConcurrencyError` if the stream has moved on since, as any stale
         save does.
         """
+        stream_id = self.aggregate_class.stream_id_for(aggregate_id)
         if version is not None or as_of is not None:
             return await self._load_then(aggregate_id, history.point_in_history(version, as_of))
         aggregate, stale_snapshot = await self._from_snapshot(aggregate_id)
@@ -113,13 +133,13 @@ class Repository(Generic[AggregateType]):
         if aggregate is None or replayed is None:
             aggregate = self.aggregate_class.new(aggregate_id)
             replayed = 0
-            async for recorded in self.store.read_stream(aggregate_id):
+            async for recorded in self.store.read_stream(stream_id):
                 aggregate._replay(recorded)
                 replayed += 1
         self.statistics.loads += 1
         self.statistics.events_read += replayed
         if aggregate.version == 0:
-            raise AggregateNotFound(aggregate_id, self.aggregate_class.__aggregate_type__)
+            raise AggregateNotFound(stream_id, self.aggregate_class.__aggregate_type__)
         if self.snapshot_every is not None and (stale_snapshot or replayed >= self.snapshot_every):
             await self._take_snapshot(aggregate)
         return aggregate
@@ -137,15 +157,17 @@ class Repository(Generic[AggregateType]):
         self._check_aggregate(aggregate)
         events = aggregate.uncommitted_events
         if not events:
-            return AppendResult(aggregate.id, aggregate.version, ())
+            return AppendResult(aggregate.stream_id, aggregate.version, ())
         expected = aggregate.committed_version
-        result = await self.store.append(aggregate.id, events, expected_version=expected, metadata=metadata)
+        result = await self.store.append(
+            aggregate.stream_id, events, expected_version=expected, metadata=metadata
+        )
         await self._saved(aggregate, expected, result)
         return result
 
     async def update(
         self,
-        aggregate_id: str,
+        aggregate_id: IdType,
         decision: Callable[[AggregateType], object],
         *,
         expected_version: int | None = None,
@@ -162,15 +184,16 @@ class Repository(Generic[AggregateType]):
         must still be at it, checked on load and again by the save, and a mismatch raises
         :class:`~eventledger.ConcurrencyError` at once, never retried.
         """
+        stream_id = self.aggregate_class.stream_id_for(aggregate_id)
         if expected_version is not None:
-            check_expected_version(aggregate_id, expected_version)
+            check_expected_version(stream_id, expected_version)
             if not isinstance(expected_version, int):
-                raise InvalidArgument(f"expected_version of {aggregate_id!r} must be a version number")
+                raise InvalidArgument(f"expected_version of {stream_id!r} must be a version number")
 
         async def attempt() -> AggregateType:
             aggregate = await self.load(aggregate_id)
             if expected_version is not None and aggregate.version != expected_version:
-                raise ConcurrencyError(aggregate_id, expected_version, aggregate.version)
+                raise ConcurrencyError(stream_id, expected_version, aggregate.version)
             outcome = decision(aggregate)
             if inspect.isawaitable(outcome):
                 await outcome
@@ -203,7 +226,7 @@ class Repository(Generic[AggregateType]):
         ):
             await self._take_snapshot(aggregate)
 
-    async def _load_then(self, aggregate_id: str, point: history.PointInHistory) -> AggregateType:
+    async def _load_then(self, aggregate_id: IdType, point: history.PointInHistory) -> AggregateType:
         """The aggregate as it was at ``point`` (a version or a moment); it writes no snapshot."""
         aggregate: AggregateType | None = None
         replayed: int | None = None
@@ -225,7 +248,7 @@ class Repository(Generic[AggregateType]):
         return aggregate
 
     async def _from_snapshot(
-        self, aggregate_id: str, *, at_most: int | None = None
+        self, aggregate_id: IdType, *, at_most: int | None = None
     ) -> tuple[AggregateType | None, bool]:
         """The aggregate from its latest snapshot, if usable, and whether a stale one was found.
 
@@ -233,19 +256,18 @@ class Repository(Generic[AggregateType]):
         """
         if self.snapshot_every is None:
             return None, False
+        stream_id = self.aggregate_class.stream_id_for(aggregate_id)
         try:
-            snapshot = await self.store.load_snapshot(aggregate_id)
+            snapshot = await self.store.load_snapshot(stream_id)
         except Exception:
             # A snapshot is an optimisation; if it cannot be read, the events still can.
-            logger.warning(
-                "could not read the snapshot of %r; loading from events", aggregate_id, exc_info=True
-            )
+            logger.warning("could not read the snapshot of %r; loading from events", stream_id, exc_info=True)
             return None, False
         if snapshot is None:
             return None, False
         if at_most is not None and type(snapshot.version) is int and snapshot.version > at_most:
             return None, False
-        aggregate = snapshots.restore(self.aggregate_class, snapshot)
+        aggregate = snapshots.restore(self.aggregate_class, aggregate_id, snapshot)
         if aggregate is None:
             self.statistics.snapshots_ignored += 1
             return None, True
@@ -266,7 +288,7 @@ class Repository(Generic[AggregateType]):
         replayed = 0
         confirmed = False
         limit = None if until is None else until - taken_at + 1
-        async for recorded in self.store.read_stream(aggregate.id, from_version=taken_at, limit=limit):
+        async for recorded in self.store.read_stream(aggregate.stream_id, from_version=taken_at, limit=limit):
             if not confirmed:
                 if recorded.version != taken_at:
                     break
@@ -277,7 +299,7 @@ class Repository(Generic[AggregateType]):
         if confirmed:
             return replayed
         snapshots.log_ignored(
-            aggregate.id,
+            aggregate.stream_id,
             taken_at,
             "the stream has no event at that version; rebuilding from events",
         )

@@ -10,7 +10,7 @@ load replays a few more events.
 from __future__ import annotations
 
 import logging
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from eventledger.domain.aggregate import Aggregate
 from eventledger.errors import InvalidArgument
@@ -19,7 +19,7 @@ from eventledger.store.records import Snapshot
 
 logger = logging.getLogger(__name__)
 
-AggregateType = TypeVar("AggregateType", bound=Aggregate)
+AggregateType = TypeVar("AggregateType", bound=Aggregate[Any])
 
 
 def log_ignored(stream_id: str, version: object, reason: str) -> None:
@@ -38,8 +38,10 @@ _ignored: set[tuple[str, str, str]] = set()
 _IGNORED_REMEMBERED: Final = 10_000
 
 
-def restore(aggregate_class: type[AggregateType], snapshot: Snapshot) -> AggregateType | None:
-    """The aggregate ``snapshot`` holds, or None when the snapshot cannot be trusted.
+def restore(
+    aggregate_class: type[AggregateType], aggregate_id: object, snapshot: Snapshot
+) -> AggregateType | None:
+    """The aggregate ``aggregate_id`` (a typed id) ``snapshot`` holds, or None when it cannot be trusted.
 
     A snapshot is trusted only when its version is an int >= 1, its state a mapping, and its
     aggregate type and schema version those of the loader; the caller then checks the version
@@ -68,7 +70,7 @@ def restore(aggregate_class: type[AggregateType], snapshot: Snapshot) -> Aggrega
         )
         return None
     try:
-        return aggregate_class.from_snapshot(snapshot.stream_id, snapshot.version, snapshot.state)
+        return aggregate_class.from_snapshot(aggregate_id, snapshot.version, snapshot.state)
     except Exception:
         # A state that no longer fits the fields means the schema version was not raised when
         # the fields changed; the events are the truth, so rebuild from them.
@@ -82,19 +84,19 @@ def restore(aggregate_class: type[AggregateType], snapshot: Snapshot) -> Aggrega
         return None
 
 
-async def take(store: EventStore, aggregate: Aggregate) -> bool:
+async def take(store: EventStore, aggregate: Aggregate[Any]) -> bool:
     """Store a snapshot of ``aggregate`` at its version; False (and a log line) if that failed.
 
     The aggregate must have no uncommitted events: a snapshot holds stored history only.
     """
     if aggregate.uncommitted_events:
         raise InvalidArgument(
-            f"{type(aggregate).__name__} {aggregate.id!r} has uncommitted events; save it before "
+            f"{type(aggregate).__name__} {aggregate.stream_id!r} has uncommitted events; save it before "
             "taking a snapshot"
         )
     try:
         snapshot = Snapshot(
-            stream_id=aggregate.id,
+            stream_id=aggregate.stream_id,
             version=aggregate.version,
             aggregate_type=aggregate.__aggregate_type__,
             schema_version=aggregate.__schema_version__,
@@ -106,7 +108,7 @@ async def take(store: EventStore, aggregate: Aggregate) -> bool:
         logger.warning(
             "could not save a snapshot of %s %r at version %d; the command succeeded regardless",
             aggregate.__aggregate_type__,
-            aggregate.id,
+            aggregate.stream_id,
             aggregate.version,
             exc_info=True,
         )

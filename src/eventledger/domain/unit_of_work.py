@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from eventledger.domain.aggregate import Aggregate
+from typing_extensions import TypeVar
+
+from eventledger.domain.aggregate import Aggregate, IdType
 from eventledger.domain.repository import Repository
 from eventledger.domain.retry import RetryPolicy
 from eventledger.errors import AggregateNotFound, ConcurrencyError, DomainError, InvalidArgument
@@ -30,7 +32,7 @@ from eventledger.store.appends import AppendRequest
 from eventledger.store.base import EventStore
 from eventledger.store.records import AppendResult
 
-AggregateType = TypeVar("AggregateType", bound=Aggregate)
+AggregateType = TypeVar("AggregateType", bound=Aggregate[Any])
 Outcome = TypeVar("Outcome")
 
 
@@ -38,8 +40,8 @@ Outcome = TypeVar("Outcome")
 class _Tracked:
     """An aggregate a unit of work holds, and the repository it is loaded and saved through."""
 
-    repository: Repository[Any]
-    aggregate: Aggregate
+    repository: Repository[Any, Any]
+    aggregate: Aggregate[Any]
 
 
 class UnitOfWork:
@@ -106,7 +108,11 @@ class UnitOfWork:
         return await policy.run(attempt, on_conflict=lambda error: current._count_conflict(error))
 
     async def load(
-        self, repository: Repository[AggregateType], aggregate_id: str, *, expected_version: int | None = None
+        self,
+        repository: Repository[AggregateType, IdType],
+        aggregate_id: IdType,
+        *,
+        expected_version: int | None = None,
     ) -> AggregateType:
         """The aggregate ``aggregate_id``, loaded through ``repository`` the first time it is asked for.
 
@@ -120,18 +126,21 @@ class UnitOfWork:
         retried like any other and fails again, so pass ``retry=NO_RETRY`` there.
         """
         self._check_store(repository)
-        tracked = self._tracked.get(aggregate_id)
+        stream_id = repository.aggregate_class.stream_id_for(aggregate_id)
+        tracked = self._tracked.get(stream_id)
         if tracked is None:
             aggregate = await repository.load(aggregate_id)
             # Another load of this id may have finished while this one read (asyncio.gather in
             # a decision): the first one stored stays the one object for the id.
-            tracked = self._tracked.setdefault(aggregate_id, _Tracked(repository, aggregate))
+            tracked = self._tracked.setdefault(stream_id, _Tracked(repository, aggregate))
         held = self._held_as(repository, tracked)
         if expected_version is not None and held.committed_version != expected_version:
-            raise ConcurrencyError(aggregate_id, expected_version, held.committed_version)
+            raise ConcurrencyError(stream_id, expected_version, held.committed_version)
         return held
 
-    async def find(self, repository: Repository[AggregateType], aggregate_id: str) -> AggregateType | None:
+    async def find(
+        self, repository: Repository[AggregateType, IdType], aggregate_id: IdType
+    ) -> AggregateType | None:
         """Like :meth:`load`, but None when the aggregate's stream has no events.
 
         The usual start of "load it, or create it": ``await work.find(...)`` or ``work.add(...)``
@@ -142,7 +151,7 @@ class UnitOfWork:
         except AggregateNotFound:
             return None
 
-    def add(self, repository: Repository[AggregateType], aggregate: AggregateType) -> AggregateType:
+    def add(self, repository: Repository[AggregateType, Any], aggregate: AggregateType) -> AggregateType:
         """Save ``aggregate`` through ``repository`` at the next commit; returns it.
 
         Typically a new aggregate (saved expecting no stream); an aggregate loaded elsewhere is
@@ -152,16 +161,16 @@ class UnitOfWork:
         """
         self._check_store(repository)
         repository._check_aggregate(aggregate)
-        tracked = self._tracked.setdefault(aggregate.id, _Tracked(repository, aggregate))
+        tracked = self._tracked.setdefault(aggregate.stream_id, _Tracked(repository, aggregate))
         if tracked.aggregate is not aggregate:
             raise InvalidArgument(
-                f"this unit of work already holds another object for stream {aggregate.id!r}; "
+                f"this unit of work already holds another object for stream {aggregate.stream_id!r}; "
                 "load it through the unit of work and change that one"
             )
         return aggregate
 
     @property
-    def aggregates(self) -> tuple[Aggregate, ...]:
+    def aggregates(self) -> tuple[Aggregate[Any], ...]:
         """Every aggregate this unit of work holds, in the order it first held them."""
         return tuple(tracked.aggregate for tracked in self._tracked.values())
 
@@ -181,7 +190,7 @@ class UnitOfWork:
         # (this branch's) deadlocks when two appends name the same streams in opposite orders.
         changed = sorted(
             (tracked for tracked in self._tracked.values() if tracked.aggregate.uncommitted_events),
-            key=lambda tracked: tracked.aggregate.id,
+            key=lambda tracked: tracked.aggregate.stream_id,
         )
         if not changed:
             return []
@@ -189,7 +198,7 @@ class UnitOfWork:
         results = await self.store.append_many(
             [
                 AppendRequest(
-                    tracked.aggregate.id,
+                    tracked.aggregate.stream_id,
                     tracked.aggregate.uncommitted_events,
                     expected_version=version,  # 0 for a new aggregate: NO_STREAM
                     metadata=self.metadata,
@@ -222,7 +231,7 @@ class UnitOfWork:
         for repository in repositories.values():
             repository.statistics.conflicts += 1
 
-    def _check_store(self, repository: Repository[Any]) -> None:
+    def _check_store(self, repository: Repository[Any, Any]) -> None:
         if not isinstance(repository, Repository):
             raise InvalidArgument(f"a unit of work loads through a Repository, not {repository!r}")
         if repository.store is not self.store:
@@ -232,11 +241,11 @@ class UnitOfWork:
             )
 
     @staticmethod
-    def _held_as(repository: Repository[AggregateType], tracked: _Tracked) -> AggregateType:
+    def _held_as(repository: Repository[AggregateType, Any], tracked: _Tracked) -> AggregateType:
         aggregate = tracked.aggregate
         if not isinstance(aggregate, repository.aggregate_class):
             raise InvalidArgument(
-                f"stream {aggregate.id!r} is held in this unit of work as "
+                f"stream {aggregate.stream_id!r} is held in this unit of work as "
                 f"{type(aggregate).__qualname__}, not {repository.aggregate_class.__qualname__}"
             )
         return aggregate

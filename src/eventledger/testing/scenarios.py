@@ -51,7 +51,7 @@ from eventledger.domain.decider import Decider, EventType
 from eventledger.errors import InvalidArgument
 from eventledger.events import Event, Metadata
 
-AggregateType = TypeVar("AggregateType", bound=Aggregate)
+AggregateType = TypeVar("AggregateType", bound=Aggregate[Any])
 CommandType = TypeVar("CommandType")
 State = TypeVar("State")
 Result = TypeVar("Result")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import eventledger as el
 from eventledger.domain import UnitOfWork
 from eventledger.testing import given
@@ -34,6 +36,10 @@ class Other(el.Aggregate, type_name="typing.bad.other"):
     pass
 
 
+class Sheet(el.Aggregate[UUID], type_name="typing.bad.sheet"):
+    pass
+
+
 def decide(command: str, state: int) -> list[el.Event]:
     return []
 
@@ -54,3 +60,6 @@ async def mistakes(store: el.EventStore) -> None:
     work.add(things, Other.new("o"))  # expect: misc
     await things.load("t", version="3")  # expect: arg-type
     assert held
+    sheets = el.Repository(store, Sheet)
+    await sheets.load("sheet-1")  # expect: arg-type
+    await work.load(sheets, 1)  # expect: misc

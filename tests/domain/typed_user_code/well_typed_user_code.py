@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import eventledger as el
 from eventledger.domain import UnitOfWork
@@ -160,3 +161,55 @@ def test_adding_an_item() -> None:
         .then(ItemAdded(sku="pen", quantity=1))
     )
     assert state.count == 1
+
+
+class PageEvent(el.Event, type_namespace="typing.wiki"):
+    user: str
+
+
+class Page(el.Aggregate[UUID]):
+    """An aggregate with a UUID id, a field without a default and a handler every event runs."""
+
+    class Created(PageEvent):
+        title: str
+
+    class Renamed(PageEvent):
+        title: str
+
+    title: str
+    modified_by: str = ""
+
+    @classmethod
+    def create(cls, page_id: UUID, title: str, user: str) -> Page:
+        page = cls.new(page_id)
+        page.record(Page.Created(title=title, user=user))
+        return page
+
+    def rename(self, title: str, user: str) -> None:
+        self.record(Page.Renamed(title=title, user=user))
+
+    @el.applies
+    def _modified(self, event: Page.Created | Page.Renamed) -> None:
+        self.modified_by = event.user
+
+    @el.applies
+    def _titled(self, event: Page.Created | Page.Renamed) -> None:
+        self.title = event.title
+
+
+async def rename_page(store: el.EventStore, page_id: UUID, title: str) -> str:
+    pages: el.Repository[Page, UUID] = el.Repository(store, Page, snapshot_every=10)
+    await pages.save(Page.create(page_id, "Home", "ada"))
+    page = await pages.update(page_id, lambda page: page.rename(title, "bo"), expected_version=1)
+    typed_id: UUID = page.id
+    stream_id: str = page.stream_id
+
+    async def rename_again(work: UnitOfWork) -> str:
+        held = await work.load(pages, typed_id)
+        held.rename(title.upper(), "cy")
+        return held.title
+
+    renamed: str = await UnitOfWork.run(store, rename_again)
+    scenario = given(Page, Page.Created(title="a", user="u"), aggregate_id=stream_id)
+    renamed_page = scenario.when(lambda page: page.rename("b", "v")).then(Page.Renamed(title="b", user="v"))
+    return stream_id + renamed + renamed_page.modified_by
