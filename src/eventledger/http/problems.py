@@ -43,7 +43,7 @@ from typing import Any, Final
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from eventledger.errors import (
     AggregateNotFound,
@@ -83,7 +83,7 @@ class Problem:
         """The JSON body: the standard members first, then the extensions."""
         return {
             "type": "about:blank",
-            "title": HTTPStatus(self.status).phrase,
+            "title": title_of(self.status),
             "status": self.status,
             "detail": self.detail,
             "code": self.code,
@@ -93,6 +93,28 @@ class Problem:
     def response(self) -> JSONResponse:
         """The problem as an ``application/problem+json`` response."""
         return JSONResponse(self.body(), self.status, headers=dict(self.headers), media_type=PROBLEM_JSON)
+
+
+_WITHOUT_BODY: Final = frozenset({204, 304})
+"""Statuses whose responses have no body (RFC 9110), so no problem either."""
+
+_RFC_9110_TITLES: Final = {
+    413: "Content Too Large",
+    414: "URI Too Long",
+    416: "Range Not Satisfiable",
+    422: "Unprocessable Content",
+}
+"""The phrases RFC 9110 renamed, which Python's ``HTTPStatus`` has only from 3.13 on."""
+
+
+def title_of(status: int) -> str:
+    """The status's phrase as RFC 9110 has it: the ``title`` of a problem without a type URI."""
+    if status in _RFC_9110_TITLES:
+        return _RFC_9110_TITLES[status]
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a status Python does not know (599): still a problem, titled by its number
+        return f"HTTP {status}"
 
 
 def problem_response(
@@ -212,8 +234,10 @@ def install_problem_handlers(app: FastAPI, *, retry_after_seconds: int = DEFAULT
         assert isinstance(error, RequestValidationError)
         return validation_problem(error).response()
 
-    async def http_error(request: Request, error: Exception) -> JSONResponse:
+    async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
+        if error.status_code in _WITHOUT_BODY:
+            return Response(status_code=error.status_code, headers=error.headers)
         return http_problem(error, request).response()
 
     app.add_exception_handler(EventLedgerError, library_error)

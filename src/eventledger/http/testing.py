@@ -112,7 +112,7 @@ class ApiScenario:
         media_type = response.headers.get("content-type", "").split(";")[0].strip()
         if media_type != PROBLEM_JSON:
             shown = media_type or "none"
-            raise AssertionError(f"expected a {PROBLEM_JSON} body, got {shown}{_shown(response)}")
+            raise AssertionError(f"expected a problem ({PROBLEM_JSON}), got {shown}{_shown(response)}")
         problem = _json(response)
         expected = {"status": status, **({} if code is None else {"code": code}), **members}
         differences = {
