@@ -10,13 +10,14 @@ import asyncio
 import httpx
 from cart_api import CartOpened, ItemAdded, create_app
 
-from eventledger.http.testing import api_scenario, running
+from eventledger.http.testing import Request, api_scenario, running
 
 OPENED = CartOpened(cart_id="cart-1")
 BOOK = {"sku": "book", "quantity": 1}
 
 
-def add_book(if_match: str | None = None):  # type: ignore[no-untyped-def]
+def add_book(if_match: str | None = None) -> Request:
+    """A request adding a book to cart-1, with ``If-Match`` when given one."""
     headers = {} if if_match is None else {"If-Match": if_match}
     return lambda client: client.post("/carts/cart-1/items", json=BOOK, headers=headers)
 

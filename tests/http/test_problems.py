@@ -17,13 +17,13 @@ from fastapi import FastAPI
 
 import eventledger as el
 from eventledger.http import PROBLEM_JSON, install_problem_handlers, problem_response
-from eventledger.http.testing import api_scenario, running
+from eventledger.http.testing import ApiScenario, api_scenario, running
 
 OPENED = CartOpened(cart_id="cart-1")
 PEN = ItemAdded(cart_id="cart-1", sku="pen", quantity=2)
 
 
-def scenario(url: str):  # type: ignore[no-untyped-def]
+def scenario(url: str) -> ApiScenario:
     app = create_app(url)
     return api_scenario(app, store=lambda: app.state.store)
 
@@ -152,6 +152,23 @@ async def test_a_request_without_its_body_is_a_422_naming_the_body(sqlite_url: s
     )
 
     assert response.json()["errors"] == [{"in": "body", "field": "", "problem": "Field required"}]
+
+
+async def test_a_body_that_is_not_json_is_a_400_saying_where_it_broke(sqlite_url: str) -> None:
+    async def send_broken_json(client: httpx.AsyncClient) -> httpx.Response:
+        return await client.post(
+            "/carts/cart-1/items", content=b'{"sku": ', headers={"Content-Type": "application/json"}
+        )
+
+    response = await (
+        scenario(sqlite_url)
+        .when(send_broken_json)
+        .then_problem(400, code="invalid-request", title="Bad Request")
+    )
+
+    assert response.json()["errors"] == [
+        {"in": "body", "field": "", "problem": "JSON decode error at character 8"}
+    ]
 
 
 async def test_an_unknown_route_is_a_404_problem_naming_the_path(sqlite_url: str) -> None:

@@ -175,7 +175,8 @@ def problem_for(error: EventLedgerError, request: Request) -> Problem:
         return Problem(400, "invalid-precondition", str(error), facts)
     if isinstance(error, InvalidArgument):
         stream_id = getattr(error, "stream_id", None)
-        return Problem(400, "invalid-argument", str(error), {"stream_id": stream_id} if stream_id else {})
+        facts = {"stream_id": stream_id} if isinstance(stream_id, str) else {}  # an invalid id: any object
+        return Problem(400, "invalid-argument", str(error), facts)
     if isinstance(error, StoreUnavailable):
         retry_after = getattr(request.app.state, "eventledger_retry_after", DEFAULT_RETRY_AFTER_SECONDS)
         logger.warning("%s %s: the event store is unavailable: %s", request.method, request.url.path, error)
@@ -191,14 +192,23 @@ def problem_for(error: EventLedgerError, request: Request) -> Problem:
 
 def validation_problem(error: RequestValidationError) -> Problem:
     """422 naming every field that did not fit: ``errors`` lists where (``in``: body, query,
-    path, header), which ``field`` (dotted) and the ``problem``; ``detail`` joins them."""
+    path, header), which ``field`` (dotted) and the ``problem``; ``detail`` joins them. A body
+    that is not JSON at all is malformed, not unprocessable: 400, saying where it broke."""
     errors = []
+    malformed = True
     for item in error.errors():
         location = [str(part) for part in item.get("loc", ())]
         where = location[0] if location else "body"
-        errors.append({"in": where, "field": ".".join(location[1:]), "problem": str(item.get("msg", ""))})
+        problem = str(item.get("msg", ""))
+        if item.get("type") == "json_invalid":  # FastAPI puts the character offset where a field goes
+            problem = f"{problem} at character {location[1]}" if len(location) > 1 else problem
+            location = location[:1]
+        else:
+            malformed = False
+        errors.append({"in": where, "field": ".".join(location[1:]), "problem": problem})
     detail = "; ".join(f"{entry['field'] or entry['in']}: {entry['problem']}" for entry in errors)
-    return Problem(422, "invalid-request", detail or "the request is invalid", {"errors": errors})
+    status = 400 if errors and malformed else 422
+    return Problem(status, "invalid-request", detail or "the request is invalid", {"errors": errors})
 
 
 def http_problem(error: HTTPException, request: Request) -> Problem:
