@@ -6,6 +6,7 @@ not depend on the backend (``test_if_match.py`` runs the conflicts on PostgreSQL
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 from cart_api import CartConfirmed, CartOpened, ItemAdded, create_app
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 
 import eventledger as el
 from eventledger.http import PROBLEM_JSON, install_problem_handlers, problem_response
@@ -21,6 +22,14 @@ from eventledger.http.testing import ApiScenario, api_scenario, running
 
 OPENED = CartOpened(cart_id="cart-1")
 PEN = ItemAdded(cart_id="cart-1", sku="pen", quantity=2)
+
+
+async def send(app: FastAPI, *requests: tuple[str, str]) -> list[httpx.Response]:
+    """Send ``(method, path)`` requests to ``app`` in process, its lifespan running."""
+    async with running(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return [await client.request(method, path) for method, path in requests]
 
 
 def scenario(url: str) -> ApiScenario:
@@ -218,10 +227,7 @@ async def test_an_application_answers_its_own_errors_in_the_same_format() -> Non
     async def busy() -> object:
         return problem_response(409, "simulation-running", "a simulation is already running", done=3)
 
-    async with running(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            response = await client.post("/simulations")
+    [response] = await send(app, ("POST", "/simulations"))
 
     assert response.headers["content-type"] == PROBLEM_JSON
     assert response.json() == {
@@ -232,6 +238,69 @@ async def test_an_application_answers_its_own_errors_in_the_same_format() -> Non
         "code": "simulation-running",
         "done": 3,
     }
+
+
+def test_an_applications_problem_may_bring_its_own_type_and_title() -> None:
+    own_type = "https://example.com/probs/out-of-credit"
+    response = problem_response(402, "out-of-credit", "30 due, 10 left", type=own_type, title="No credit")
+
+    assert json.loads(bytes(response.body)) == {
+        "type": own_type,
+        "title": "No credit",
+        "status": 402,
+        "detail": "30 due, 10 left",
+        "code": "out-of-credit",
+    }
+
+
+def test_a_problem_cannot_contradict_its_own_status() -> None:
+    with pytest.raises(el.InvalidArgument, match="an extension member cannot be named status"):
+        problem_response(409, "busy", "busy", status=200)
+
+
+async def test_a_conflict_on_several_streams_lists_each() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/transfers")
+    async def transfer() -> None:
+        raise el.ConcurrencyError("account-1", 3, 4, also=(("account-2", 0, 2),))
+
+    [response] = await send(app, ("POST", "/transfers"))
+
+    assert response.status_code == 409
+    problem = response.json()
+    first = (problem["stream_id"], problem["expected_version"], problem["actual_version"])
+    assert first == ("account-1", 3, 4)
+    assert problem["conflicts"] == [
+        {"stream_id": "account-1", "expected_version": 3, "actual_version": 4},
+        {"stream_id": "account-2", "expected_version": 0, "actual_version": 2},
+    ]
+    assert problem["detail"] == (
+        "stream 'account-1' is at version 4, not version 3 as expected; read it again and decide anew; "
+        "stream 'account-2' already exists (it is at version 2)"
+    )
+
+
+async def test_a_routes_http_exception_keeps_its_detail_and_headers_and_a_304_stays_empty() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/teapot")
+    async def teapot() -> None:
+        raise HTTPException(418, "short and stout", headers={"X-Pot": "tea"})
+
+    @app.get("/unchanged")
+    async def unchanged() -> None:
+        raise HTTPException(304, headers={"ETag": 'W/"3"'})
+
+    teapot_response, unchanged_response = await send(app, ("GET", "/teapot"), ("GET", "/unchanged"))
+
+    assert (teapot_response.status_code, teapot_response.headers["X-Pot"]) == (418, "tea")
+    assert teapot_response.json()["detail"] == "short and stout"
+    assert teapot_response.json()["title"] == "I'm a Teapot"
+    assert (unchanged_response.status_code, unchanged_response.content) == (304, b"")
+    assert unchanged_response.headers["ETag"] == 'W/"3"'
 
 
 @pytest.mark.parametrize("seconds", [-1, 1.5, "1"])

@@ -70,7 +70,9 @@ class Problem:
     """One problem detail: the status, the ``code`` that names its kind, what happened, and facts.
 
     ``extensions`` become members of the body beside ``type``, ``title``, ``status``,
-    ``detail`` and ``code``; ``headers`` go on the response (``Retry-After``, ``Allow``).
+    ``detail`` and ``code``; ``headers`` go on the response (``Retry-After``, ``Allow``). An
+    application with type URIs of its own passes ``type`` and ``title`` as extensions; ``status``,
+    ``detail`` and ``code`` are the fields', so the body cannot contradict the response.
     """
 
     status: int
@@ -79,21 +81,32 @@ class Problem:
     extensions: Mapping[str, Any] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        clashing = sorted(_OWN_MEMBERS & set(self.extensions))
+        if clashing:
+            raise InvalidArgument(
+                f"problem {self.code!r}: an extension member cannot be named {' or '.join(clashing)}; "
+                "that is the problem's own field"
+            )
+
     def body(self) -> dict[str, Any]:
         """The JSON body: the standard members first, then the extensions."""
-        return {
+        body: dict[str, Any] = {
             "type": "about:blank",
             "title": title_of(self.status),
             "status": self.status,
             "detail": self.detail,
             "code": self.code,
-            **self.extensions,
         }
+        body.update(self.extensions)  # an application's own type and title replace the defaults in place
+        return body
 
     def response(self) -> JSONResponse:
         """The problem as an ``application/problem+json`` response."""
         return JSONResponse(self.body(), self.status, headers=dict(self.headers), media_type=PROBLEM_JSON)
 
+
+_OWN_MEMBERS: Final = frozenset({"status", "detail", "code"})
 
 _WITHOUT_BODY: Final = frozenset({204, 304})
 """Statuses whose responses have no body (RFC 9110), so no problem either."""
@@ -118,7 +131,7 @@ def title_of(status: int) -> str:
 
 
 def problem_response(
-    status: int, code: str, detail: str, *, headers: Mapping[str, str] | None = None, **extensions: Any
+    status: int, code: str, detail: str, /, *, headers: Mapping[str, str] | None = None, **extensions: Any
 ) -> JSONResponse:
     """A problem response of the application's own, in the same format as the library's.
 
