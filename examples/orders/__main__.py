@@ -51,10 +51,11 @@ class HttpCommands:
 
     async def _send(self, path: str, body: dict[str, Any]) -> None:
         response = await self.client.post(path, json=body)
+        # Errors are problem details (RFC 9457): the detail says what happened.
         if response.status_code == 422:
-            raise Refused(response.json()["error"]["message"])
-        if response.status_code == 409:
-            raise Conflicted(response.json()["error"]["message"])
+            raise Refused(response.json()["detail"])
+        if response.status_code in (409, 412):
+            raise Conflicted(response.json()["detail"])
         response.raise_for_status()
 
 
@@ -74,7 +75,7 @@ async def simulate_in_service(arguments: argparse.Namespace) -> int:
             )
             return 1
         if response.status_code != 202:
-            print(f"error: {response.json()['error']['message']}", file=sys.stderr)
+            print(f"error: {response.json()['detail']}", file=sys.stderr)
             return 1
         print(
             f"simulating {arguments.orders} orders from {arguments.concurrency} concurrent clients inside "

@@ -187,14 +187,24 @@ class OrderHandlers:
         await self.orders.save(order, metadata=command.event_metadata())
         return order
 
-    async def confirm(self, command: ConfirmOrder) -> Order:
-        """Confirm the order, retrying on conflicts with other writers."""
-        return await self.orders.update(command.order_id, Order.confirm, metadata=command.event_metadata())
-
-    async def cancel(self, command: CancelOrder) -> Order:
-        """Cancel the order, retrying on conflicts with other writers."""
+    async def confirm(self, command: ConfirmOrder, *, expected_version: int | None = None) -> Order:
+        """Confirm the order, retrying on conflicts with other writers; with ``expected_version``
+        (the version a client saw), only if the order is still at it, checked once."""
         return await self.orders.update(
-            command.order_id, lambda order: order.cancel(command.reason), metadata=command.event_metadata()
+            command.order_id,
+            Order.confirm,
+            expected_version=expected_version,
+            metadata=command.event_metadata(),
+        )
+
+    async def cancel(self, command: CancelOrder, *, expected_version: int | None = None) -> Order:
+        """Cancel the order, retrying on conflicts with other writers; with ``expected_version``
+        (the version a client saw), only if the order is still at it, checked once."""
+        return await self.orders.update(
+            command.order_id,
+            lambda order: order.cancel(command.reason),
+            expected_version=expected_version,
+            metadata=command.event_metadata(),
         )
 
     async def handle(self, command: OrderCommand) -> Order:

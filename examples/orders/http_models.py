@@ -1,6 +1,6 @@
-"""The order service's HTTP shapes: request bodies, and the JSON of orders, statuses and errors.
+"""The order service's HTTP shapes: request bodies, and the JSON of orders and statuses.
 
-Every error body is ``{"error": {"code": ..., "message": ..., ...details}}``.
+Errors are problem details, from :mod:`eventledger.http.problems`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 
 import pydantic
 
+import eventledger as el
 from eventledger.projections import ProjectionStatus
 from eventledger.projections.targets.base import FailedEvent
 from eventledger.store.records import OpenTransaction
@@ -30,7 +31,8 @@ class CreateOrderRequest(pydantic.BaseModel):
 
 class ChangeOrderRequest(pydantic.BaseModel):
     """Confirm or cancel. With ``expected_version`` the command is refused (409) if the order
-    has changed since the client saw it at that version; without it, conflicts are retried."""
+    has changed since the client saw it at that version, as with an ``If-Match`` header (412);
+    without either, conflicts with other writers are retried."""
 
     model_config = pydantic.ConfigDict(extra="forbid")
 
@@ -53,9 +55,22 @@ def accepted(order: Order, position: int | None) -> dict[str, Any]:
     return {"order_id": order.id, "version": order.version, "status": str(order.status), "position": position}
 
 
-def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
-    """The JSON body of every error response."""
-    return {"error": {"code": code, "message": message, **details}}
+def expected_version_of(
+    order_id: str, if_match: el.ExpectedVersion | None, body: ChangeOrderRequest | None
+) -> int | None:
+    """The version a change expects the order at: ``If-Match``'s, else the body's, else None.
+
+    ``If-Match: *`` only asks that the order exist, which loading it checks (404 otherwise), so
+    it expects no version. When both are sent they must agree.
+    """
+    from_body = body.expected_version if body is not None else None
+    from_header = if_match if isinstance(if_match, int) else None
+    if from_header is not None and from_body is not None and from_header != from_body:
+        raise el.InvalidArgument(
+            f"order {order_id!r}: If-Match expects version {from_header}, the body version {from_body}; "
+            "send one of them"
+        )
+    return from_header if from_header is not None else from_body
 
 
 def status_json(status: ProjectionStatus) -> dict[str, Any]:

@@ -7,11 +7,16 @@ runs inside the service, beside the web server, and its status is on the page.
 - ``POST /api/orders`` ``{"order_id"?, "items": [{"sku", "quantity", "unit_price"}]}``: 201; 1 to
   100 items, quantity 1 to 1,000,000, unit price 0 to 1,000,000.00 with at most two decimals
   (see :mod:`examples.orders.domain`), 422 beyond.
-- ``POST /api/orders/{id}/confirm`` and ``/cancel`` ``{"expected_version"?, "reason"?}``: 200
-- Errors: 404 (no such order), 409 (the order changed meanwhile, or already exists), 422 (the
-  request is invalid or a business rule refuses it); the body is
-  ``{"error": {"code": ..., "message": ...}}``.
-- ``GET /api/orders``, ``/api/orders/{id}``, ``/api/orders/{id}/events``: from the read models.
+- ``POST /api/orders/{id}/confirm`` and ``/cancel`` ``{"expected_version"?, "reason"?}``: 200.
+  Every command answers the order's new version as a weak ``ETag`` (``W/"2"``); send it back as
+  ``If-Match`` and the command is refused with 412 if the order has changed since (the body's
+  ``expected_version`` does the same check, refused with 409).
+- Errors are problem details (RFC 9457, ``application/problem+json``, from
+  :mod:`eventledger.http`): 404 (no such order), 409 (the order already exists, or changed
+  since ``expected_version``), 412 (changed since ``If-Match``), 422 (the request is invalid or
+  a business rule refuses it), 503 (the store is unavailable).
+- ``GET /api/orders``, ``/api/orders/{id}`` (with its ``ETag``), ``/api/orders/{id}/events``:
+  from the read models.
   ``?min_position=P`` waits (briefly) until the read models include position ``P``, so a
   client can read its own writes.
 - ``GET /api/projections``: state, checkpoint, lag (held-back events included), rate, failure
@@ -27,19 +32,19 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import eventledger as el
-from eventledger.errors import ProjectionStateError, UnknownProjection, describe_expected
+from eventledger.errors import ProjectionStateError, UnknownProjection
+from eventledger.http import IfMatchVersion, install_problem_handlers, problem_response, set_etag
 from eventledger.metrics import CONTENT_TYPE, EventLedgerMetrics
 from eventledger.projections import (
     Projection,
@@ -56,7 +61,7 @@ from examples.orders.http_models import (
     CreateOrderRequest,
     SimulationRequest,
     accepted,
-    error_body,
+    expected_version_of,
     failed_event_json,
     order_json,
     status_json,
@@ -241,7 +246,8 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    install_error_handlers(app)
+    install_problem_handlers(app)
+    install_demo_problem_handlers(app)
 
     def service_of(request: Request) -> OrderService:
         service: OrderService = request.app.state.service
@@ -260,47 +266,44 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
     # ----------------------------------------------------------------- commands
 
     @app.post("/api/orders", status_code=201)
-    async def create_order(body: CreateOrderRequest, request: Request) -> dict[str, Any]:
-        """Place an order (201); 409 when an order with that id exists."""
+    async def create_order(body: CreateOrderRequest, request: Request, response: Response) -> dict[str, Any]:
+        """Place an order (201, with its ETag); 409 when an order with that id exists."""
         service = service_of(request)
         order_id = body.order_id or f"order-{uuid.uuid4().hex[:6]}"
-        command = CreateOrder(order_id=order_id, items=body.items)
-        try:
-            order = await service.handlers.create(command)
-        except el.ConcurrencyError as error:
-            raise OrderExists(order_id) from error
+        order = await service.handlers.create(CreateOrder(order_id=order_id, items=body.items))
+        set_etag(response, order)
         return accepted(order, await last_position(service, order))
 
     @app.post("/api/orders/{order_id}/confirm")
     async def confirm_order(
-        order_id: str, request: Request, body: ChangeOrderRequest | None = None
+        order_id: str,
+        request: Request,
+        response: Response,
+        if_match: IfMatchVersion,
+        body: ChangeOrderRequest | None = None,
     ) -> dict[str, Any]:
-        """Confirm a pending order."""
+        """Confirm a pending order; 412 when it changed since ``If-Match``."""
         service = service_of(request)
-        change = body or ChangeOrderRequest()
         command = ConfirmOrder(order_id=order_id)
-        if change.expected_version is None:
-            order = await service.handlers.confirm(command)
-        else:
-            order = await change_at_version(
-                service, order_id, change.expected_version, Order.confirm, command
-            )
+        expected = expected_version_of(order_id, if_match, body)
+        order = await service.handlers.confirm(command, expected_version=expected)
+        set_etag(response, order)
         return accepted(order, await last_position(service, order))
 
     @app.post("/api/orders/{order_id}/cancel")
     async def cancel_order(
-        order_id: str, request: Request, body: ChangeOrderRequest | None = None
+        order_id: str,
+        request: Request,
+        response: Response,
+        if_match: IfMatchVersion,
+        body: ChangeOrderRequest | None = None,
     ) -> dict[str, Any]:
-        """Cancel a pending or confirmed order (a compensating event)."""
+        """Cancel a pending or confirmed order (a compensating event); 412 if changed since ``If-Match``."""
         service = service_of(request)
-        change = body or ChangeOrderRequest()
-        command = CancelOrder(order_id=order_id, reason=change.reason)
-        if change.expected_version is None:
-            order = await service.handlers.cancel(command)
-        else:
-            order = await change_at_version(
-                service, order_id, change.expected_version, lambda order: order.cancel(change.reason), command
-            )
+        command = CancelOrder(order_id=order_id, reason=(body or ChangeOrderRequest()).reason)
+        expected = expected_version_of(order_id, if_match, body)
+        order = await service.handlers.cancel(command, expected_version=expected)
+        set_etag(response, order)
         return accepted(order, await last_position(service, order))
 
     # ----------------------------------------------------------------- queries (read models only)
@@ -318,14 +321,19 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
         return {"orders": [order_json(row) for row in rows], "total_count": total}
 
     @app.get("/api/orders/{order_id}")
-    async def order(order_id: str, request: Request, min_position: int | None = None) -> dict[str, Any]:
-        """One order from the order list read model; 404 when it has none."""
+    async def order(
+        order_id: str, request: Request, response: Response, min_position: int | None = None
+    ) -> dict[str, Any]:
+        """One order from the order list read model, with the ETag of the version it shows; 404
+        when it has none. A change sent with that ETag as ``If-Match`` is refused (412) if the
+        order has moved on, even when the read model had not caught up yet."""
         service = service_of(request)
         await service.wait_for_position(min_position)
         async with service.target.read() as sql:
             row = await find_order(sql, order_id)
         if row is None:
             raise el.AggregateNotFound(order_id, "order")
+        set_etag(response, row.version)
         return order_json(row)
 
     @app.get("/api/orders/{order_id}/events")
@@ -391,81 +399,17 @@ async def last_position(service: OrderService, order: Order) -> int | None:
     return None
 
 
-async def change_at_version(
-    service: OrderService,
-    order_id: str,
-    expected_version: int,
-    decision: Callable[[Order], object],
-    command: ConfirmOrder | CancelOrder,
-) -> Order:
-    """Run ``decision`` on the order only if it is still at ``expected_version``; no retries."""
-    order = await service.handlers.orders.load(order_id)
-    if order.version != expected_version:
-        raise el.ConcurrencyError(order_id, expected_version, order.version)
-    decision(order)
-    await service.handlers.orders.save(order, metadata=command.event_metadata())
-    return order
-
-
-class OrderExists(Exception):
-    """An order was created with the id of an existing order."""
-
-    def __init__(self, order_id: str) -> None:
-        self.order_id = order_id
-        super().__init__(f"order {order_id!r} already exists")
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Map the library's errors to HTTP statuses with a JSON body that says what was wrong."""
-
-    @app.exception_handler(el.AggregateNotFound)
-    async def not_found(request: Request, error: el.AggregateNotFound) -> JSONResponse:
-        return JSONResponse(
-            error_body("not_found", f"order {error.stream_id!r} not found", order_id=error.stream_id), 404
-        )
-
-    @app.exception_handler(el.ConcurrencyError)
-    async def conflict(request: Request, error: el.ConcurrencyError) -> JSONResponse:
-        message = (
-            f"order {error.stream_id!r} changed meanwhile: you expected version "
-            f"{describe_expected(error.expected)}, it is at version {error.actual}; reload and retry"
-        )
-        return JSONResponse(
-            error_body(
-                "conflict",
-                message,
-                order_id=error.stream_id,
-                expected_version=str(error.expected),
-                actual_version=error.actual,
-            ),
-            409,
-        )
-
-    @app.exception_handler(OrderExists)
-    async def exists(request: Request, error: OrderExists) -> JSONResponse:
-        return JSONResponse(error_body("conflict", str(error), order_id=error.order_id), 409)
-
-    @app.exception_handler(el.DomainError)
-    async def refused(request: Request, error: el.DomainError) -> JSONResponse:
-        return JSONResponse(error_body("rule_violated", str(error)), 422)
+def install_demo_problem_handlers(app: FastAPI) -> None:
+    """The service's own errors as problem details, beside the library's (``install_problem_handlers``)."""
 
     @app.exception_handler(UnknownProjection)
     async def no_projection(request: Request, error: UnknownProjection) -> JSONResponse:
-        return JSONResponse(error_body("not_found", str(error)), 404)
+        return problem_response(404, "unknown-projection", str(error), projection=error.projection)
 
     @app.exception_handler(ProjectionStateError)
     async def not_failed(request: Request, error: ProjectionStateError) -> JSONResponse:
-        return JSONResponse(error_body("conflict", str(error)), 409)
+        return problem_response(409, "projection-not-failed", str(error))
 
     @app.exception_handler(SimulationBusy)
     async def busy(request: Request, error: SimulationBusy) -> JSONResponse:
-        return JSONResponse(error_body("busy", str(error), simulation=error.progress.as_json()), 409)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        details = [
-            {"field": ".".join(str(part) for part in item["loc"] if part != "body"), "problem": item["msg"]}
-            for item in error.errors()
-        ]
-        message = "; ".join(f"{item['field'] or 'body'}: {item['problem']}" for item in details)
-        return JSONResponse(error_body("invalid", message, details=details), 422)
+        return problem_response(409, "simulation-running", str(error), simulation=error.progress.as_json())

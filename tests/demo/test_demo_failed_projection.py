@@ -124,7 +124,8 @@ def test_retrying_or_skipping_a_projection_that_has_not_failed_is_a_409(client: 
     response = client.post("/api/projections/order-list/retry")
 
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "conflict"
-    assert client.post("/api/projections/no-such/skip").status_code == 404
+    assert response.json()["code"] == "projection-not-failed"
+    unknown = client.post("/api/projections/no-such/skip")
+    assert (unknown.status_code, unknown.json()["projection"]) == (404, "no-such")
 
 

@@ -1,7 +1,7 @@
 """The order commands' limits: what they accept, every read model holds (SQLite and PostgreSQL).
 
 An order has 1 to 100 items; a quantity is 1 to 1,000,000 and a unit price 0 to 1,000,000.00
-with at most two decimal places. Beyond that the service answers 422 in its error format; at
+with at most two decimal places. Beyond that the service answers 422 as a problem; at
 the limits the order is listed exactly.
 """
 
@@ -56,10 +56,10 @@ def test_quantities_and_prices_beyond_the_limits_are_a_422_saying_which(
     response = place(client, {"sku": "book", "quantity": quantity, "unit_price": unit_price})
 
     assert response.status_code == 422
-    error = response.json()["error"]
-    assert error["code"] == "invalid"
-    assert error["message"] == f"items: {problem}"
-    assert error["details"] == [{"field": "items", "problem": problem}]
+    answer = response.json()
+    assert answer["code"] == "invalid-request"
+    assert answer["detail"] == f"items: {problem}"
+    assert answer["errors"] == [{"in": "body", "field": "items", "problem": problem}]
 
 
 def test_the_limit_is_checked_on_every_item_not_only_the_first(client: TestClient) -> None:
@@ -67,7 +67,7 @@ def test_the_limit_is_checked_on_every_item_not_only_the_first(client: TestClien
     response = place(client, ok, {**ok, "quantity": MAX_QUANTITY + 1})
 
     assert response.status_code == 422
-    assert "item 2: quantity" in response.json()["error"]["message"]
+    assert "item 2: quantity" in response.json()["detail"]
 
 
 def test_an_order_has_at_most_100_items(client: TestClient) -> None:

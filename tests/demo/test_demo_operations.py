@@ -76,14 +76,15 @@ def test_a_second_simulation_waits_for_the_first(client: TestClient) -> None:
     response = client.post("/api/simulations", json={"orders": 10})
 
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "busy"
+    assert response.json()["code"] == "simulation-running"
+    assert response.json()["simulation"]["orders"] == 2000
 
 
 def test_simulation_sizes_are_bounded(client: TestClient) -> None:
     response = client.post("/api/simulations", json={"orders": 1_000_000})
 
     assert response.status_code == 422
-    assert "orders" in response.json()["error"]["message"]
+    assert response.json()["errors"][0]["field"] == "orders"
 
 
 @pytest.mark.postgres

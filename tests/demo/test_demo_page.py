@@ -97,7 +97,7 @@ def test_a_refused_command_shows_why(page: Page) -> None:
     page.fill("#order-id", "order-e2e-2")
     page.click("#create-button")
 
-    expect(page.locator(".toast.error")).to_contain_text("order 'order-e2e-2' already exists")
+    expect(page.locator(".toast.error")).to_contain_text("stream 'order-e2e-2' already exists")
     expect(page.locator(".toast.error .status")).to_have_text("409")
 
 

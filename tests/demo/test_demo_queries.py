@@ -93,3 +93,17 @@ def test_projection_status_reports_checkpoint_and_lag(client: TestClient) -> Non
         assert projection["lag_events"] == 0
         assert projection["lag_seconds"] == 0
         assert projection["state"] == "live"
+
+
+def test_an_order_answers_the_etag_of_the_version_it_shows_and_a_change_can_send_it_back(
+    client: TestClient,
+) -> None:
+    created = create(client, "order-1")
+
+    shown = client.get(f"/api/orders/order-1?min_position={created['position']}")
+    changed = client.post("/api/orders/order-1/confirm", headers={"If-Match": shown.headers["ETag"]})
+    stale = client.post("/api/orders/order-1/cancel", headers={"If-Match": shown.headers["ETag"]})
+
+    assert shown.headers["ETag"] == 'W/"1"'
+    assert changed.status_code == 200
+    assert stale.status_code == 412

@@ -24,8 +24,9 @@ function element(tag, attributes = {}, ...children) {
   return node;
 }
 
-async function api(method, path, body) {
-  const options = { method, headers: { Accept: "application/json" } };
+// Errors come back as problem details (RFC 9457): status, code, detail and the facts.
+async function api(method, path, body, headers = {}) {
+  const options = { method, headers: { Accept: "application/json, application/problem+json", ...headers } };
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
@@ -33,7 +34,7 @@ async function api(method, path, body) {
   const response = await fetch(path, options);
   const payload = await response.json().catch(() => ({}));
   if (!response.ok) {
-    const message = payload.error ? payload.error.message : response.statusText;
+    const message = payload.detail || response.statusText;
     const error = new Error(message);
     error.status = response.status;
     throw error;
@@ -106,7 +107,9 @@ async function createOrder(event) {
 
 async function command(orderId, action, version) {
   try {
-    const result = await api("POST", `/api/orders/${encodeURIComponent(orderId)}/${action}`, { expected_version: version });
+    // The version the row shows, as the ETag it came with: a change made meanwhile answers 412.
+    const result = await api("POST", `/api/orders/${encodeURIComponent(orderId)}/${action}`, undefined,
+      { "If-Match": `W/"${version}"` });
     toast(`Order ${orderId} ${action === "confirm" ? "confirmed" : "cancelled"} (version ${result.version})`, "ok", 200);
     state.selected = orderId;
     await refreshOrders(result.position);
