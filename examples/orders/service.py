@@ -17,8 +17,8 @@ runs inside the service, beside the web server, and its status is on the page.
   a business rule refuses it), 503 (the store is unavailable).
 - ``GET /api/orders``, ``/api/orders/{id}`` (with its ``ETag``), ``/api/orders/{id}/events``:
   from the read models.
-  ``?min_position=P`` waits (briefly) until the read models include position ``P``, so a
-  client can read its own writes.
+  ``?min_position=P`` waits (at most 3 s) until the read model serving the query includes
+  position ``P`` (``ProjectionRunner.wait_for_position``), so a client can read its own writes.
 - ``GET /api/projections``: state, checkpoint, lag (held-back events included), rate, failure
   and stall of each projection; ``POST /api/projections/{name}/retry`` and ``/skip`` decide on
   the event a failed projection stopped at (409 when it has not failed). ``GET /metrics``:
@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -43,7 +42,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import eventledger as el
-from eventledger.errors import ProjectionStateError, UnknownProjection
+from eventledger.errors import ProjectionError, ProjectionStateError, UnknownProjection
 from eventledger.http import IfMatchVersion, install_problem_handlers, problem_response, set_etag
 from eventledger.metrics import CONTENT_TYPE, EventLedgerMetrics
 from eventledger.projections import (
@@ -74,7 +73,7 @@ logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 READ_YOUR_WRITES_TIMEOUT = 3.0
-"""Seconds a query with ``min_position`` waits for the read models before answering anyway."""
+"""Seconds a query with ``min_position`` waits for its read model before answering anyway."""
 
 
 # --------------------------------------------------------------------------- wiring
@@ -157,16 +156,16 @@ class OrderService:
         await self.target.close()
         await self.store.close()
 
-    async def wait_for_position(self, position: int | None) -> None:
-        """Until every read model includes ``position`` (or a few seconds have passed)."""
+    async def wait_for_position(self, position: int | None, projection: str) -> None:
+        """Until the read model ``projection`` includes ``position``. After a few seconds, or at
+        once when the projection has failed or is run elsewhere, the query answers from what the
+        read model holds (the projection panel shows why it is behind)."""
         if position is None:
             return
-        deadline = time.monotonic() + READ_YOUR_WRITES_TIMEOUT
-        while time.monotonic() < deadline:
-            statuses = await self.runner.status()
-            if all(status.checkpoint >= position for status in statuses):
-                return
-            await asyncio.sleep(0.02)
+        with contextlib.suppress(ProjectionError):
+            await self.runner.wait_for_position(
+                position, timeout=READ_YOUR_WRITES_TIMEOUT, projection=projection
+            )
 
     def start_simulation(self, orders: int, concurrency: int) -> SimulationProgress:
         """Start a simulation in the background (one at a time)."""
@@ -314,7 +313,7 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
     ) -> dict[str, Any]:
         """Orders, most recently changed first, from the order list read model."""
         service = service_of(request)
-        await service.wait_for_position(min_position)
+        await service.wait_for_position(min_position, OrderList.name)
         async with service.target.read() as sql:
             rows = await list_orders(sql, status=status, limit=max(1, min(limit, 1000)))
             total = await count_orders(sql, status=status)
@@ -328,7 +327,7 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
         when it has none. A change sent with that ETag as ``If-Match`` is refused (412) if the
         order has moved on, even when the read model had not caught up yet."""
         service = service_of(request)
-        await service.wait_for_position(min_position)
+        await service.wait_for_position(min_position, OrderList.name)
         async with service.target.read() as sql:
             row = await find_order(sql, order_id)
         if row is None:
@@ -342,7 +341,7 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
     ) -> dict[str, Any]:
         """An order's events (type, version, position, time, data) from the order history read model."""
         service = service_of(request)
-        await service.wait_for_position(min_position)
+        await service.wait_for_position(min_position, OrderHistory.name)
         async with service.target.read() as sql:
             entries = await order_history(sql, order_id)
         if not entries:
