@@ -146,7 +146,7 @@ class DocumentReader(DocumentView):
     ) -> None:
         if not isinstance(target, ReadableTarget):
             raise DocumentError(
-                ", ".join(collections), None, f"{target!r} cannot be read; use a SQLiteTarget or PostgresTarget"
+                ", ".join(collections), None, f"{target!r} cannot be read; use SQLiteTarget or PostgresTarget"
             )
         self.target = target
         super().__init__(collections, target.read)
