@@ -451,3 +451,37 @@ async def test_delivering_a_batch_at_a_stale_checkpoint_writes_no_documents(sql_
     assert await details.reader()[Cart].get("cart-1") == Cart(
         id="cart-1", customer="ada", items={"apple": 1}, total=2.5
     )
+
+
+class IndexedCarts(CartDetails, name="indexed-carts", indexes={"carts": ("customer", "closed")}):
+    """The cart details with the fields applications filter on indexed."""
+
+
+async def test_filters_on_indexed_fields_are_served_by_the_index(sql_rig: Rig) -> None:
+    details = IndexedCarts(sql_rig.new_target())
+    await project(sql_rig, details, added("cart-1", "apple"), added("cart-2", "fig", customer="bo"))
+
+    async with details.reader().target.read() as sql:  # type: ignore[attr-defined]
+        where, parameters = details.collections["carts"].where(sql, {"customer": "bo"})
+        statement = f"SELECT id FROM {sql.table('carts')}{where}"
+        if sql.dialect == "sqlite":
+            plan = await sql.fetch_all(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        else:
+            await sql.execute("SET LOCAL enable_seqscan = off")
+            plan = await sql.fetch_all(f"EXPLAIN {statement}", parameters)
+    assert "INDEX" in " ".join(str(row) for row in plan).upper()
+    assert [cart.id for cart in await details.reader()[Cart].find(customer="bo")] == ["cart-2"]
+
+
+def test_an_index_on_a_field_the_model_does_not_have_is_refused_at_the_class_statement() -> None:
+    with pytest.raises(ProjectionDefinitionError, match="colour"):
+
+        class Broken(CartDetails, name="broken", indexes={"carts": ("colour",)}):
+            pass
+
+
+def test_an_index_on_a_collection_that_is_not_declared_is_refused() -> None:
+    with pytest.raises(ProjectionDefinitionError, match="baskets"):
+
+        class Broken(CartDetails, name="broken", indexes={"baskets": ("customer",)}):
+            pass

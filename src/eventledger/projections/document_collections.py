@@ -11,12 +11,14 @@ a tuple in an ``Any`` field a list. Such a document is refused with :class:`Docu
 naming the collection, the id and the field, before anything is written.
 
 Filters compare top-level fields for equality. The field names are checked against the
-model's fields and written into the SQL (so an expression index on the same expression can
-serve them); the values are parameters, serialised the way the field itself is.
+model's fields and written into the SQL, so the expression indexes of ``indexed`` fields
+(``json_extract(data, '$.field')`` on SQLite, ``(data -> 'field')`` on PostgreSQL) serve them;
+the values are parameters, serialised the way the field itself is.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -80,17 +82,41 @@ class StoredDocumentError(ProjectionError):
 
 @dataclass(frozen=True)
 class DocumentCollection(Generic[D]):
-    """A named collection of ``model`` documents: the table name and the model its rows decode to."""
+    """A named collection of ``model`` documents: the table name, the model its rows decode to,
+    and the top-level fields with an index (for filters on them over many documents)."""
 
     name: str
     model: type[D]
+    indexed: tuple[str, ...] = ()
     _filters: dict[str, pydantic.TypeAdapter[Any]] = field(default_factory=dict, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        for name in self.indexed:
+            self.check_field(name)
+
+    def check_field(self, name: str) -> None:
+        """Refuse a name that is not a top-level field of the model (it is written into SQL)."""
+        info = self.model.model_fields.get(name)
+        if info is None or not _FIELD_PATTERN.match(name) or info.alias not in (None, name):
+            raise DocumentError(
+                self.name,
+                None,
+                f"{name!r} is not a top-level field of {self.model.__name__} "
+                f"({', '.join(self.model.model_fields)})",
+                field=name,
+            )
+
     def create_statements(self, sql: SQLTransaction) -> list[str]:
-        """The DDL of this collection's table in the build ``sql`` writes."""
+        """The DDL of this collection's table, and its indexes, in the build ``sql`` writes."""
+        table = sql.table(self.name)
         data = "JSONB" if sql.dialect == "postgresql" else "TEXT"
         suffix = "" if sql.dialect == "postgresql" else " WITHOUT ROWID"
-        return [f"CREATE TABLE {sql.table(self.name)} (id TEXT PRIMARY KEY, data {data} NOT NULL){suffix}"]
+        statements = [f"CREATE TABLE {table} (id TEXT PRIMARY KEY, data {data} NOT NULL){suffix}"]
+        for name in self.indexed:
+            # Named after the build's table, so each build's indexes are its own (and go with it).
+            index = "document_" + hashlib.sha256(f"{table}.{name}".encode()).hexdigest()[:24]
+            statements.append(f'CREATE INDEX "{index}" ON {table} ({_field(sql, name)})')
+        return statements
 
     def identify(self, document_id: object) -> str:
         """The stored form of an id: ``str(id)`` for a non-empty str, a UUID or an int."""
@@ -158,27 +184,20 @@ class DocumentCollection(Generic[D]):
             stored = self._filter_value(name, value)
             if sql.dialect == "postgresql":
                 # jsonb equality compares type and value: 1 matches 1 and 1.0, never "1".
-                clauses.append(f"data -> '{name}' = %s::jsonb")
+                clauses.append(f"{_field(sql, name)} = %s::jsonb")
                 parameters.append(json.dumps(stored))
             elif stored is None:
                 clauses.append(f"json_type(data, '$.{name}') = 'null'")
             else:
-                clauses.append(f"json_extract(data, '$.{name}') = %s")
+                clauses.append(f"{_field(sql, name)} = %s")
                 parameters.append(stored)
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), parameters
 
     def _filter_value(self, name: str, value: object) -> Any:
         adapter = self._filters.get(name)
         if adapter is None:
-            info = self.model.model_fields.get(name)
-            if info is None or not _FIELD_PATTERN.match(name) or info.alias not in (None, name):
-                raise DocumentError(
-                    self.name,
-                    None,
-                    f"cannot filter on {name!r}: filters name top-level fields of {self.model.__name__} "
-                    f"({', '.join(self.model.model_fields)})",
-                    field=name,
-                )
+            self.check_field(name)
+            info = self.model.model_fields[name]
             annotation: Any = info.annotation
             if info.metadata:
                 annotation = Annotated[annotation, *info.metadata]
@@ -284,6 +303,11 @@ class Documents(DocumentQueries[D]):
         key = self.collection.identify(document_id)
         async with self._transactions() as sql:
             await sql.execute(f"DELETE FROM {sql.table(self.collection.name)} WHERE id = %s", (key,))
+
+
+def _field(sql: SQLTransaction, name: str) -> str:
+    """The SQL of a checked top-level field's JSON value: the same text in filters and indexes."""
+    return f"(data -> '{name}')" if sql.dialect == "postgresql" else f"json_extract(data, '$.{name}')"
 
 
 def _data(sql: SQLTransaction) -> str:

@@ -29,7 +29,7 @@ views readers query, the crash tests) holds for documents without a line of new 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, ClassVar, Protocol, overload, runtime_checkable
 
@@ -174,9 +174,11 @@ class _Snapshot:
 class DocumentProjection(Projection[SQLTransaction]):
     """Base class of document read models: declare ``documents`` and write ``@handles`` methods.
 
-    Class keywords: ``name`` and ``version`` as for :class:`Projection`, and ``documents``, a
+    Class keywords: ``name`` and ``version`` as for :class:`Projection`; ``documents``, a
     mapping of collection names (which are table names: lower case, digits, ``_``) to pydantic
-    models. Handlers take ``(self, event, recorded, docs: DocumentSession)``.
+    models; ``indexes``, collection name to the top-level fields that get an index (for
+    filters over many documents; a new index reaches existing read models with a new
+    ``version``). Handlers take ``(self, event, recorded, docs: DocumentSession)``.
 
     Bind it to a SQL target, ``CartDetails(SQLiteTarget("read.db"))`` or
     ``CartDetails(PostgresTarget(url))``; read with :meth:`reader`.
@@ -186,10 +188,16 @@ class DocumentProjection(Projection[SQLTransaction]):
     collections: ClassVar[Mapping[str, DocumentCollection[Any]]] = {}
 
     def __init_subclass__(
-        cls, *, documents: Mapping[str, type[pydantic.BaseModel]] | None = None, **kwargs: Any
+        cls,
+        *,
+        documents: Mapping[str, type[pydantic.BaseModel]] | None = None,
+        indexes: Mapping[str, Sequence[str]] | None = None,
+        **kwargs: Any,
     ) -> None:
         declared = dict(cls.documents)
         declared.update(documents or {})
+        indexed = {name: collection.indexed for name, collection in cls.collections.items()}
+        indexed.update({name: tuple(fields) for name, fields in (indexes or {}).items()})
         for name, model in declared.items():
             if not isinstance(name, str) or not TABLE_PATTERN.match(name):
                 raise ProjectionDefinitionError(
@@ -202,13 +210,19 @@ class DocumentProjection(Projection[SQLTransaction]):
                     f"{cls.__qualname__}: collection {name!r} needs a pydantic model class (not an Event), "
                     f"not {model!r}"
                 )
+        for name in indexed:
+            if name not in declared:
+                raise ProjectionDefinitionError(
+                    f"{cls.__qualname__}: indexes name {name!r}, which is not a collection"
+                )
         cls.documents = declared
-        inherited = dict(cls.collections)
-        cls.collections = {
-            name: kept if (kept := inherited.get(name)) is not None and kept.model is model
-            else DocumentCollection(name, model)
-            for name, model in declared.items()
-        }
+        try:
+            cls.collections = {
+                name: DocumentCollection(name, model, indexed.get(name, ()))
+                for name, model in declared.items()
+            }
+        except DocumentError as error:
+            raise ProjectionDefinitionError(f"{cls.__qualname__}: cannot index {error}") from None
         extra = tuple(table for table in cls.tables if table not in declared)
         cls.tables = (*declared, *extra)
         super().__init_subclass__(**kwargs)
