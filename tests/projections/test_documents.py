@@ -22,6 +22,7 @@ from eventledger.projections.documents import (
     DocumentError,
     DocumentProjection,
     DocumentSession,
+    DocumentsNotBuilt,
     StoredDocumentError,
 )
 from eventledger.projections.targets.sql import SQLTargetConnection
@@ -485,3 +486,13 @@ def test_an_index_on_a_collection_that_is_not_declared_is_refused() -> None:
 
         class Broken(CartDetails, name="broken", indexes={"baskets": ("customer",)}):
             pass
+
+
+async def test_reading_before_any_runner_built_the_projection_raises_documents_not_built(sql_rig: Rig) -> None:
+    details = CartDetails(sql_rig.new_target())
+
+    with pytest.raises(DocumentsNotBuilt) as raised:
+        await details.reader()[Cart].get("cart-1")
+
+    assert raised.value.projection == "cart-details"
+    assert "cart-details" in str(raised.value) and isinstance(raised.value, ProjectionError)

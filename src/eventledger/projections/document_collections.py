@@ -80,6 +80,20 @@ class StoredDocumentError(ProjectionError):
         )
 
 
+class DocumentsNotBuilt(ProjectionError):
+    """A reader asked for documents before any runner built the projection in its target.
+
+    Usually a runner that has not started yet, or a reader pointed at another database.
+    """
+
+    def __init__(self, projection: str | None, target: str, reason: str) -> None:
+        self.projection = projection
+        self.target = target
+        self.reason = reason
+        which = "the projection" if projection is None else f"projection {projection!r}"
+        super().__init__(f"{which} has no documents in {target} yet: no runner has built it there ({reason})")
+
+
 @dataclass(frozen=True)
 class DocumentCollection(Generic[D]):
     """A named collection of ``model`` documents: the table name, the model its rows decode to,

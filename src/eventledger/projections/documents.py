@@ -29,8 +29,9 @@ views readers query, the crash tests) holds for documents without a line of new 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any, ClassVar, Protocol, overload, runtime_checkable
 
 import pydantic
@@ -44,6 +45,7 @@ from eventledger.projections.document_collections import (
     DocumentId,
     DocumentQueries,
     Documents,
+    DocumentsNotBuilt,
     StoredDocumentError,
     Transactions,
 )
@@ -61,6 +63,7 @@ __all__ = [
     "DocumentSession",
     "DocumentView",
     "Documents",
+    "DocumentsNotBuilt",
     "ReadableTarget",
     "StoredDocumentError",
 ]
@@ -138,37 +141,50 @@ class DocumentReader(DocumentView):
 
     ``reader[Cart].get(id)``, ``.find(**filters)``, ``.count()``: each query is a read
     transaction of its own; ``async with reader.snapshot() as view:`` runs several in one, so
-    they see one state of the read model.
+    they see one state of the read model. Before any runner has built the projection in the
+    target, queries raise :class:`DocumentsNotBuilt` (rather than the driver's missing-table error).
     """
 
     def __init__(
-        self, target: Target[SQLTransaction], collections: Mapping[str, DocumentCollection[Any]]
+        self,
+        target: Target[SQLTransaction],
+        collections: Mapping[str, DocumentCollection[Any]],
+        *,
+        projection: str | None = None,
     ) -> None:
         if not isinstance(target, ReadableTarget):
             raise DocumentError(
                 ", ".join(collections), None, f"{target!r} cannot be read; use SQLiteTarget or PostgresTarget"
             )
         self.target = target
-        super().__init__(collections, target.read)
+        self.projection = projection
+        super().__init__(collections, self._reading)
 
-    def snapshot(self) -> AbstractAsyncContextManager[DocumentView]:
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[SQLTransaction]:
+        target = self.target
+        assert isinstance(target, ReadableTarget)
+        try:
+            async with target.read() as sql:
+                yield sql
+        except Exception as error:
+            if not _is_missing_table(error):
+                raise
+            raise DocumentsNotBuilt(self.projection, target.describe(), str(error)) from error
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[DocumentView]:
         """One read transaction for several queries (one consistent state of every collection)."""
-        return _Snapshot(self)
+        async with self._reading() as sql:
+            yield DocumentView(self._collections, lambda: nullcontext(sql))
 
 
-class _Snapshot:
-    def __init__(self, reader: DocumentReader) -> None:
-        self._reader = reader
-        self._transaction: AbstractAsyncContextManager[SQLTransaction] | None = None
-
-    async def __aenter__(self) -> DocumentView:
-        self._transaction = self._reader.target.read()
-        sql = await self._transaction.__aenter__()
-        return DocumentView(self._reader._collections, lambda: nullcontext(sql))
-
-    async def __aexit__(self, *exception: Any) -> bool | None:
-        assert self._transaction is not None
-        return await self._transaction.__aexit__(*exception)
+def _is_missing_table(error: Exception) -> bool:
+    # SQLite says so in its message; PostgreSQL by SQLSTATE 42P01 (undefined_table), read
+    # without importing the driver.
+    if isinstance(error, sqlite3.OperationalError):
+        return "no such table" in str(error)
+    return getattr(error, "sqlstate", None) == "42P01"
 
 
 class DocumentProjection(Projection[SQLTransaction]):
@@ -267,7 +283,7 @@ class DocumentProjection(Projection[SQLTransaction]):
 
     def reader(self) -> DocumentReader:
         """Queries on the serving build of this projection's collections, from the application."""
-        return DocumentReader(self.target, self.collections)
+        return DocumentReader(self.target, self.collections, projection=self.name)
 
 
 def _collection(
