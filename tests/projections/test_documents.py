@@ -488,7 +488,9 @@ def test_an_index_on_a_collection_that_is_not_declared_is_refused() -> None:
             pass
 
 
-async def test_reading_before_any_runner_built_the_projection_raises_documents_not_built(sql_rig: Rig) -> None:
+async def test_reading_before_any_runner_built_the_projection_raises_documents_not_built(
+    sql_rig: Rig,
+) -> None:
     details = CartDetails(sql_rig.new_target())
 
     with pytest.raises(DocumentsNotBuilt) as raised:
