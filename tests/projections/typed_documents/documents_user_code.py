@@ -1,4 +1,4 @@
-"""A user's document projection and reader as mypy --strict sees them; mistakes marked ``# expect: <code>``."""
+"""A user's document projection and reader under mypy --strict; mistakes marked ``# expect: <code>``."""
 
 from __future__ import annotations
 
