@@ -19,12 +19,14 @@ import eventledger as el
 from eventledger.errors import CheckpointConflict, InvalidArgument, ProjectionDefinitionError, ProjectionError
 from eventledger.projections import SQLTransaction, Target, handles
 from eventledger.projections.documents import (
+    DocumentCollection,
     DocumentError,
     DocumentProjection,
     DocumentSession,
     DocumentsNotBuilt,
     StoredDocumentError,
 )
+from eventledger.projections.targets.postgres import PostgresTarget
 from eventledger.projections.targets.sql import SQLTargetConnection
 from eventledger.testing import projection_scenario
 from eventledger.testing.projection_scenarios import deliver_batch
@@ -498,3 +500,50 @@ async def test_reading_before_any_runner_built_the_projection_raises_documents_n
 
     assert raised.value.projection == "cart-details"
     assert "cart-details" in str(raised.value) and isinstance(raised.value, ProjectionError)
+
+
+async def test_documents_work_through_a_pipelined_postgresql_target(sql_rig: Rig) -> None:
+    if sql_rig.kind != "postgres":
+        pytest.skip("pipeline mode is PostgreSQL's")
+    details = CartDetails(PostgresTarget(sql_rig.target_url, pipeline=True))
+    try:
+        await project(sql_rig, details, added("cart-1", "apple", 2), added("cart-1", "apple", 3))
+
+        cart = await details.reader()[Cart].get("cart-1")
+    finally:
+        await details.target.close()
+    assert cart is not None and cart.items == {"apple": 5}
+
+
+class Loose(pydantic.BaseModel):
+    anything: Any = None
+    text: str = ""
+
+
+LOOSE = DocumentCollection("loose", Loose)
+
+
+def test_a_tuple_in_an_any_field_is_refused_since_it_would_read_back_a_list() -> None:
+    with pytest.raises(DocumentError) as raised:
+        LOOSE.encode("doc-1", Loose(anything=(1, 2)))
+
+    assert raised.value.field == "anything" and "list" in str(raised.value)
+
+
+def test_a_string_holding_nul_is_refused_naming_its_field() -> None:
+    with pytest.raises(DocumentError) as raised:
+        LOOSE.encode("doc-1", Loose(text="a\x00b"))
+
+    assert raised.value.field == "text" and "NUL" in str(raised.value)
+
+
+@pytest.mark.parametrize("document_id", ["", True, 1.5, b"bytes", "a\x00b"])
+def test_an_id_that_is_not_non_empty_text_a_uuid_or_an_int_is_refused(document_id: object) -> None:
+    with pytest.raises(DocumentError, match="id"):
+        LOOSE.identify(document_id)
+
+
+def test_uuid_and_int_ids_are_stored_as_their_text() -> None:
+    key = uuid4()
+
+    assert (LOOSE.identify(key), LOOSE.identify(42), LOOSE.identify("k")) == (str(key), "42", "k")
