@@ -547,3 +547,18 @@ def test_uuid_and_int_ids_are_stored_as_their_text() -> None:
     key = uuid4()
 
     assert (LOOSE.identify(key), LOOSE.identify(42), LOOSE.identify("k")) == (str(key), "42", "k")
+
+
+async def test_pages_go_through_the_matching_documents_in_id_order_until_an_empty_page(sql_rig: Rig) -> None:
+    details = CartDetails(sql_rig.new_target())
+    carts = [added(f"cart-{n}", "apple", customer="bo" if n % 3 == 0 else "ada") for n in range(10)]
+    await project(sql_rig, details, *carts)
+    reader = details.reader()[Cart]
+
+    seen: list[str] = []
+    after: str | None = None
+    while page := await reader.page({"customer": "ada"}, after=after, limit=3):
+        seen += [key for key, _ in page]
+        after = page[-1][0]
+
+    assert seen == [f"cart-{number}" for number in range(10) if number % 3 != 0]

@@ -277,6 +277,28 @@ class DocumentQueries(Generic[D]):
         """Like :meth:`find`, with each document's stored id."""
         return [item async for item in self._rows(filters)]
 
+    async def page(
+        self, filters: Mapping[str, Any] | None = None, *, after: DocumentId | None = None, limit: int = 100
+    ) -> list[tuple[str, D]]:
+        """Up to ``limit`` matching documents with their ids, in id order, after the id ``after``.
+
+        For collections too large to read at once: pass the last id of a page as ``after`` to
+        get the next one (an empty page is the end). ``filters`` as for :meth:`find`.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise DocumentError(self.collection.name, None, f"limit must be an int >= 1, not {limit!r}")
+        start = None if after is None else self.collection.identify(after)
+        async with self._transactions() as sql:
+            where, parameters = self.collection.where(sql, filters or {})
+            if start is not None:
+                where += " AND id > %s" if where else " WHERE id > %s"
+                parameters.append(start)
+            table = sql.table(self.collection.name)
+            rows = await sql.fetch_all(
+                f"SELECT id, {_data(sql)} FROM {table}{where} ORDER BY id LIMIT %s", [*parameters, limit]
+            )
+        return [(key, self.collection.decode(key, text)) for key, text in rows]
+
     async def count(self, **filters: Any) -> int:
         """How many documents match ``filters`` (all of them without)."""
         async with self._transactions() as sql:
