@@ -17,7 +17,7 @@ from projection_rig import Rig, deposit_many
 
 import eventledger as el
 from eventledger.errors import CheckpointConflict, InvalidArgument, ProjectionDefinitionError, ProjectionError
-from eventledger.projections import SQLTransaction, Target, handles
+from eventledger.projections import MemoryTarget, SQLTransaction, Target, handles
 from eventledger.projections.documents import (
     DocumentCollection,
     DocumentError,
@@ -562,3 +562,8 @@ async def test_pages_go_through_the_matching_documents_in_id_order_until_an_empt
         after = page[-1][0]
 
     assert seen == [f"cart-{number}" for number in range(10) if number % 3 != 0]
+
+
+def test_a_document_projection_on_a_target_without_sql_is_refused_naming_it() -> None:
+    with pytest.raises(DocumentError, match="MemoryTarget"):
+        CartDetails(MemoryTarget())  # type: ignore[arg-type]

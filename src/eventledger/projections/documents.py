@@ -244,6 +244,14 @@ class DocumentProjection(Projection[SQLTransaction]):
         super().__init_subclass__(**kwargs)
 
     def __init__(self, target: Target[SQLTransaction]) -> None:
+        if not isinstance(target, ReadableTarget):
+            # The memory and at-least-once targets hand handlers no SQL transaction to keep tables in.
+            raise DocumentError(
+                ", ".join(self.collections),
+                None,
+                f"{type(self).__name__} needs a SQL target that readers can query (SQLiteTarget, "
+                f"PostgresTarget), not {target!r}",
+            )
         super().__init__(target)
         self._with_documents: dict[type[Event], BoundHandler | None] = {}
         self._last: tuple[SQLTransaction, DocumentSession] | None = None
