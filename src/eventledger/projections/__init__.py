@@ -6,11 +6,13 @@ See :mod:`eventledger.projections.projection` (defining one), :mod:`.runner` (ru
 :mod:`.leases` (one runner per projection), :mod:`.failures` (the one record of a failed event),
 :mod:`.listeners` (the monitoring hook), :mod:`.lag` (lag against the newest committed event,
 stalls), :mod:`.progress` (a projection's status read from another process) and
-:mod:`.reactor` (process managers: handlers that append events, exactly once) and :mod:`.waits`
-(bounded waits for read models, in the runner's process or any other).
+:mod:`.reactor` (process managers: handlers that append events, exactly once), :mod:`.waits`
+(bounded waits for read models, in the runner's process or any other) and :mod:`.documents`
+(read models of typed pydantic documents in SQL tables).
 """
 
 from eventledger.projections.builds import Build, BuildState, ReadModelSchema
+from eventledger.projections.documents import DocumentProjection, DocumentReader, DocumentSession
 from eventledger.projections.failures import DeadLetter, EventFailure, FailedEvent, FailureInfo
 from eventledger.projections.leases import LeasePolicy
 from eventledger.projections.listeners import BatchApplied, EventFailed, ProjectionListener, StateChanged
@@ -44,6 +46,9 @@ __all__ = [
     "BuildState",
     "DeadLetter",
     "Decision",
+    "DocumentProjection",
+    "DocumentReader",
+    "DocumentSession",
     "Emit",
     "EventFailed",
     "EventFailure",

@@ -27,6 +27,9 @@ Parameters = Sequence[Any] | Mapping[str, Any]
 Row = tuple[Any, ...]
 """One result row."""
 
+RowMapping = dict[str, Any]
+"""One result row by column name (the names the query's select list gives its columns)."""
+
 _PLACEHOLDER: Final = re.compile(r"%\((\w+)\)s|%s|%%")
 IDENTIFIER_PATTERN: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -115,3 +118,15 @@ class SQLTransaction(ABC):
     @abstractmethod
     async def fetch_all(self, statement: str, parameters: Parameters = ()) -> list[Row]:
         """Every row of a query."""
+
+    @abstractmethod
+    async def fetch_mapping(self, statement: str, parameters: Parameters = ()) -> RowMapping | None:
+        """The first row of a query by column name, or None.
+
+        For readers that should not depend on the order of a select list; a column named
+        twice keeps the last value, so give such columns distinct names with ``AS``.
+        """
+
+    @abstractmethod
+    async def fetch_mappings(self, statement: str, parameters: Parameters = ()) -> list[RowMapping]:
+        """Every row of a query by column name (see :meth:`fetch_mapping`)."""

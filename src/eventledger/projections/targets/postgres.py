@@ -25,13 +25,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from eventledger.projections.checkpoints import CheckpointTables
 from eventledger.projections.leases import advisory_lock_id
-from eventledger.projections.sql import Dialect, Parameters, Row, SQLTransaction, quote_identifier
+from eventledger.projections.sql import Dialect, Parameters, Row, RowMapping, SQLTransaction, quote_identifier
 from eventledger.projections.targets.base import Bookkeeping, Target
 from eventledger.projections.targets.sql import SQLTargetConnection, read_sql_bookkeeping
 from eventledger.store.drivers.options import option, target_prefix
@@ -86,6 +87,23 @@ class PostgresTransaction(SQLTransaction):
         """Every row."""
         cursor = await self._connection.execute(statement.encode(), parameters)
         return [tuple(row) for row in await cursor.fetchall()]
+
+    async def fetch_mapping(self, statement: str, parameters: Parameters = ()) -> RowMapping | None:
+        """The first row by column name, or None."""
+        cursor = await self._connection.execute(statement.encode(), parameters)
+        row = await cursor.fetchone()
+        return None if row is None else dict(zip(_column_names(cursor), row, strict=True))
+
+    async def fetch_mappings(self, statement: str, parameters: Parameters = ()) -> list[RowMapping]:
+        """Every row by column name."""
+        cursor = await self._connection.execute(statement.encode(), parameters)
+        rows = await cursor.fetchall()
+        names = _column_names(cursor)
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def _column_names(cursor: psycopg.AsyncCursor[Any]) -> list[str]:
+    return [column.name for column in cursor.description or ()]
 
 
 class PostgresTarget(Target[SQLTransaction]):

@@ -26,7 +26,15 @@ from uuid import UUID
 from eventledger.errors import StoreUnavailable
 from eventledger.projections.checkpoints import CheckpointTables
 from eventledger.projections.leases import LeaseRows
-from eventledger.projections.sql import Dialect, Parameters, Row, SQLTransaction, quote_identifier, to_qmark
+from eventledger.projections.sql import (
+    Dialect,
+    Parameters,
+    Row,
+    RowMapping,
+    SQLTransaction,
+    quote_identifier,
+    to_qmark,
+)
 from eventledger.projections.targets.base import Bookkeeping, Target
 from eventledger.projections.targets.sql import SQLTargetConnection, read_sql_bookkeeping
 from eventledger.store.drivers.options import option, positive_seconds, target_prefix
@@ -84,6 +92,23 @@ class SQLiteTransaction(SQLTransaction):
     async def fetch_all(self, statement: str, parameters: Parameters = ()) -> list[Row]:
         """Every row."""
         return [tuple(row) for row in self._db.execute(to_qmark(statement), _adapt_parameters(parameters))]
+
+    async def fetch_mapping(self, statement: str, parameters: Parameters = ()) -> RowMapping | None:
+        """The first row by column name, or None."""
+        cursor = self._db.execute(to_qmark(statement), _adapt_parameters(parameters))
+        row = cursor.fetchone()
+        return None if row is None else dict(zip(_column_names(cursor), row, strict=True))
+
+    async def fetch_mappings(self, statement: str, parameters: Parameters = ()) -> list[RowMapping]:
+        """Every row by column name."""
+        cursor = self._db.execute(to_qmark(statement), _adapt_parameters(parameters))
+        rows = cursor.fetchall()
+        names = _column_names(cursor)
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def _column_names(cursor: sqlite3.Cursor) -> list[str]:
+    return [column[0] for column in cursor.description or ()]
 
 
 class SQLiteTarget(Target[SQLTransaction]):

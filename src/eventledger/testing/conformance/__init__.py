@@ -18,7 +18,8 @@ fixture that opens its implementation on a fresh database::
 
 The same for a read-model target: subclass :class:`TargetConformance` and provide a
 ``target_under_test`` fixture (:class:`SQLTargetUnderTest` for a target whose handlers write
-through an :class:`~eventledger.projections.SQLTransaction`).
+through an :class:`~eventledger.projections.SQLTransaction`; :class:`DocumentTargetUnderTest`
+for the same target holding document read models).
 
 - :class:`StoreConformance`: appending, multi-stream appends (also racing on several
   connections), reading, subscribing, refusals, immutability, snapshots, what is accepted,
@@ -79,6 +80,7 @@ from eventledger.testing.conformance.subjects import (  # noqa: E402
 )
 from eventledger.testing.conformance.subscribing import SubscribeSpecification  # noqa: E402
 from eventledger.testing.conformance.target_subjects import (  # noqa: E402
+    DocumentTargetUnderTest,
     MemoryTargetUnderTest,
     OpenedTargets,
     ReadableSQLTarget,
@@ -93,6 +95,7 @@ __all__ = [
     "AcceptedSpecification",
     "AppendSpecification",
     "CallerMistakeSpecification",
+    "DocumentTargetUnderTest",
     "ImmutabilitySpecification",
     "MemoryTargetUnderTest",
     "MultiStreamAppendSpecification",

@@ -6,18 +6,22 @@ backend's ``target_under_test`` fixture returns carries the three operations the
 create its ``totals`` table in a build, add to a total in a batch, and read the totals readers
 see. :class:`SQLTargetUnderTest` does them for any target whose handlers write through an
 :class:`~eventledger.projections.SQLTransaction` and whose readers use ``target.read()``
-(SQLite, PostgreSQL, a third party's SQL target); :class:`MemoryTargetUnderTest` for
-:class:`~eventledger.projections.MemoryTarget`.
+(SQLite, PostgreSQL, a third party's SQL target); :class:`DocumentTargetUnderTest` keeps the
+same totals as typed documents (:mod:`eventledger.projections.documents`) in such a target;
+:class:`MemoryTargetUnderTest` for :class:`~eventledger.projections.MemoryTarget`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
+import pydantic
+
 from eventledger.projections import MemoryReadModel, MemoryTarget, SQLTransaction, Target
+from eventledger.projections.documents import DocumentCollection, DocumentReader, Documents
 
 S = TypeVar("S")
 
@@ -89,6 +93,36 @@ class SQLTargetUnderTest(TargetUnderTest[SQLTransaction]):
         async with target.read() as sql:
             rows = await sql.fetch_all(f"SELECT account, total, events FROM {sql.table('totals')}")
         return {str(row[0]): (int(row[1]), int(row[2])) for row in rows}
+
+
+class Total(pydantic.BaseModel):
+    """One account's total, as a document."""
+
+    total: int = 0
+    events: int = 0
+
+
+class DocumentTargetUnderTest(SQLTargetUnderTest):
+    """Any SQL target, with the ledger's totals kept as :class:`Total` documents (collection ``totals``).
+
+    What the kit proves of the target then holds for document read models in it: their writes
+    commit with the checkpoint, rebuilds and blue/green switch the documents too.
+    """
+
+    collection = DocumentCollection("totals", Total)
+
+    async def create_totals(self, session: SQLTransaction) -> None:
+        for statement in self.collection.create_statements(session):
+            await session.execute(statement)
+
+    async def add(self, session: SQLTransaction, account: str, amount: int) -> None:
+        totals = Documents(self.collection, lambda: nullcontext(session))
+        current = await totals.get(account) or Total()
+        await totals.put(account, Total(total=current.total + amount, events=current.events + 1))
+
+    async def read_totals(self, target: Target[SQLTransaction], projection: str) -> Totals:
+        items = await DocumentReader(target, {"totals": self.collection})[Total].items()
+        return {account: (total.total, total.events) for account, total in items}
 
 
 class MemoryTargetUnderTest(TargetUnderTest[MemoryReadModel]):
