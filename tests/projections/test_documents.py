@@ -8,6 +8,7 @@ refused (documents that would not read back equal, unknown fields, bad definitio
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -25,7 +26,7 @@ from cart_documents import (
     project,
 )
 from document_rig import DocumentLedger, replayed_accounts, stored_accounts
-from projection_rig import Rig, deposit_many
+from projection_rig import Rig, deposit_many, make_rig
 
 import eventledger as el
 from eventledger.errors import CheckpointConflict
@@ -267,17 +268,15 @@ async def test_filters_on_indexed_fields_are_served_by_the_index(sql_rig: Rig) -
     assert [cart.id for cart in await details.reader()[Cart].find(customer="bo")] == ["cart-2"]
 
 
-async def test_documents_work_through_a_pipelined_postgresql_target(sql_rig: Rig) -> None:
-    if sql_rig.kind != "postgres":
-        pytest.skip("pipeline mode is PostgreSQL's")
-    details = CartDetails(PostgresTarget(sql_rig.target_url, pipeline=True))
-    try:
-        await project(sql_rig, details, added("cart-1", "apple", 2), added("cart-1", "apple", 3))
-
-        cart = await details.reader()[Cart].get("cart-1")
-    finally:
-        await details.target.close()
-    assert cart is not None and cart.items == {"apple": 5}
+async def test_documents_work_through_a_pipelined_postgresql_target(tmp_path: Path) -> None:
+    async for postgres_rig in make_rig("postgres", tmp_path):
+        details = CartDetails(PostgresTarget(postgres_rig.target_url, pipeline=True))
+        try:
+            await project(postgres_rig, details, added("cart-1", "apple", 2), added("cart-1", "apple", 3))
+            cart = await details.reader()[Cart].get("cart-1")
+        finally:
+            await details.target.close()
+        assert cart is not None and cart.items == {"apple": 5}
 
 
 async def test_pages_go_through_the_matching_documents_in_id_order_until_an_empty_page(sql_rig: Rig) -> None:
