@@ -10,8 +10,8 @@ from typing import Any
 from benchmarks.results import Result
 
 HEADERS = (
-    "Backend", "Workload", "Unit", "eventledger", "eventsourcing", "raw", "el/raw", "el/es", "Target",
-    "raw async", "el/raw async", "load",
+    "Backend", "Workload", "Unit", "eventledger", "eventsourcing", "raw", "raw asyncpg", "el/raw", "el/es",
+    "Target", "psycopg async", "el/psycopg async", "load",
 )
 
 
@@ -60,6 +60,7 @@ def rows(results: list[Result]) -> list[tuple[str, ...]]:
             _figures(result, "eventledger"),
             _figures(result, "eventsourcing"),
             _figures(result, "raw"),
+            _figures(result, "raw-asyncpg"),
             _ratio(result.ratio("raw")),
             _ratio(result.ratio("eventsourcing")),
             _verdicts(result) or "—",
@@ -112,8 +113,9 @@ METHOD = """\
   log, its recorder's `select_notifications` in pages of 1,000 decoded by the application's
   mapper: the layer that matches eventledger's store, minus the aggregate bookkeeping, which is
   the most favourable fair usage we found. *raw* is the database driver with hand-written SQL
-  (stdlib `sqlite3`, psycopg 3) on a table with eventledger's columns, unique
-  (stream_id, version) and JSON data; it encodes with `json.dumps` and decodes the JSON on read.
+  (stdlib `sqlite3`, psycopg 3, and on PostgreSQL also asyncpg) on a table with eventledger's
+  columns, unique (stream_id, version) and JSON data; it encodes with `json.dumps` and decodes
+  the JSON on read.
 - **Same settings.** SQLite files are in WAL mode with the same `synchronous` mode for all
   three, FULL unless the run asked otherwise (`--sqlite-synchronous`; the header names it):
   eventledger's default, so an acknowledged append survives power loss; the raw driver and the
@@ -198,10 +200,13 @@ committed with `synchronous = {synchronous}`. Do not edit by hand: run the comma
 
 ## Results
 
-↑ higher is better, ↓ lower is better. el/raw and el/es are eventledger's figure over the raw
-driver's and over eventsourcing's. *raw async* (PostgreSQL single-event writes only) is the raw
-driver's SQL through psycopg's async connection: the floor for any asyncio store, shown to
-separate what asyncio costs from what eventledger costs.
+↑ higher is better, ↓ lower is better. *raw* is the database driver with hand-written SQL
+(stdlib `sqlite3`; psycopg's synchronous connection on PostgreSQL), *raw asyncpg* the same SQL
+through asyncpg, the fastest PostgreSQL driver measured. el/raw is eventledger's median over
+the **fastest** raw driver's of the run (on PostgreSQL the faster of the two), el/es over
+eventsourcing's. *psycopg async* (PostgreSQL single-event writes only) is the raw SQL through
+psycopg's async connection, the driver eventledger's store uses: it separates what the driver
+and asyncio cost from what eventledger costs.
 
 {markdown_table(results)}
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from benchmarks.concurrency import WriterPool
 from benchmarks.contender import Contender
-from benchmarks.lineup import ASYNC_REFERENCE, CONTENDERS, open_contender
+from benchmarks.lineup import ASYNC_REFERENCE, CONTENDERS, FASTEST_RAW, open_contender
 from benchmarks.places import Backend, Place
 from benchmarks.results import Result, Target
 
@@ -127,11 +127,17 @@ class Suite:
     # ----------------------------------------------------------------- helpers
 
     @property
-    def _single_writers(self) -> tuple[str, ...]:
-        # On PostgreSQL the single-event write workloads also run the asyncio reference.
-        return (*CONTENDERS, ASYNC_REFERENCE) if self.backend.name == "postgres" else CONTENDERS
+    def _contenders(self) -> tuple[str, ...]:
+        # On PostgreSQL the fastest raw driver, asyncpg, runs every workload beside psycopg.
+        return (*CONTENDERS, FASTEST_RAW) if self.backend.name == "postgres" else CONTENDERS
 
-    def _order(self, repeat: int, names: tuple[str, ...] = CONTENDERS) -> list[str]:
+    @property
+    def _single_writers(self) -> tuple[str, ...]:
+        # On PostgreSQL the single-event write workloads also run psycopg's asyncio reference.
+        return (*self._contenders, ASYNC_REFERENCE) if self.backend.name == "postgres" else CONTENDERS
+
+    def _order(self, repeat: int, names: tuple[str, ...] | None = None) -> list[str]:
+        names = self._contenders if names is None else names
         shift = repeat % len(names)
         return list(names[shift:] + names[:shift])
 
@@ -169,10 +175,11 @@ class Suite:
         events: int,
         measure: Callable[[Contender, int], float],
         seed: Callable[[Contender], object] | None = None,
-        names: tuple[str, ...] = CONTENDERS,
+        names: tuple[str, ...] | None = None,
     ) -> list[Result]:
         # Each repeat opens all contenders on fresh places and has them take turns chunk by
         # chunk, so a disturbance on this shared machine lands on all of them alike.
+        names = self._contenders if names is None else names
         for repeat in range(self.sizes.repeats):
             totals = dict.fromkeys(names, 0.0)
             with self._seeded_places(result.workload.lower(), seed, names) as opened:
@@ -320,8 +327,9 @@ class Suite:
 
     @contextmanager
     def _seeded_places(
-        self, label: str, seed: Callable[[Contender], object] | None, names: tuple[str, ...] = CONTENDERS
+        self, label: str, seed: Callable[[Contender], object] | None, names: tuple[str, ...] | None = None
     ) -> Iterator[dict[str, Contender]]:
+        names = self._contenders if names is None else names
         opened: dict[str, Contender] = {}
         places: list[Place] = []
         try:
@@ -377,7 +385,7 @@ class Suite:
             self.backend.name, "M1", f"peak memory reading a global log of {total:,} events", "MB",
             False, (Target("absolute", at_most=150.0),),
         )
-        for name in CONTENDERS:
+        for name in self._contenders:
             with self._opened(name, "m1") as (contender, place):
                 started = time.perf_counter()
                 contender.bulk_load(total, stream_length)
