@@ -1,7 +1,8 @@
-"""``python -m benchmarks [--quick] [--backends sqlite,postgres] [--workloads W1,R2,...]``.
+"""``python -m benchmarks [--quick] [--backends sqlite,postgres] [--workloads W1,R2,...] [--json PATH]``.
 
-Prints the results table, writes benchmarks/results/<time>.json (and latest.json) and, for a full
-run of every workload on both backends, regenerates docs/benchmarks.md.
+Prints the results table, writes benchmarks/results/<time>.json (and latest.json, and PATH when
+given) and, for a full run of every workload on both backends, regenerates docs/benchmarks.md
+from that run alone.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from benchmarks.suite import FULL, QUICK, WORKLOADS, Suite, sizes_dict
 REPOSITORY = Path(__file__).resolve().parent.parent
 RESULTS = REPOSITORY / "benchmarks" / "results"
 DOCUMENT = REPOSITORY / "docs" / "benchmarks.md"
-FINDINGS = REPOSITORY / "benchmarks" / "findings.md"
-"""Hand-written: what the figures mean and what was done about them; copied into the document."""
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
@@ -34,6 +33,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated workload ids")
     parser.add_argument("--repeats", type=int, help="override the number of repeats")
+    parser.add_argument("--json", metavar="PATH", type=Path, help="also write every figure and ratio to PATH")
     parser.add_argument("--postgres", help="PostgreSQL URL of the benchmark database")
     parser.add_argument(
         "--sqlite-synchronous", choices=("full", "normal"), default="full",
@@ -72,10 +72,12 @@ def main(argv: list[str]) -> int:
     sizes = QUICK if arguments.quick else FULL
     if arguments.repeats:
         sizes = replace(sizes, repeats=arguments.repeats, concurrent_repeats=arguments.repeats)
-    workloads = tuple(item.strip().upper() for item in arguments.workloads.split(",") if item.strip())
-    unknown = set(workloads) - set(WORKLOADS)
+    known = {workload.upper(): workload for workload in WORKLOADS}
+    asked = [item.strip().upper() for item in arguments.workloads.split(",") if item.strip()]
+    unknown = [item for item in asked if item not in known]
     if unknown:
-        raise SystemExit(f"unknown workloads {sorted(unknown)} (known: {', '.join(WORKLOADS)})")
+        raise SystemExit(f"unknown workloads {unknown} (known: {', '.join(WORKLOADS)})")
+    workloads = tuple(known[item] for item in asked)
     backend_names = [item.strip() for item in arguments.backends.split(",") if item.strip()]
 
     started = time.perf_counter()
@@ -103,7 +105,8 @@ def main(argv: list[str]) -> int:
     print(f"\n{len(results)} results in {elapsed:.0f}s")
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    for path in (RESULTS / f"{stamp}.json", RESULTS / "latest.json"):
+    extra = [arguments.json] if arguments.json else []
+    for path in (RESULTS / f"{stamp}.json", RESULTS / "latest.json", *extra):
         write_json(path, results, facts, settings)
     print(f"wrote {RESULTS / (stamp + '.json')}")
 
@@ -135,10 +138,9 @@ def _rebuild(paths: list[Path]) -> int:
 def _write_document(
     results: list[Result], facts: dict[str, str], settings: dict[str, Any], *, quick: bool
 ) -> None:
-    findings = FINDINGS.read_text() if FINDINGS.exists() else ""
     command = "make bench-quick" if quick else "make bench"
     DOCUMENT.parent.mkdir(parents=True, exist_ok=True)
-    DOCUMENT.write_text(markdown_document(results, facts, settings, command, findings))
+    DOCUMENT.write_text(markdown_document(results, facts, settings, command))
     print(f"wrote {DOCUMENT}")
 
 

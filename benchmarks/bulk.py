@@ -1,9 +1,14 @@
-"""Filling a log of a million events fast, for M1, whose measured part is only the reading.
+"""Filling a log fast, for the read workloads (R1, R2, M1), whose measured part is only the reading.
 
 Appending a million events through each library's API would take minutes per contender (a
-random UUID index outgrows SQLite's default 2 MB page cache). So M1's events go in with bulk
-SQL: one transaction per contender, in that contender's own table layout, with values its own
-API would have written. Every measured read still goes through the contender's own API.
+random UUID index outgrows SQLite's default 2 MB page cache). So the read workloads' events go
+in with bulk SQL: one transaction per contender, in that contender's own table layout, with
+values its own API would have written. Every measured read still goes through the contender's
+own API.
+
+Every event gets a time of its own, a millisecond after the one before, as a log written one
+append at a time would have: a log whose events share one ``recorded_at`` lets a reader convert
+one time per page instead of one per event, a shortcut no real log offers.
 """
 
 from __future__ import annotations
@@ -12,21 +17,34 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from benchmarks.payload import TYPE_NAME, fields
 from benchmarks.places import Place
 
 _DISTINCT_PAYLOADS = 1000
+_FIRST_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def event_rows(total: int, stream_length: int) -> Iterator[tuple[Any, ...]]:
-    """(stream_id, version, event_id, type, schema_version, data) for eventledger's layout."""
+def recorded_times(total: int) -> Iterator[datetime]:
+    """``total`` distinct times, a millisecond apart."""
+    step = timedelta(milliseconds=1)
+    return (_FIRST_TIME + index * step for index in range(total))
+
+
+def event_rows(
+    total: int, stream_length: int, prefix: str = "m1", *, sqlite: bool
+) -> Iterator[tuple[Any, ...]]:
+    """(stream_id, version, event_id, type, schema_version, data, recorded_at) for eventledger's
+    layout: streams ``{prefix}-0``, ``{prefix}-1``, ... of ``stream_length`` events, each with a
+    time of its own (microseconds since the epoch on SQLite, a ``datetime`` for PostgreSQL)."""
     payloads = [json.dumps(fields(index), separators=(",", ":")) for index in range(_DISTINCT_PAYLOADS)]
-    for index in range(total):
+    for index, moment in enumerate(recorded_times(total)):
         stream, offset = divmod(index, stream_length)
-        yield (f"m1-{stream}", offset + 1, str(uuid.uuid4()), TYPE_NAME, 1,
-               payloads[index % _DISTINCT_PAYLOADS])
+        recorded: Any = int(moment.timestamp() * 1_000_000) if sqlite else moment
+        yield (f"{prefix}-{stream}", offset + 1, str(uuid.uuid4()), TYPE_NAME, 1,
+               payloads[index % _DISTINCT_PAYLOADS], recorded)
 
 
 def into_sqlite(path: str, statement: str, rows: Iterable[tuple[Any, ...]]) -> None:

@@ -3,7 +3,8 @@
 Each writer is a separate process (spawned, so it has its own connection and its own interpreter
 lock). The processes start once and serve every run: for each run they open the contender on the
 run's place, warm up, meet at a barrier, append for the same fixed time, and report how many
-events they appended. The figure is the total per second.
+events they appended. The suite gives each contender several short runs in turn, on streams of
+each run's own, and the figure is the total per second.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _TIMEOUT = 120.0
 
 def _serve(index: int, tasks: Any, results: Any, barrier: Any) -> None:
     while (task := tasks.get()) is not None:
-        name, place, seconds = task
+        name, place, seconds, run = task
         outcome: int | str
         try:
             contender = open_contender(name, Place.from_dict(place), tables_exist=True)
@@ -33,9 +34,9 @@ def _serve(index: int, tasks: Any, results: Any, barrier: Any) -> None:
             continue
         try:
             # Connections, prepared statements and first-call costs, outside the measured time.
-            contender.append_until(time.time() + 0.2, f"warm{index}", STREAMS_PER_WRITER)
+            contender.append_until(time.time() + 0.2, f"warm{run}w{index}", STREAMS_PER_WRITER)
             barrier.wait(timeout=_TIMEOUT)
-            outcome = contender.append_until(time.time() + seconds, f"writer{index}", STREAMS_PER_WRITER)
+            outcome = contender.append_until(time.time() + seconds, f"{run}w{index}", STREAMS_PER_WRITER)
         except BaseException as error:
             barrier.abort()
             outcome = f"writer {index}: {error!r}"
@@ -63,10 +64,11 @@ class WriterPool:
         for process in self._processes:
             process.start()
 
-    def appends_per_second(self, name: str, place: Place, seconds: float) -> float:
-        """Events per second that the writers, all running contender ``name``, append together."""
+    def appended(self, name: str, place: Place, seconds: float, run: str) -> int:
+        """Events that the writers, all running contender ``name``, append together in
+        ``seconds`` (to streams named after ``run``, new in each run on the place)."""
         for tasks in self._tasks:
-            tasks.put((name, place.to_dict(), seconds))
+            tasks.put((name, place.to_dict(), seconds, run))
         with contextlib.suppress(threading.BrokenBarrierError):
             self._barrier.wait(timeout=_TIMEOUT)
         outcomes = [self._results.get(timeout=seconds + _TIMEOUT) for _ in range(self.writers)]
@@ -74,7 +76,7 @@ class WriterPool:
         if failures or self._barrier.broken:
             self._barrier.reset()
             raise RuntimeError(f"C1 {name}: " + ("; ".join(failures) or "a writer did not start"))
-        return sum(outcomes) / seconds
+        return sum(outcomes)
 
     def close(self) -> None:
         """Stop the processes."""

@@ -72,6 +72,16 @@ class Contender(Protocol):
         the ``streams`` seeded streams that are all at ``current_version``; seconds taken."""
         ...
 
+    def seed_aggregates(self, prefix: str, streams: int, length: int) -> None:
+        """Create ``streams`` aggregates ``{prefix}-n`` of ``length`` events each through the
+        contender's own aggregate API (raw: rows), untimed."""
+        ...
+
+    def update_aggregates(self, prefix: str, streams: int, count: int, first: int = 0) -> float:
+        """W2c: ``count`` times (numbered from ``first``), load aggregate ``n % streams`` from its
+        events, add one item and save it expecting the loaded version; seconds taken."""
+        ...
+
     def append_batches(self, count: int, size: int, first: int = 0) -> float:
         """W3: ``count`` appends of ``size`` events, each to a new stream (numbered from
         ``first``); seconds taken."""
@@ -93,9 +103,15 @@ class Contender(Protocol):
         (seconds, events read)."""
         ...
 
-    def bulk_load(self, total: int, stream_length: int) -> None:
-        """Fill the log with ``total`` events in streams of ``stream_length`` as fast as the
-        database allows (bulk SQL in the contender's own layout; untimed, for M1)."""
+    def read_log_part(self, after: int, count: int) -> tuple[float, int, int]:
+        """R2: read ``count`` events of the global log after position ``after`` (0: from the
+        start), decoded; (seconds, events read, the position to continue after)."""
+        ...
+
+    def bulk_load(self, total: int, stream_length: int, prefix: str = "m1") -> None:
+        """Fill the log with ``total`` events in streams ``{prefix}-0``, ``{prefix}-1``, ... of
+        ``stream_length`` as fast as the database allows (bulk SQL in the contender's own layout,
+        every event with a time of its own; untimed, for the read workloads)."""
         ...
 
     def append_until(self, deadline: float, prefix: str, streams: int) -> int:

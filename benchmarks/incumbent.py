@@ -28,7 +28,8 @@ from datetime import datetime
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.domain import DomainEvent
+from eventsourcing.domain import Aggregate, DomainEvent
+from eventsourcing.domain import event as event_method
 from eventsourcing.sqlite import SQLiteConnection, SQLiteFactory
 
 from benchmarks import bulk
@@ -49,7 +50,26 @@ class ItemAdded(DomainEvent):
     note: str
 
 
-class BenchApplication(Application):
+class BenchOrder(Aggregate):
+    """W2c's aggregate as the incumbent writes one: events declared by ``@event`` methods."""
+
+    def __init__(self, name: str) -> None:
+        self.items = 0
+        self.quantity = 0
+
+    @staticmethod
+    def create_id(name: str) -> uuid.UUID:
+        """The stream's UUID from its name, as :func:`stream_id` makes it."""
+        return stream_id(name)
+
+    @event_method("ItemAdded")
+    def add_item(self, order_id: str, sku: str, quantity: int, unit_price: str, note: str) -> None:
+        """Add an item (the method body applies the event)."""
+        self.items += 1
+        self.quantity += quantity
+
+
+class BenchApplication(Application[uuid.UUID]):
     """A plain application: the benchmark uses its event store, mapper and recorder."""
 
 
@@ -149,6 +169,28 @@ class IncumbentContender:
             put([event])
         return time.perf_counter() - started
 
+    def seed_aggregates(self, prefix: str, streams: int, length: int) -> None:
+        """W2c's orders through ``app.save``: a created event and ``length - 1`` items (the
+        incumbent's aggregates start with an event of their own)."""
+        for name in stream_names(prefix, streams):
+            order = BenchOrder(name)
+            for index in range(length - 1):
+                order.add_item(**fields(index))
+            self.app.save(order)
+
+    def update_aggregates(self, prefix: str, streams: int, count: int, first: int = 0) -> float:
+        """W2c: ``app.repository.get``, a command method, ``app.save`` (its optimistic check is
+        the unique key on the next version)."""
+        originators = [stream_id(name) for name in stream_names(prefix, streams)]
+        data = [fields(number) for number in range(first, first + count)]
+        get, save = self.app.repository.get, self.app.save
+        started = time.perf_counter()
+        for number, item in enumerate(data, first):
+            order: BenchOrder = get(originators[number % streams])
+            order.add_item(**item)
+            save(order)
+        return time.perf_counter() - started
+
     def append_batches(self, count: int, size: int, first: int = 0) -> float:
         """W3: one ``put`` of ``size`` events per new stream."""
         now = ItemAdded.create_timestamp()
@@ -209,20 +251,36 @@ class IncumbentContender:
             start = page[-1].id + 1
         return time.perf_counter() - started, count
 
-    def bulk_load(self, total: int, stream_length: int) -> None:
-        """M1's events in bulk into its ``stored_events`` table, states encoded by its mapper."""
-        now = ItemAdded.create_timestamp()
+    def read_log_part(self, after: int, count: int) -> tuple[float, int, int]:
+        """R2: notifications after id ``after`` in pages of up to 1,000, each decoded."""
+        select = self.app.recorder.select_notifications
+        decode = self.app.mapper.to_domain_event
+        read = 0
+        started = time.perf_counter()
+        while read < count:
+            page = select(start=after + 1, limit=min(1000, count - read))
+            for notification in page:
+                decode(notification)
+            read += len(page)
+            if not page:
+                break
+            after = page[-1].id
+        return time.perf_counter() - started, read, after
+
+    def bulk_load(self, total: int, stream_length: int, prefix: str = "m1") -> None:
+        """A read workload's events in bulk into its ``stored_events`` table, each state encoded
+        by its mapper with a timestamp of its own."""
         encode = self.app.mapper.to_stored_event
-        states = [encode(_event(_NAMESPACE, 1, index, now)).state for index in range(1000)]
-        topic = encode(_event(_NAMESPACE, 1, 0, now)).topic
-        originators = [stream_id(name) for name in stream_names("m1", -(-total // stream_length))]
+        topic = encode(_event(_NAMESPACE, 1, 0, ItemAdded.create_timestamp())).topic
+        originators = [stream_id(name) for name in stream_names(prefix, -(-total // stream_length))]
         sqlite = self.place.backend == "sqlite"
 
         def rows() -> Iterator[tuple[Any, ...]]:
-            for index in range(total):
+            for index, moment in enumerate(bulk.recorded_times(total)):
                 stream, offset = divmod(index, stream_length)
-                originator = originators[stream].hex if sqlite else originators[stream]
-                yield (originator, offset + 1, topic, states[index % 1000])
+                originator = originators[stream]
+                state = encode(_event(originator, offset + 1, index, moment)).state
+                yield (originator.hex if sqlite else originator, offset + 1, topic, state)
 
         if sqlite:
             statement = (

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
+from functools import partial
 from typing import TypeVar
 from urllib.parse import quote
 
 import eventledger as el
 from benchmarks import bulk
 from benchmarks.contender import SEED_BATCH, pair_of, stream_names
-from benchmarks.payload import ledger_events
+from benchmarks.payload import BenchOrder, ledger_events
 from benchmarks.places import Place
 from benchmarks.raw_postgres import BULK_COLUMNS
 from benchmarks.raw_sqlite import BULK_INSERT
@@ -99,6 +100,30 @@ class LedgerContender:
             versions[slot] = result.version
         return time.perf_counter() - started
 
+    def seed_aggregates(self, prefix: str, streams: int, length: int) -> None:
+        """W2c's orders through ``Repository.save``."""
+        self._run(self._seed_aggregates(prefix, streams, length))
+
+    async def _seed_aggregates(self, prefix: str, streams: int, length: int) -> None:
+        orders = el.Repository(self.store, BenchOrder)
+        for name in stream_names(prefix, streams):
+            order = BenchOrder.new(name)
+            for index in range(length):
+                order.add_item(index)
+            await orders.save(order)
+
+    def update_aggregates(self, prefix: str, streams: int, count: int, first: int = 0) -> float:
+        """W2c: ``Repository.update`` (load, decide, save expecting the loaded version)."""
+        return self._run(self._update_aggregates(prefix, streams, count, first))
+
+    async def _update_aggregates(self, prefix: str, streams: int, count: int, first: int) -> float:
+        names = stream_names(prefix, streams)
+        update = el.Repository(self.store, BenchOrder).update
+        started = time.perf_counter()
+        for number in range(first, first + count):
+            await update(names[number % streams], partial(BenchOrder.add_item, index=number))
+        return time.perf_counter() - started
+
     def append_batches(self, count: int, size: int, first: int = 0) -> float:
         """W3."""
         return self._run(self._append_batches(count, size, first))
@@ -153,9 +178,22 @@ class LedgerContender:
             count += 1
         return time.perf_counter() - started, count
 
-    def bulk_load(self, total: int, stream_length: int) -> None:
-        """M1's events in bulk, into the table the store created (the raw layout is its own)."""
-        rows = bulk.event_rows(total, stream_length)
+    def read_log_part(self, after: int, count: int) -> tuple[float, int, int]:
+        """R2: ``read_all(after=..., limit=...)``."""
+        return self._run(self._read_log_part(after, count))
+
+    async def _read_log_part(self, after: int, count: int) -> tuple[float, int, int]:
+        read = 0
+        started = time.perf_counter()
+        async for recorded in self.store.read_all(after=after, limit=count):
+            after = recorded.position
+            read += 1
+        return time.perf_counter() - started, read, after
+
+    def bulk_load(self, total: int, stream_length: int, prefix: str = "m1") -> None:
+        """A read workload's events in bulk, into the table the store created (the raw layout is
+        its own)."""
+        rows = bulk.event_rows(total, stream_length, prefix, sqlite=self.place.backend == "sqlite")
         if self.place.backend == "sqlite":
             bulk.into_sqlite(self.place.path, BULK_INSERT, rows)
         else:

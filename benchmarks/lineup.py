@@ -9,6 +9,10 @@ from benchmarks.places import Place
 
 CONTENDERS: Final = ("eventledger", "eventsourcing", "raw")
 """Every contender, in the order the report lists them."""
+FASTEST_RAW: Final = "raw-asyncpg"
+"""On PostgreSQL, the fastest raw driver measured (asyncpg), a contender in every workload; the
+targets against "raw" are judged against the faster of it and psycopg."""
+RAW_DRIVERS: Final = ("raw", FASTEST_RAW)
 ASYNC_REFERENCE: Final = "raw-async"
 """The raw SQL through psycopg's async connection: the asyncio floor for single-event writes on
 PostgreSQL (W1, W2, C1), shown beside the others."""
@@ -36,6 +40,10 @@ def open_contender(name: str, place: Place, *, tables_exist: bool = False) -> Co
         from benchmarks.raw_postgres import RawPostgresContender
 
         return RawPostgresContender(place)
+    if name == FASTEST_RAW and place.backend == "postgres":
+        from benchmarks.raw_asyncpg import RawAsyncpgContender
+
+        return RawAsyncpgContender(place)
     if name == ASYNC_REFERENCE and place.backend == "postgres":
         from benchmarks.raw_postgres_async import RawPostgresAsyncContender
 

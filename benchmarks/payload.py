@@ -35,6 +35,22 @@ def fields(index: int) -> dict[str, Any]:
     }
 
 
+class BenchOrder(el.Aggregate):
+    """W2c's aggregate: an order whose state counts its items (every event is applied)."""
+
+    items: int = 0
+    quantity: int = 0
+
+    def add_item(self, index: int) -> None:
+        """Record the ``index``-th item of a workload."""
+        self.record(ItemAdded(**fields(index)))
+
+    @el.applies
+    def _added(self, event: ItemAdded) -> None:
+        self.items += 1
+        self.quantity += event.quantity
+
+
 def ledger_events(count: int, offset: int = 0) -> list[ItemAdded]:
     """``count`` eventledger events."""
     return [ItemAdded(**fields(offset + index)) for index in range(count)]

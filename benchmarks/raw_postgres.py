@@ -40,7 +40,7 @@ INSERT = (
     "INSERT INTO events (stream_id, version, event_id, type, schema_version, data) "
     "VALUES (%s, %s, %s, %s, 1, %s)"
 )
-BULK_COLUMNS = ("stream_id", "version", "event_id", "type", "schema_version", "data")
+BULK_COLUMNS = ("stream_id", "version", "event_id", "type", "schema_version", "data", "recorded_at")
 COLUMNS = "position, stream_id, version, event_id, type, schema_version, data, metadata, recorded_at"
 PAGE = 1000
 
@@ -98,6 +98,27 @@ class RawPostgresContender:
             versions[slot] = version
         return time.perf_counter() - started
 
+    def seed_aggregates(self, prefix: str, streams: int, length: int) -> None:
+        """W2c's streams as rows."""
+        self.seed(prefix, streams, length)
+
+    def update_aggregates(self, prefix: str, streams: int, count: int, first: int = 0) -> float:
+        """W2c: select the stream's rows, fold them (count the items, sum the quantities), insert
+        version n+1; the unique key is the check."""
+        names = stream_names(prefix, streams)
+        data = [fields(number) for number in range(first, first + count)]
+        query = f"SELECT {COLUMNS} FROM events WHERE stream_id = %s ORDER BY version"
+        execute, row = self.connection.execute, self._row
+        started = time.perf_counter()
+        for number, item in enumerate(data, first):
+            name = names[number % streams]
+            items = quantity = 0
+            for loaded in execute(query, (name,)).fetchall():
+                items += 1
+                quantity += loaded[6]["quantity"]
+            execute(INSERT, row(name, items + 1, item))
+        return time.perf_counter() - started
+
     def append_batches(self, count: int, size: int, first: int = 0) -> float:
         """W3: one transaction with one pipelined executemany per batch."""
         names = stream_names("batch", count, first)
@@ -139,9 +160,23 @@ class RawPostgresContender:
             after = rows[-1][0]
         return time.perf_counter() - started, count
 
-    def bulk_load(self, total: int, stream_length: int) -> None:
-        """M1's events with one COPY."""
-        bulk.into_postgres(self.place, "events", BULK_COLUMNS, bulk.event_rows(total, stream_length))
+    def read_log_part(self, after: int, count: int) -> tuple[float, int, int]:
+        """R2: keyset pages of up to 1,000 rows."""
+        query = f"SELECT {COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s"
+        read = 0
+        started = time.perf_counter()
+        while read < count:
+            rows = self.connection.execute(query, (after, min(PAGE, count - read))).fetchall()
+            read += len(rows)
+            if not rows:
+                break
+            after = rows[-1][0]
+        return time.perf_counter() - started, read, after
+
+    def bulk_load(self, total: int, stream_length: int, prefix: str = "m1") -> None:
+        """A read workload's events with one COPY."""
+        rows = bulk.event_rows(total, stream_length, prefix, sqlite=False)
+        bulk.into_postgres(self.place, "events", BULK_COLUMNS, rows)
 
     def append_until(self, deadline: float, prefix: str, streams: int) -> int:
         """C1: autocommitted single-event INSERTs to this writer's own streams."""

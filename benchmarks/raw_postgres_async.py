@@ -91,6 +91,18 @@ class RawPostgresAsyncContender:
             count += 1
         return count
 
+    def append_multi(self, prefix: str, accounts: int, count: int, first: int = 0) -> float:
+        """Not a reference workload of this contender."""
+        raise NotImplementedError("raw-async runs W1, W2 and C1 only")
+
+    def seed_aggregates(self, prefix: str, streams: int, length: int) -> None:
+        """Not a reference workload of this contender."""
+        raise NotImplementedError("raw-async runs W1, W2 and C1 only")
+
+    def update_aggregates(self, prefix: str, streams: int, count: int, first: int = 0) -> float:
+        """Not a reference workload of this contender."""
+        raise NotImplementedError("raw-async runs W1, W2 and C1 only")
+
     def append_batches(self, count: int, size: int, first: int = 0) -> float:
         """Not a reference workload of this contender."""
         raise NotImplementedError("raw-async runs W1, W2 and C1 only")
@@ -103,7 +115,11 @@ class RawPostgresAsyncContender:
         """Not a reference workload of this contender."""
         raise NotImplementedError("raw-async runs W1, W2 and C1 only")
 
-    def bulk_load(self, total: int, stream_length: int) -> None:
+    def read_log_part(self, after: int, count: int) -> tuple[float, int, int]:
+        """Not a reference workload of this contender."""
+        raise NotImplementedError("raw-async runs W1, W2 and C1 only")
+
+    def bulk_load(self, total: int, stream_length: int, prefix: str = "m1") -> None:
         """Not a reference workload of this contender."""
         raise NotImplementedError("raw-async runs W1, W2 and C1 only")
 

@@ -48,7 +48,7 @@ INSERT = (
 )
 BULK_INSERT = (
     "INSERT INTO events (stream_id, version, event_id, type, schema_version, data, recorded_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, 1764000000000000)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 COLUMNS = "position, stream_id, version, event_id, type, schema_version, data, metadata, recorded_at"
 
@@ -119,6 +119,27 @@ class RawSQLiteContender:
             versions[slot] = version
         return time.perf_counter() - started
 
+    def seed_aggregates(self, prefix: str, streams: int, length: int) -> None:
+        """W2c's streams as rows."""
+        self.seed(prefix, streams, length)
+
+    def update_aggregates(self, prefix: str, streams: int, count: int, first: int = 0) -> float:
+        """W2c: select the stream's rows, decode and fold them (count the items, sum the
+        quantities), insert version n+1; the unique key is the check."""
+        names = stream_names(prefix, streams)
+        data = [fields(number) for number in range(first, first + count)]
+        query = f"SELECT {COLUMNS} FROM events WHERE stream_id = ? ORDER BY version"
+        execute, row = self.db.execute, self._row
+        started = time.perf_counter()
+        for number, item in enumerate(data, first):
+            name = names[number % streams]
+            items = quantity = 0
+            for loaded in execute(query, (name,)):
+                items += 1
+                quantity += _decoded(loaded)[5]["quantity"]
+            execute(INSERT, row(name, items + 1, item))
+        return time.perf_counter() - started
+
     def append_batches(self, count: int, size: int, first: int = 0) -> float:
         """W3: BEGIN IMMEDIATE, one executemany, COMMIT."""
         names = stream_names("batch", count, first)
@@ -160,9 +181,20 @@ class RawSQLiteContender:
             count += 1
         return time.perf_counter() - started, count
 
-    def bulk_load(self, total: int, stream_length: int) -> None:
-        """M1's events in one bulk transaction."""
-        bulk.into_sqlite(self.path, BULK_INSERT, bulk.event_rows(total, stream_length))
+    def read_log_part(self, after: int, count: int) -> tuple[float, int, int]:
+        """R2: one cursor over the part, which sqlite3 streams row by row."""
+        query = f"SELECT {COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
+        read = 0
+        started = time.perf_counter()
+        for row in self.db.execute(query, (after, count)):
+            _decoded(row)
+            after = row[0]
+            read += 1
+        return time.perf_counter() - started, read, after
+
+    def bulk_load(self, total: int, stream_length: int, prefix: str = "m1") -> None:
+        """A read workload's events in one bulk transaction."""
+        bulk.into_sqlite(self.path, BULK_INSERT, bulk.event_rows(total, stream_length, prefix, sqlite=True))
 
     def append_until(self, deadline: float, prefix: str, streams: int) -> int:
         """C1 (not run on SQLite, which has one writer at a time)."""

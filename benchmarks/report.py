@@ -10,8 +10,8 @@ from typing import Any
 from benchmarks.results import Result
 
 HEADERS = (
-    "Backend", "Workload", "Unit", "eventledger", "eventsourcing", "raw", "el/raw", "el/es", "Target",
-    "raw async", "el/raw async",
+    "Backend", "Workload", "Unit", "eventledger", "eventsourcing", "raw", "raw asyncpg", "el/raw", "el/es",
+    "Target", "psycopg async", "el/psycopg async", "load",
 )
 
 
@@ -21,6 +21,20 @@ def _figure(value: float | None, unit: str) -> str:
     if unit == "events/s":
         return f"{value:,.0f}"
     return f"{value:,.1f}"
+
+
+def _figures(result: Result, contender: str) -> str:
+    """The median with the lowest and highest repeat: ``9,143 (8,870-9,310)``."""
+    spread = result.spread(contender)
+    if spread is None:
+        return "—"
+    low, high = spread
+    median = _figure(result.median(contender), result.unit)
+    return f"{median} ({_figure(low, result.unit)}-{_figure(high, result.unit)})"
+
+
+def _load(result: Result) -> str:
+    return "—" if result.load is None else f"{result.load[0]:.1f}-{result.load[1]:.1f}"
 
 
 def _ratio(value: float | None) -> str:
@@ -36,20 +50,23 @@ def _verdicts(result: Result) -> str:
 
 
 def rows(results: list[Result]) -> list[tuple[str, ...]]:
-    """One row per result: figures are medians, ratios are eventledger's over the other's."""
+    """One row per result: figures are medians (lowest-highest repeat), ratios are eventledger's
+    median over the other's, load the 1-minute load average at the workload's start and end."""
     return [
         (
             result.backend,
             f"{result.workload} {result.title}",
             result.unit + (" ↑" if result.higher_is_better else " ↓"),
-            _figure(result.median("eventledger"), result.unit),
-            _figure(result.median("eventsourcing"), result.unit),
-            _figure(result.median("raw"), result.unit),
+            _figures(result, "eventledger"),
+            _figures(result, "eventsourcing"),
+            _figures(result, "raw"),
+            _figures(result, "raw-asyncpg"),
             _ratio(result.ratio("raw")),
             _ratio(result.ratio("eventsourcing")),
-            _verdicts(result),
-            _figure(result.median("raw-async"), result.unit),
+            _verdicts(result) or "—",
+            _figures(result, "raw-async"),
             _ratio(result.ratio("raw-async")),
+            _load(result),
         )
         for result in results
     ]
@@ -96,8 +113,9 @@ METHOD = """\
   log, its recorder's `select_notifications` in pages of 1,000 decoded by the application's
   mapper: the layer that matches eventledger's store, minus the aggregate bookkeeping, which is
   the most favourable fair usage we found. *raw* is the database driver with hand-written SQL
-  (stdlib `sqlite3`, psycopg 3) on a table with eventledger's columns, unique
-  (stream_id, version) and JSON data; it encodes with `json.dumps` and decodes the JSON on read.
+  (stdlib `sqlite3`, psycopg 3, and on PostgreSQL also asyncpg) on a table with eventledger's
+  columns, unique (stream_id, version) and JSON data; it encodes with `json.dumps` and decodes
+  the JSON on read.
 - **Same settings.** SQLite files are in WAL mode with the same `synchronous` mode for all
   three, FULL unless the run asked otherwise (`--sqlite-synchronous`; the header names it):
   eventledger's default, so an acknowledged append survives power loss; the raw driver and the
@@ -106,27 +124,58 @@ METHOD = """\
 - **Same events.** Every contender writes the same five-field event (strings and an int) and
   reads it back decoded into its own event objects (raw: dicts). Input events are built before the
   clock starts; the timed part is what a caller waits for.
-- **Interleaved, repeated.** Within each repeat the contenders take turns (the order rotates);
-  write workloads use a fresh SQLite file or PostgreSQL schema for every repeat of every
-  contender. Figures are medians of the repeats; ratios are eventledger's median over the other's
-  (for ms and MB lower is better, so a ratio below 1 favours eventledger).
+- **Interleaved, repeated.** Within each repeat the contenders take turns in short chunks (the
+  order rotates from chunk to chunk): a tenth of each write workload, one load of a stream (R1),
+  a tenth of the log (R2), a fifth of C1's time, so a burst from another program lands on all of
+  them alike. Write workloads use a fresh SQLite file or PostgreSQL schema for every repeat of
+  every contender. Figures are medians of the repeats with the lowest and highest in brackets;
+  ratios are eventledger's median over the other's (for ms and MB lower is better, so a ratio
+  below 1 favours eventledger). The load column is the machine's 1-minute load average when the
+  workload started and when it ended.
+- **Nothing that favours one.** No `gc.freeze()`; a `gc.collect()` before each workload for
+  everyone. The read workloads' logs are bulk-loaded with every event at a time of its own (a log
+  whose events share one time lets a reader convert one time per page).
 - **Workloads.** W1 new streams of one event, one transaction each; W2 single-event appends with
   an exact expected version over 100 existing streams; W3 batch appends to new streams; W4
   multi-stream appends, one transaction each writing one event to each of 3 streams (2 existing
   streams at exact expected versions and 1 new one): eventledger's `append_many`, the raw
   driver's three INSERTs in one transaction (psycopg pipelines them), the incumbent's one `put`
-  of three aggregates' events (what its `save(a, b, c)` commits as one transaction); R1 load
-  one stream; R2 read the whole global log from the start; C1 (PostgreSQL) separate writer
+  of three aggregates' events (what its `save(a, b, c)` commits as one transaction); W2c what a
+  command handler does: load an aggregate from its events, add one event, save it at the loaded
+  version (eventledger's `Repository.update`, the incumbent's `repository.get` and `save`, the
+  raw driver's SELECT, fold and INSERT); R1 load one stream; R2 read the whole global log from
+  the start; C1 (PostgreSQL) separate writer
   processes, each with its own connection, appending single events to streams of their own for a
   fixed time; M1 read a global log end to end in a fresh process and report its peak resident
   memory (it must stream).
 """
 
 
+def summary(results: list[Result]) -> str:
+    """What this run shows, per backend: every target met or missed, with its ratio. Generated,
+    so the document never carries a claim from another run."""
+    lines = ["## What this run shows", ""]
+    for backend in dict.fromkeys(result.backend for result in results):
+        met: list[str] = []
+        missed: list[str] = []
+        for result in results:
+            if result.backend != backend:
+                continue
+            for target, value, verdict in result.judgements():
+                absolute = target.against == "absolute"
+                figure = _figure(value, result.unit) + f" {result.unit}" if absolute else _ratio(value)
+                line = f"{result.workload} {result.title}: {figure} (target {target.describe(result.unit)})"
+                (met if verdict else missed).append(line)
+        lines.append(f"**{backend}**: {len(met)} of {len(met) + len(missed)} targets met.")
+        lines += [f"- missed: {line}" for line in missed]
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
 def markdown_document(
-    results: list[Result], facts: dict[str, str], settings: dict[str, Any], command: str, findings: str
+    results: list[Result], facts: dict[str, str], settings: dict[str, Any], command: str
 ) -> str:
-    """The whole docs/benchmarks.md; ``findings`` is the hand-written analysis, kept verbatim."""
+    """The whole docs/benchmarks.md, generated from one run's results alone."""
     machine = "\n".join(f"| {key} | {value} |" for key, value in facts.items())
     moment = settings.get("recorded_at")
     when = datetime.fromisoformat(moment) if isinstance(moment, str) else datetime.now(UTC)
@@ -151,13 +200,16 @@ committed with `synchronous = {synchronous}`. Do not edit by hand: run the comma
 
 ## Results
 
-↑ higher is better, ↓ lower is better. el/raw and el/es are eventledger's figure over the raw
-driver's and over eventsourcing's. *raw async* (PostgreSQL single-event writes only) is the raw
-driver's SQL through psycopg's async connection: the floor for any asyncio store, shown to
-separate what asyncio costs from what eventledger costs.
+↑ higher is better, ↓ lower is better. *raw* is the database driver with hand-written SQL
+(stdlib `sqlite3`; psycopg's synchronous connection on PostgreSQL), *raw asyncpg* the same SQL
+through asyncpg, the fastest PostgreSQL driver measured. el/raw is eventledger's median over
+the **fastest** raw driver's of the run (on PostgreSQL the faster of the two), el/es over
+eventsourcing's. *psycopg async* (PostgreSQL single-event writes only) is the raw SQL through
+psycopg's async connection, the driver eventledger's store uses: it separates what the driver
+and asyncio cost from what eventledger costs.
 
 {markdown_table(results)}
 
-{findings.strip()}
+{summary(results)}
 
 {METHOD}"""
