@@ -1,0 +1,139 @@
+"""Inline projections on a PostgreSQL store: the append and the projections in one transaction.
+
+Readers of the global log follow ``(transaction id, position)`` below a visibility barrier (see
+:mod:`eventledger.store.postgres_statements`), because concurrent appends commit in another
+order than they were numbered. An inline projection cannot wait behind that barrier: its read
+model must include the append's own events when the append returns. So an inline transaction
+makes itself the store's only event writer for as long as it runs, and then nothing is ahead of
+it or can come behind it:
+
+1. ``LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE`` first, before the transaction has an id.
+   That mode conflicts with ROW EXCLUSIVE (what every append and every ``writing_transaction``
+   holds while it writes events) and with itself. So the lock is granted only once every event
+   writer that was running has ended, and until this transaction ends no other can start
+   writing: plain appends and other inline appends wait for it (this is the cost of inline
+   projections; it is short, as long as the handlers are).
+2. Every event writer takes its events-table lock before it gets a transaction id (the
+   lock-first rule). Every transaction that ever wrote events with an id below this one's has
+   therefore ended before step 1 was granted: its events are committed and visible to this
+   transaction's next statement (READ COMMITTED takes a new snapshot per statement), or were
+   rolled back. Any later writer takes its lock after this commit, so its id is higher.
+3. So the rows that come after the projection's checkpoint in ``(transaction id, position)``
+   order, read without the barrier inside this transaction, are exactly the events the
+   projection has not applied, this append's own last; and no event can later appear before
+   them. The projection applies them and moves its checkpoint past them in the same commit.
+
+The lock is a writer's lock as the barrier counts them (any mode stronger than ROW SHARE), so
+readers of the log treat an inline transaction as they treat any append.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+import psycopg
+
+from eventledger.errors import ReadOnlyStore, StoreError
+from eventledger.events import RecordedEvent
+from eventledger.store.appends import EncodedAppend
+from eventledger.store.drivers.postgres import Connection, connect, translate
+from eventledger.store.postgres import PostgresEventStore
+from eventledger.store.postgres_many import Raced, append_in_transaction
+from eventledger.store.postgres_schema import sql_text
+from eventledger.store.postgres_statements import CURSOR_TRANSACTION, SELECTED, recorded_rows
+from eventledger.store.records import AppendResult
+
+SERIALIZED_WRITER: Final = (
+    "LOCK TABLE {events} IN SHARE ROW EXCLUSIVE MODE; SELECT current_setting('transaction_read_only')"
+)
+"""Step 1 of the module docstring, with (in the same round trip) whether the transaction may write."""
+
+# No barrier here: holding the lock above, every row visible to the statement is committed or
+# this transaction's own, and none can ever be committed before them (steps 2 and 3).
+READ_AFTER: Final = """\
+SELECT {selected} FROM {events} AS event
+WHERE (event.transaction_id, event.position) > ({cursor}, %(after)s)
+ORDER BY event.transaction_id, event.position LIMIT %(limit)s"""
+"""The events after the checkpoint ``after`` in the log's order, inside an inline transaction."""
+
+
+class PostgresInlineTransactions:
+    """Inline transactions on a connection of their own to a PostgreSQL store's database."""
+
+    def __init__(self, store: PostgresEventStore) -> None:
+        self.store = store
+        events = f'"{store.schema}".events'
+        self._serialize = sql_text(SERIALIZED_WRITER.format(events=events))
+        self._read_after = sql_text(
+            READ_AFTER.format(
+                selected=SELECTED, events=events, cursor=CURSOR_TRANSACTION.format(events=events)
+            )
+        )
+        self._connection: Connection | None = None
+        # One connection: one inline transaction at a time in this process (they would take
+        # turns on the table lock anyway).
+        self._turn = asyncio.Lock()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """A transaction that is the store's only event writer until it ends (module docstring).
+
+        Commits when the block ends, rolls back if it raises; the store's own later reads of
+        the log then wait until they can see what it wrote. The server's errors in the lock,
+        the reads and the commit leave as this store's errors.
+        """
+        store = self.store
+        doing = "append with inline projections"
+        async with self._turn:
+            connection = await self._connect()
+            try:
+                async with connection.transaction():
+                    cursor = await connection.execute(self._serialize, prepare=False)
+                    cursor.nextset()
+                    if await cursor.fetchone() == ("on",):
+                        raise ReadOnlyStore(store.settings.describe(), doing, "a read-only transaction")
+                    yield connection
+                    cursor = await connection.execute(b"SELECT pg_current_xact_id_if_assigned()::text")
+                    row = await cursor.fetchone()
+            except psycopg.Error as error:
+                if connection.broken or connection.closed:
+                    self._connection = None
+                raise translate(error, store.settings, doing) from None
+        if row is not None and row[0] is not None:
+            store._wrote(int(row[0]))
+
+    async def _connect(self) -> Connection:
+        connection = self._connection
+        if connection is None or connection.broken or connection.closed:
+            connection = await connect(self.store.settings, "connect for inline projections")
+            self._connection = connection
+        return connection
+
+    async def append(self, connection: Connection, requests: list[EncodedAppend]) -> list[AppendResult]:
+        """Write ``requests`` in the open transaction (nothing for an empty list)."""
+        if not requests:
+            return []
+        try:
+            results, _ = await append_in_transaction(connection, self.store._statements, requests)
+        except Raced as race:
+            # No other transaction can insert while the lock is held: this is a defect.
+            raise StoreError(
+                f"stream {race.stream_id!r}: another writer inserted while an inline transaction "
+                "held the events table's SHARE ROW EXCLUSIVE lock"
+            ) from None
+        return results
+
+    async def read_after(self, connection: Connection, after: int, limit: int) -> list[RecordedEvent]:
+        """Up to ``limit`` events after the checkpoint ``after``, this transaction's own included."""
+        parameters: dict[str, Any] = {"after": after, "limit": limit}
+        cursor = await connection.execute(self._read_after, parameters, prepare=True)
+        return recorded_rows(await cursor.fetchall())
+
+    async def close(self) -> None:
+        """Close the inline connection (the store stays open)."""
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
