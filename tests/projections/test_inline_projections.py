@@ -32,6 +32,10 @@ class LedgerV2(SQLLedger, name="ledger", version=2):
     """The ledger at a raised schema version: same handlers, built anew beside version 1."""
 
 
+async def deposit(store: el.EventStore, account: str, amount: int) -> None:
+    await store.append(account, [Deposited(account=account, amount=amount)], expected_version=el.ANY)
+
+
 async def test_the_read_model_has_an_append_when_the_append_returns(rig: InlineRig) -> None:
     ledger = rig.ledger()
     await run_inline(rig.store, ledger)
@@ -59,7 +63,7 @@ async def test_a_multi_stream_append_is_applied_whole_in_its_transaction(rig: In
 
 async def test_history_appended_before_going_inline_is_applied_first(rig: InlineRig) -> None:
     for amount in range(1, 6):
-        await rig.store.append("acct-1", [Deposited(account="acct-1", amount=amount)], expected_version=el.ANY)
+        await deposit(rig.store, "acct-1", amount)
     ledger = rig.ledger()
 
     await run_inline(rig.store, ledger)
@@ -119,7 +123,7 @@ async def test_events_of_a_writer_without_the_projection_are_applied_by_the_next
     await run_inline(rig.store, ledger)
     plain = await rig.open_store()
     for amount in range(1, 8):
-        await plain.append(f"acct-{amount % 3}", [Deposited(account="x", amount=amount)], expected_version=el.ANY)
+        await deposit(plain, f"acct-{amount % 3}", amount)
 
     await rig.store.append("acct-9", [Deposited(account="acct-9", amount=100)], expected_version=0)
 
@@ -140,7 +144,7 @@ async def test_the_status_shows_the_projection_inline_and_caught_up(rig: InlineR
 async def test_a_raised_version_is_rebuilt_beside_the_old_one_then_runs_inline(rig: InlineRig) -> None:
     first = await run_inline(rig.store, rig.ledger())
     for amount in range(1, 6):
-        await rig.store.append("acct-1", [Deposited(account="acct-1", amount=amount)], expected_version=el.ANY)
+        await deposit(rig.store, "acct-1", amount)
     await first.remove()
 
     ledger = LedgerV2(rig.target())
@@ -198,8 +202,8 @@ async def test_inline_and_plain_writers_together_miss_nothing_once_an_inline_app
     ledger = rig.ledger()
     await run_inline(rig.store, ledger)
     writers = [
-        await AppenderProcess(rig, "inline", count=60).start(),
-        await AppenderProcess(rig, "plain", count=60, inline=False).start(),
+        await AppenderProcess(rig, "inline", count=150).start(),
+        await AppenderProcess(rig, "plain", count=150, inline=False).start(),
     ]
     try:
         for writer in writers:
