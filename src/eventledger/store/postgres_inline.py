@@ -47,9 +47,11 @@ from eventledger.store.postgres_statements import CURSOR_TRANSACTION, SELECTED, 
 from eventledger.store.records import AppendResult
 
 SERIALIZED_WRITER: Final = (
-    "LOCK TABLE {events} IN SHARE ROW EXCLUSIVE MODE; SELECT current_setting('transaction_read_only')"
+    "BEGIN; LOCK TABLE {events} IN SHARE ROW EXCLUSIVE MODE; "
+    "SELECT current_setting('transaction_read_only')"
 )
-"""Step 1 of the module docstring, with (in the same round trip) whether the transaction may write."""
+"""The transaction's start and step 1 of the module docstring, with (in the same round trip)
+whether the transaction may write."""
 
 # No barrier here: holding the lock above, every row visible to the statement is committed or
 # this transaction's own, and none can ever be committed before them (steps 2 and 3).
@@ -66,13 +68,15 @@ class PostgresInlineTransactions:
     def __init__(self, store: PostgresEventStore) -> None:
         self.store = store
         events = f'"{store.schema}".events'
-        self._serialize = sql_text(SERIALIZED_WRITER.format(events=events))
+        self._begin = sql_text(SERIALIZED_WRITER.format(events=events))
         self._read_after = sql_text(
             READ_AFTER.format(
                 selected=SELECTED, events=events, cursor=CURSOR_TRANSACTION.format(events=events)
             )
         )
         self._connection: Connection | None = None
+        #: The transaction id the open transaction's events were written under (0: none yet).
+        self._transaction_id = 0
         # One connection: one inline transaction at a time in this process (they would take
         # turns on the table lock anyway).
         self._turn = asyncio.Lock()
@@ -89,21 +93,35 @@ class PostgresInlineTransactions:
         doing = "append with inline projections"
         async with self._turn:
             connection = await self._connect()
+            self._transaction_id = 0
             try:
-                async with connection.transaction():
-                    cursor = await connection.execute(self._serialize, prepare=False)
-                    cursor.nextset()
-                    if await cursor.fetchone() == ("on",):
-                        raise ReadOnlyStore(store.settings.describe(), doing, "a read-only transaction")
-                    yield connection
-                    cursor = await connection.execute(b"SELECT pg_current_xact_id_if_assigned()::text")
-                    row = await cursor.fetchone()
-            except psycopg.Error as error:
-                if connection.broken or connection.closed:
-                    self._connection = None
-                raise translate(error, store.settings, doing) from None
-        if row is not None and row[0] is not None:
-            store._wrote(int(row[0]))
+                # BEGIN and the lock in one round trip (the simple protocol runs both; the
+                # transaction block stays open on the autocommit connection until COMMIT).
+                cursor = await connection.execute(self._begin, prepare=False)
+                cursor.nextset()
+                cursor.nextset()
+                if await cursor.fetchone() == ("on",):
+                    raise ReadOnlyStore(store.settings.describe(), doing, "a read-only transaction")
+                yield connection
+                await connection.execute(b"COMMIT")
+            except BaseException as error:
+                await self._roll_back(connection)
+                if isinstance(error, psycopg.Error):
+                    raise translate(error, store.settings, doing) from None
+                raise
+        if self._transaction_id:
+            store._wrote(self._transaction_id)
+
+    async def _roll_back(self, connection: Connection) -> None:
+        """Undo the open transaction; a connection that broke is replaced next time."""
+        if connection.broken or connection.closed:
+            self._connection = None
+            return
+        try:
+            await connection.execute(b"ROLLBACK")
+        except psycopg.Error:
+            self._connection = None
+            await connection.close()
 
     async def _connect(self) -> Connection:
         connection = self._connection
@@ -117,7 +135,9 @@ class PostgresInlineTransactions:
         if not requests:
             return []
         try:
-            results, _ = await append_in_transaction(connection, self.store._statements, requests)
+            results, self._transaction_id = await append_in_transaction(
+                connection, self.store._statements, requests
+            )
         except Raced as race:
             # No other transaction can insert while the lock is held: this is a defect.
             raise StoreError(
