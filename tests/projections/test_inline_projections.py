@@ -18,7 +18,7 @@ from projection_rig import Deposited, Faults, SQLLedger, Withdrawn, expected_vie
 
 import eventledger as el
 from eventledger.errors import InvalidArgument
-from eventledger.projections import ProjectionState, SQLiteTarget
+from eventledger.projections import ProjectionState, SQLiteTarget, stored_status
 from eventledger.projections.inline import InlineProjectionFailed, run_inline
 
 
@@ -139,6 +139,16 @@ async def test_the_status_shows_the_projection_inline_and_caught_up(rig: InlineR
     assert status.state is ProjectionState.INLINE
     assert status.checkpoint == await rig.store.head_position()
     assert status.lag_events == 0
+
+
+async def test_another_process_reads_the_projection_as_inline(rig: InlineRig) -> None:
+    ledger = rig.ledger()
+    await run_inline(rig.store, ledger)
+    other = await rig.open_store()
+
+    status = await stored_status(other, rig.ledger())
+
+    assert status.state == "inline"
 
 
 async def test_a_raised_version_is_rebuilt_beside_the_old_one_then_runs_inline(rig: InlineRig) -> None:

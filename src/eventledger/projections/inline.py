@@ -37,6 +37,7 @@ import json
 import sys
 from abc import ABC, abstractmethod
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -46,7 +47,9 @@ from eventledger.projections.builds import Build, BuildState
 from eventledger.projections.checkpoints import CheckpointTables
 from eventledger.projections.failures import EventFailure
 from eventledger.projections.lag import measure_lag
+from eventledger.projections.leases import new_owner_id
 from eventledger.projections.projection import Projection
+from eventledger.projections.reports import ProjectionReport
 from eventledger.projections.runner import ProjectionRunner
 from eventledger.projections.sql import SQLTransaction
 from eventledger.projections.status import ProjectionState, ProjectionStatus
@@ -60,6 +63,8 @@ __all__ = ["InlineBackend", "InlineProjection", "InlineProjectionFailed", "Inlin
 
 PAGE: Final = 500
 """Events read per statement inside an inline transaction (it applies every page it needs)."""
+REPORT_INTERVAL: Final = 2.0
+"""The interval an inline report states (``inline`` is a lasting state: it never goes stale)."""
 
 
 class InlineProjectionFailed(ProjectionFailed):
@@ -211,6 +216,29 @@ class InlineProjection:
             tables=tuple(json.loads(tables)),
         )
 
+    async def report(self) -> None:
+        """Record state ``inline`` in the target's bookkeeping, for ``stored_status`` and the CLI."""
+        connection = await self.target.connect()
+        try:
+            build = await connection.serving_build(self.projection.name)
+            await connection.record_report(
+                ProjectionReport(
+                    projection=self.projection.name,
+                    version=self.projection.version,
+                    owner=f"inline:{new_owner_id()}",
+                    state=ProjectionState.INLINE,
+                    build=None if build is None else build.number,
+                    events_per_second=0.0,
+                    last_error=None,
+                    failure=None,
+                    stalled_reason=None,
+                    reported_at=datetime.now(UTC),
+                    interval=REPORT_INTERVAL,
+                )
+            )
+        finally:
+            await connection.close()
+
     async def status(self) -> ProjectionStatus:
         """The projection as it is now: state ``inline``, its checkpoint and its lag."""
         store = self.owner.store
@@ -304,4 +332,5 @@ async def run_inline(
     inline = InlineProjection(current, projection)
     current.projections = (*current.projections, inline)
     await current.append([])  # what was appended while the runner caught up
+    await inline.report()
     return inline
