@@ -167,6 +167,19 @@ async def test_a_raised_version_is_rebuilt_beside_the_old_one_then_runs_inline(r
     assert status.build == 2
 
 
+async def test_a_rebuild_replaces_the_serving_build_and_stays_inline(rig: InlineRig) -> None:
+    ledger = rig.ledger()
+    inline = await run_inline(rig.store, ledger)
+    for amount in range(1, 6):
+        await deposit(rig.store, f"acct-{amount % 2}", amount)
+
+    build = await inline.rebuild()
+    await deposit(rig.store, "acct-3", 30)
+
+    assert (await inline.status()).build == build.number == 2
+    assert await ledger_view(ledger.target) == await expected_view(rig.store)
+
+
 async def test_after_remove_appends_no_longer_touch_the_read_model(rig: InlineRig) -> None:
     ledger = rig.ledger()
     inline = await run_inline(rig.store, ledger)

@@ -272,6 +272,20 @@ class InlineProjection:
             stalled_reason=None,
         )
 
+    async def rebuild(self, *, batch_size: int = 500) -> Build:
+        """Rebuild the read model from the start of the log beside the serving build (blue/green).
+
+        The ordinary runner builds it, outside any append, while inline appends keep writing
+        the serving build; when the new build has caught up it serves, and inline appends write
+        it from their next transaction on. Returns when it serves: the new build.
+        """
+        runner = ProjectionRunner(self.owner.store, [self.projection], batch_size=batch_size)
+        build = await runner.rebuild(self.projection.name)
+        await runner.run_until_caught_up()
+        await self.owner.append([])  # what was appended after the runner's last batch
+        await self.report()
+        return build
+
     async def remove(self) -> None:
         """Stop running the projection inline (appends go back to the store's plain path when
         no inline projection is left); run it in a ``ProjectionRunner`` from here, or again inline."""
