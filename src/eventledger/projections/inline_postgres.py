@@ -25,6 +25,11 @@ from eventledger.store.records import AppendResult
 class PostgresBackend(InlineBackend):
     """Inline transactions on a :class:`PostgresEventStore`; read models in its database."""
 
+    # The serving build's row, locked before any handler writes: an inline append already is
+    # the only event writer (the table lock), but a runner's batch on the same build is not an
+    # event writer. Both take this row lock first (a batch by its compare-and-set UPDATE), so
+    # they take turns on the checkpoint and the read model's rows in one order: one waits, and
+    # the one that finds the checkpoint moved is refused, never both applied.
     lock_row = " FOR UPDATE"
 
     def __init__(self, store: PostgresEventStore) -> None:
