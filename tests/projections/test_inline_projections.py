@@ -20,7 +20,7 @@ from projection_rig import Deposited, Faults, SQLLedger, Withdrawn, expected_vie
 import eventledger as el
 from eventledger.errors import InvalidArgument
 from eventledger.projections import ProjectionState, SQLiteTarget, stored_status
-from eventledger.projections.inline import InlineProjectionFailed, run_inline
+from eventledger.projections.inline import InlineProjectionFailed, InlineProjections, run_inline
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -198,6 +198,19 @@ async def test_after_remove_appends_no_longer_touch_the_read_model(rig: InlineRi
 
     assert rig.store.inline_appender is None
     assert (await ledger_view(ledger.target)).balances == {}
+
+
+async def test_closing_the_store_closes_the_inline_connection(rig: InlineRig) -> None:
+    store = await rig.open_store()
+    await run_inline(store, rig.ledger())
+    inline = store.inline_appender
+    assert isinstance(inline, InlineProjections)
+    await store.append("acct-1", [Deposited(account="acct-1", amount=1)], expected_version=0)
+
+    await store.close()
+
+    transactions = inline.backend.transactions  # type: ignore[attr-defined]
+    assert (transactions._db if rig.kind == "sqlite" else transactions._connection) is None
 
 
 async def test_a_read_model_outside_the_store_database_is_refused(rig: InlineRig, tmp_path: Path) -> None:

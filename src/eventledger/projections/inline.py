@@ -308,6 +308,10 @@ class InlineProjections(InlineAppender):
                 await inline.apply(connection)
         return results
 
+    async def close(self) -> None:
+        """The store is closing: close the inline connection (the projections stay registered)."""
+        await self.backend.close()
+
     async def remove(self, inline: InlineProjection) -> None:
         """Forget ``inline``; the last one gone, the store appends as before."""
         self.projections = tuple(known for known in self.projections if known is not inline)

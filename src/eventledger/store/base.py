@@ -152,6 +152,8 @@ class EventStore(AppendObservers, ABC):
             return
         self._closed = True
         self._wake_subscribers()
+        if self.inline_appender is not None:
+            await self.inline_appender.close()
         await self._close()
 
     @property

@@ -26,3 +26,7 @@ class InlineAppender(ABC):
         """Write ``requests`` as ``_append_many`` would (all or nothing, ConcurrencyError naming
         every stream that did not hold), with the inline projections applied in the same
         transaction; one result per request. An empty list of events is a version check."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release what the appender holds open; the store calls it as it closes."""
