@@ -12,6 +12,7 @@ import itertools
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from inline_rig import AppenderProcess, InlineRig, make_inline_rig
@@ -21,6 +22,8 @@ import eventledger as el
 from eventledger.errors import InvalidArgument
 from eventledger.projections import ProjectionState, SQLiteTarget, stored_status
 from eventledger.projections.inline import InlineProjectionFailed, InlineProjections, run_inline
+from eventledger.store.appends import encode_requests
+from eventledger.store.postgres_many import append_in_transaction
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -137,6 +140,30 @@ async def test_events_of_a_writer_without_the_projection_are_applied_by_the_next
     await rig.store.append("acct-9", [Deposited(account="acct-9", amount=100)], expected_version=0)
 
     assert await ledger_view(ledger.target) == await expected_view(rig.store)
+
+
+async def test_an_inline_append_waits_for_an_open_event_writer_and_then_applies_its_events_first(
+    rig: InlineRig,
+) -> None:
+    ledger = rig.ledger()
+    await run_inline(rig.store, ledger)
+    other: Any = await rig.open_store()
+    request = el.AppendRequest("acct-1", [Deposited(account="acct-1", amount=1)], el.NO_STREAM)
+    encoded = encode_requests([request])
+    async with other.writing_transaction() as connection:
+        if rig.kind == "sqlite":
+            other.append_in_transaction(connection, encoded)
+        else:
+            await append_in_transaction(connection, other._statements, encoded)
+        inline = asyncio.create_task(deposit(rig.store, "acct-2", 2))
+        await asyncio.sleep(0.2)
+        assert not inline.done()  # it waits for the writer (were it not to, the next check fails)
+    await inline
+
+    await deposit(rig.store, "acct-3", 3)
+
+    assert await ledger_view(ledger.target) == await expected_view(rig.store)
+    assert await appliers_in_log_order(rig) == ["", "", ""]
 
 
 async def test_the_status_shows_the_projection_inline_and_caught_up(rig: InlineRig) -> None:
