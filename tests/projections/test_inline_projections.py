@@ -21,7 +21,7 @@ from projection_rig import Deposited, Faults, SQLLedger, Withdrawn, expected_vie
 import eventledger as el
 from eventledger.errors import InvalidArgument
 from eventledger.projections import ProjectionState, SQLiteTarget, stored_status
-from eventledger.projections.inline import InlineProjectionFailed, InlineProjections, run_inline
+from eventledger.projections.inline import PAGE, InlineProjectionFailed, InlineProjections, run_inline
 from eventledger.store.appends import encode_requests
 from eventledger.store.postgres_many import append_in_transaction
 
@@ -164,6 +164,20 @@ async def test_an_inline_append_waits_for_an_open_event_writer_and_then_applies_
 
     assert await ledger_view(ledger.target) == await expected_view(rig.store)
     assert await appliers_in_log_order(rig) == ["", "", ""]
+
+
+async def test_a_backlog_longer_than_a_page_is_applied_whole_by_one_inline_append(rig: InlineRig) -> None:
+    ledger = rig.ledger()
+    await run_inline(rig.store, ledger)
+    plain = await rig.open_store()
+    for batch in range(PAGE // 100 + 2):
+        amounts = range(batch * 100, batch * 100 + 100)
+        deposits = [Deposited(account=f"acct-{amount % 4}", amount=amount) for amount in amounts]
+        await plain.append(f"bulk-{batch}", deposits, expected_version=0)
+
+    await deposit(rig.store, "acct-9", 9)
+
+    assert await ledger_view(ledger.target) == await expected_view(rig.store)
 
 
 async def test_the_status_shows_the_projection_inline_and_caught_up(rig: InlineRig) -> None:

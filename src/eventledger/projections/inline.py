@@ -183,7 +183,8 @@ class InlineProjection:
         handler_for = self.projection.handler_for
         position = build.position
         with sql.using_tables(tables) as session:
-            while events := await backend.read_after(connection, position, PAGE):
+            while True:
+                events = await backend.read_after(connection, position, PAGE)
                 for recorded in events:
                     handler = handler_for(type(recorded.event))
                     if handler is None:
@@ -193,7 +194,10 @@ class InlineProjection:
                     except Exception as error:
                         failure = EventFailure.of_event(recorded, error, 1)
                         raise InlineProjectionFailed(self.projection.name, failure) from error
-                position = events[-1].position
+                if events:
+                    position = events[-1].position
+                if len(events) < PAGE:  # a short page ends the log: no read that finds nothing
+                    break
         if position != build.position:
             await self.checkpoints.compare_and_set(sql, build, build.position, position)
 
