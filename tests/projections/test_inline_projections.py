@@ -180,6 +180,28 @@ async def test_a_backlog_longer_than_a_page_is_applied_whole_by_one_inline_appen
     assert await ledger_view(ledger.target) == await expected_view(rig.store)
 
 
+async def test_a_runner_applying_the_same_build_meanwhile_doubles_nothing(rig: InlineRig) -> None:
+    ledger = rig.ledger()
+    await run_inline(rig.store, ledger)
+    plain = await rig.open_store()
+    runner = el.ProjectionRunner(plain, [rig.ledger("runner")], batch_size=5)
+    running = asyncio.create_task(runner.run(handle_signals=False))
+    try:
+        await runner.wait_until_caught_up()
+        for amount in range(1, 121):
+            await deposit(plain if amount % 3 == 0 else rig.store, f"acct-{amount % 5}", amount)
+            await asyncio.sleep(0.005)  # room for the runner's batches between the appends
+    finally:
+        runner.stop()
+        await running
+
+    await deposit(rig.store, "acct-9", 9)
+
+    view = await ledger_view(ledger.target)
+    assert view == await expected_view(rig.store)
+    assert view.runners["runner"] > 0  # both applied events to the one build
+
+
 async def test_the_status_shows_the_projection_inline_and_caught_up(rig: InlineRig) -> None:
     inline = await run_inline(rig.store, rig.ledger())
     await rig.store.append("acct-1", [Deposited(account="acct-1", amount=1)], expected_version=0)

@@ -51,7 +51,7 @@ from eventledger.projections.leases import new_owner_id
 from eventledger.projections.projection import Projection
 from eventledger.projections.reports import ProjectionReport
 from eventledger.projections.runner import ProjectionRunner
-from eventledger.projections.sql import SQLTransaction
+from eventledger.projections.sql import Row, SQLTransaction
 from eventledger.projections.status import ProjectionState, ProjectionStatus
 from eventledger.projections.targets.sqlite import SQLiteTarget, SQLiteTransaction
 from eventledger.store.appends import EncodedAppend
@@ -75,9 +75,6 @@ class InlineProjectionFailed(ProjectionFailed):
 class InlineBackend(ABC):
     """What an inline transaction needs of a store's backend (SQLite or PostgreSQL)."""
 
-    #: Appended to the statement reading the serving build's row, to lock it until commit.
-    lock_row: str = ""
-
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[Any]:
         """The store's inline transaction; yields its connection."""
@@ -93,6 +90,22 @@ class InlineBackend(ABC):
     @abstractmethod
     async def read_after(self, connection: Any, after: int, limit: int) -> list[RecordedEvent]:
         """The events after checkpoint ``after`` in the log's order, the transaction's own included."""
+
+    async def serving_and_page(
+        self, connection: Any, projections: str, name: str, version: int, limit: int
+    ) -> tuple[Row | None, list[RecordedEvent]]:
+        """The serving build's row of projection ``name`` (build, version, position, tables) when
+        it is of ``version``, locked until commit, and the first ``limit`` events after its
+        checkpoint; ``(None, [])`` when no build of that version serves. ``projections`` is the
+        qualified bookkeeping table. (SQLite: the file's write lock already covers the row.)"""
+        row = await self.session(connection).fetch_one(
+            f"SELECT build, version, position, tables FROM {projections} "
+            "WHERE projection = %s AND state = 'active' AND version = %s",
+            (name, version),
+        )
+        if row is None:
+            return None, []
+        return row, await self.read_after(connection, int(row[2]), limit)
 
     @abstractmethod
     def holds(self, target: object) -> str | None:
@@ -175,16 +188,18 @@ class InlineProjection:
     async def apply(self, connection: Any) -> None:
         """Inside an inline transaction: apply every event after the checkpoint, move it past them."""
         backend = self.owner.backend
+        name, version = self.projection.name, self.projection.version
+        table = self.checkpoints.projections
+        row, events = await backend.serving_and_page(connection, table, name, version, PAGE)
+        if row is None:
+            return  # no build yet, or another version serves: a runner's business
+        build = Build(name, int(row[0]), version, BuildState.ACTIVE, int(row[2]), tuple(json.loads(row[3])))
         sql = backend.session(connection)
-        build = await self._serving(sql, backend.lock_row)
-        if build is None:
-            return
         tables = {table: backend.qualify(self.target, build.table_name(table)) for table in build.tables}
         handler_for = self.projection.handler_for
         position = build.position
         with sql.using_tables(tables) as session:
             while True:
-                events = await backend.read_after(connection, position, PAGE)
                 for recorded in events:
                     handler = handler_for(type(recorded.event))
                     if handler is None:
@@ -193,32 +208,14 @@ class InlineProjection:
                         await handler(recorded.event, recorded, session)
                     except Exception as error:
                         failure = EventFailure.of_event(recorded, error, 1)
-                        raise InlineProjectionFailed(self.projection.name, failure) from error
+                        raise InlineProjectionFailed(name, failure) from error
                 if events:
                     position = events[-1].position
                 if len(events) < PAGE:  # a short page ends the log: no read that finds nothing
                     break
+                events = await backend.read_after(connection, position, PAGE)
         if position != build.position:
             await self.checkpoints.compare_and_set(sql, build, build.position, position)
-
-    async def _serving(self, sql: SQLTransaction, lock_row: str) -> Build | None:
-        """The serving build, when it is of this projection's version (its row locked until commit)."""
-        row = await sql.fetch_one(
-            f"SELECT build, version, position, tables FROM {self.checkpoints.projections} "
-            f"WHERE projection = %s AND state = 'active'{lock_row}",
-            (self.projection.name,),
-        )
-        if row is None or int(row[1]) != self.projection.version:
-            return None  # no build yet, or another version serves: a runner's business
-        number, version, position, tables = row
-        return Build(
-            projection=self.projection.name,
-            number=int(number),
-            version=int(version),
-            state=BuildState.ACTIVE,
-            position=int(position),
-            tables=tuple(json.loads(tables)),
-        )
 
     async def report(self) -> None:
         """Record state ``inline`` in the target's bookkeeping, for ``stored_status`` and the CLI."""

@@ -1,10 +1,9 @@
 """The PostgreSQL side of inline projections (imported only when such a store exists: psycopg is optional).
 
-The transaction, its lock and why it keeps the log's order are in
-:mod:`eventledger.store.postgres_inline`. Here: the serving build's row is read ``FOR UPDATE``
-before any handler runs, so a runner's batch on the same build (which takes that row lock first
-too, by its compare-and-set) and an inline append take turns on the checkpoint and the read
-model's rows in one order, and never deadlock over them.
+The transaction, its locks (the events table's, and the serving build's row, read with the first
+page after the checkpoint in one statement) and why they keep the log's order are in
+:mod:`eventledger.store.postgres_inline`; this module adapts them to the generic steps of
+:mod:`eventledger.projections.inline`.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import Any
 
 from eventledger.events import RecordedEvent
 from eventledger.projections.inline import InlineBackend
-from eventledger.projections.sql import SQLTransaction
+from eventledger.projections.sql import Row, SQLTransaction
 from eventledger.projections.targets.postgres import PostgresTarget, PostgresTransaction
 from eventledger.store.appends import EncodedAppend
 from eventledger.store.postgres import PostgresEventStore
@@ -24,13 +23,6 @@ from eventledger.store.records import AppendResult
 
 class PostgresBackend(InlineBackend):
     """Inline transactions on a :class:`PostgresEventStore`; read models in its database."""
-
-    # The serving build's row, locked before any handler writes: an inline append already is
-    # the only event writer (the table lock), but a runner's batch on the same build is not an
-    # event writer. Both take this row lock first (a batch by its compare-and-set UPDATE), so
-    # they take turns on the checkpoint and the read model's rows in one order: one waits, and
-    # the one that finds the checkpoint moved is refused, never both applied.
-    lock_row = " FOR UPDATE"
 
     def __init__(self, store: PostgresEventStore) -> None:
         self.store = store
@@ -51,6 +43,12 @@ class PostgresBackend(InlineBackend):
     async def read_after(self, connection: Any, after: int, limit: int) -> list[RecordedEvent]:
         """See :meth:`PostgresInlineTransactions.read_after`."""
         return await self.transactions.read_after(connection, after, limit)
+
+    async def serving_and_page(
+        self, connection: Any, projections: str, name: str, version: int, limit: int
+    ) -> tuple[Row | None, list[RecordedEvent]]:
+        """One round trip, the build's row locked (see :data:`SERVING_AND_PAGE`)."""
+        return await self.transactions.serving_and_page(connection, projections, name, version, limit)
 
     def holds(self, target: object) -> str | None:
         """Same server and database as the store (any schema)."""

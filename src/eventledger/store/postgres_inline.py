@@ -61,13 +61,38 @@ WHERE (event.transaction_id, event.position) > ({cursor}, %(after)s)
 ORDER BY event.transaction_id, event.position LIMIT %(limit)s"""
 """The events after the checkpoint ``after`` in the log's order, inside an inline transaction."""
 
+# A projection's serving build and the first page after its checkpoint, in one round trip.
+# FOR UPDATE holds the build's row until commit, before any handler writes: the inline append
+# already is the only event writer (the table lock), but a runner's batch on the same build is
+# not an event writer; both take this row lock first (a batch by its compare-and-set UPDATE),
+# so they take turns on the checkpoint and the read model's rows in one order, and the one that
+# finds the checkpoint moved is refused. After waiting for such a batch, READ COMMITTED returns
+# the row as that batch left it (or none, if it retired the build), and the page is read after
+# that checkpoint: every event the batch applied was committed before this transaction's table
+# lock, so the statement's snapshot holds all of them.
+SERVING_AND_PAGE: Final = """\
+WITH serving AS MATERIALIZED (
+    SELECT build, version, position, tables FROM {projections}
+    WHERE projection = %(projection)s AND state = 'active' AND version = %(version)s FOR UPDATE)
+SELECT serving.build, serving.version, serving.position, serving.tables, page.*
+FROM serving LEFT JOIN LATERAL (
+    SELECT {selected} FROM {events} AS event
+    WHERE (event.transaction_id, event.position) > (
+        coalesce((SELECT cursor.transaction_id FROM {events} AS cursor
+                  WHERE cursor.position <= serving.position
+                  ORDER BY cursor.position DESC LIMIT 1), '0'::xid8),
+        serving.position)
+    ORDER BY event.transaction_id, event.position LIMIT %(limit)s) AS page ON true"""
+"""The serving build's row of one version and the first page after its checkpoint (none: no row)."""
+
 
 class PostgresInlineTransactions:
     """Inline transactions on a connection of their own to a PostgreSQL store's database."""
 
     def __init__(self, store: PostgresEventStore) -> None:
         self.store = store
-        events = f'"{store.schema}".events'
+        events = self._events = f'"{store.schema}".events'
+        self._serving: dict[str, bytes] = {}
         self._begin = sql_text(SERIALIZED_WRITER.format(events=events))
         self._read_after = sql_text(
             READ_AFTER.format(
@@ -151,6 +176,24 @@ class PostgresInlineTransactions:
         parameters: dict[str, Any] = {"after": after, "limit": limit}
         cursor = await connection.execute(self._read_after, parameters, prepare=True)
         return recorded_rows(await cursor.fetchall())
+
+    async def serving_and_page(
+        self, connection: Connection, projections: str, name: str, version: int, limit: int
+    ) -> tuple[tuple[Any, ...] | None, list[RecordedEvent]]:
+        """:data:`SERVING_AND_PAGE` for the bookkeeping table ``projections`` (a qualified name
+        built from validated identifiers): the build's row, and the events of the page."""
+        statement = self._serving.get(projections)
+        if statement is None:
+            statement = self._serving[projections] = sql_text(
+                SERVING_AND_PAGE.format(projections=projections, selected=SELECTED, events=self._events)
+            )
+        parameters = {"projection": name, "version": version, "limit": limit}
+        cursor = await connection.execute(statement, parameters, prepare=True)
+        rows = await cursor.fetchall()
+        if not rows:
+            return None, []
+        events = recorded_rows([row[4:] for row in rows if row[4] is not None])
+        return tuple(rows[0][:4]), events
 
     async def close(self) -> None:
         """Close the inline connection (the store stays open)."""
