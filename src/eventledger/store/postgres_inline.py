@@ -36,22 +36,17 @@ from typing import Any, Final
 
 import psycopg
 
-from eventledger.errors import ReadOnlyStore, StoreError
 from eventledger.events import RecordedEvent
 from eventledger.store.appends import EncodedAppend
 from eventledger.store.drivers.postgres import Connection, connect, translate
 from eventledger.store.postgres import PostgresEventStore
-from eventledger.store.postgres_many import Raced, append_in_transaction
+from eventledger.store.postgres_many import appended
 from eventledger.store.postgres_schema import sql_text
 from eventledger.store.postgres_statements import CURSOR_TRANSACTION, SELECTED, recorded_rows
 from eventledger.store.records import AppendResult
 
-SERIALIZED_WRITER: Final = (
-    "BEGIN; LOCK TABLE {events} IN SHARE ROW EXCLUSIVE MODE; "
-    "SELECT current_setting('transaction_read_only')"
-)
-"""The transaction's start and step 1 of the module docstring, with (in the same round trip)
-whether the transaction may write."""
+SERIALIZED_WRITER: Final = "LOCK TABLE {events} IN SHARE ROW EXCLUSIVE MODE"
+"""Step 1 of the module docstring."""
 
 # No barrier here: holding the lock above, every row visible to the statement is committed or
 # this transaction's own, and none can ever be committed before them (steps 2 and 3).
@@ -93,7 +88,7 @@ class PostgresInlineTransactions:
         self.store = store
         events = self._events = f'"{store.schema}".events'
         self._serving: dict[str, bytes] = {}
-        self._begin = sql_text(SERIALIZED_WRITER.format(events=events))
+        self._lock = sql_text(SERIALIZED_WRITER.format(events=events))
         self._read_after = sql_text(
             READ_AFTER.format(
                 selected=SELECTED, events=events, cursor=CURSOR_TRANSACTION.format(events=events)
@@ -120,14 +115,7 @@ class PostgresInlineTransactions:
             connection = await self._connect()
             self._transaction_id = 0
             try:
-                # BEGIN and the lock in one round trip (the simple protocol runs both; the
-                # transaction block stays open on the autocommit connection until COMMIT).
-                cursor = await connection.execute(self._begin, prepare=False)
-                cursor.nextset()
-                cursor.nextset()
-                if await cursor.fetchone() == ("on",):
-                    raise ReadOnlyStore(store.settings.describe(), doing, "a read-only transaction")
-                yield connection
+                yield connection  # begun by append(), the transaction's first step
                 await connection.execute(b"COMMIT")
             except BaseException as error:
                 await self._roll_back(connection)
@@ -156,19 +144,22 @@ class PostgresInlineTransactions:
         return connection
 
     async def append(self, connection: Connection, requests: list[EncodedAppend]) -> list[AppendResult]:
-        """Write ``requests`` in the open transaction (nothing for an empty list)."""
-        if not requests:
-            return []
-        try:
-            results, self._transaction_id = await append_in_transaction(
-                connection, self.store._statements, requests
-            )
-        except Raced as race:
-            # No other transaction can insert while the lock is held: this is a defect.
-            raise StoreError(
-                f"stream {race.stream_id!r}: another writer inserted while an inline transaction "
-                "held the events table's SHARE ROW EXCLUSIVE lock"
-            ) from None
+        """Begin the transaction, take the lock (step 1) and write ``requests`` (if any), all in
+        one round trip: the first step of every inline transaction."""
+        async with connection.pipeline():
+            # Sent together, run in order: the append runs once the lock is granted, and if
+            # the lock fails the append is skipped. On a read-only transaction the LOCK fails
+            # as a write would (ReadOnlyStore).
+            await connection.execute(b"BEGIN", prepare=False)
+            await connection.execute(self._lock, prepare=True)
+            if not requests:
+                return []
+            statement, parameters = self.store._statements.appends.to_streams(requests)
+            cursor = await connection.execute(statement, parameters, prepare=True)
+            rows = await cursor.fetchall()
+        # No race for a version is possible here (no other transaction inserts while the lock is
+        # held), so, unlike the store's own append, no rerun: only a refusal or the results.
+        results, self._transaction_id = appended(requests, rows)
         return results
 
     async def read_after(self, connection: Connection, after: int, limit: int) -> list[RecordedEvent]:
