@@ -20,9 +20,10 @@ from projection_rig import Deposited, Faults, SQLLedger, Withdrawn, expected_vie
 
 import eventledger as el
 from eventledger.errors import InvalidArgument
+from eventledger.events import EncodedEvent
 from eventledger.projections import ProjectionState, SQLiteTarget, stored_status
 from eventledger.projections.inline import PAGE, InlineProjectionFailed, InlineProjections, run_inline
-from eventledger.store.appends import encode_requests
+from eventledger.store.appends import EncodedAppend, encode_requests
 from eventledger.store.postgres_many import append_in_transaction
 
 
@@ -101,6 +102,25 @@ async def test_a_handler_that_raises_rolls_the_append_back_and_names_the_event(r
     assert isinstance(raised.value, el.EventLedgerError)
     assert await rig.store.stream_version("acct-1") == 1
     assert (await ledger_view(ledger.target)).balances == {"acct-1": (1, 1)}
+
+
+async def test_an_event_no_class_decodes_fails_the_inline_append_naming_it(rig: InlineRig) -> None:
+    ledger = rig.ledger()
+    await run_inline(rig.store, ledger)
+    other: Any = await rig.open_store()
+    vanished = EncodedEvent("test.inline.vanished", 1, '{"what": 1}')
+    foreign = [EncodedAppend("foreign-1", [vanished], el.ANY, None)]
+    async with other.writing_transaction() as connection:
+        if rig.kind == "sqlite":
+            other.append_in_transaction(connection, foreign)
+        else:
+            await append_in_transaction(connection, other._statements, foreign)
+
+    with pytest.raises(InlineProjectionFailed) as raised:
+        await deposit(rig.store, "acct-1", 1)
+
+    assert (raised.value.event_type, raised.value.stream_id) == ("test.inline.vanished", "foreign-1")
+    assert await rig.store.stream_version("acct-1") == 0
 
 
 async def test_after_a_refused_append_the_next_append_goes_through(rig: InlineRig) -> None:

@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from eventledger.errors import InvalidArgument, ProjectionFailed
+from eventledger.errors import InvalidArgument, ProjectionFailed, StoredEventError
 from eventledger.events import RecordedEvent
 from eventledger.projections.builds import Build, BuildState
 from eventledger.projections.checkpoints import CheckpointTables
@@ -68,8 +68,9 @@ REPORT_INTERVAL: Final = 2.0
 
 
 class InlineProjectionFailed(ProjectionFailed):
-    """An inline projection's handler raised on an event: the append was rolled back, nothing of
-    it was written, and the read model is as it was. ``__cause__`` is the handler's error."""
+    """An inline projection's handler raised on an event, or an event after its checkpoint cannot
+    be decoded: the append was rolled back, nothing of it was written, and the read model is as it
+    was. ``__cause__`` is the handler's (or the decoder's) error."""
 
 
 class InlineBackend(ABC):
@@ -190,7 +191,10 @@ class InlineProjection:
         backend = self.owner.backend
         name, version = self.projection.name, self.projection.version
         table = self.checkpoints.projections
-        row, events = await backend.serving_and_page(connection, table, name, version, PAGE)
+        try:
+            row, events = await backend.serving_and_page(connection, table, name, version, PAGE)
+        except StoredEventError as error:
+            raise InlineProjectionFailed(name, EventFailure.of_undecodable(error, 1)) from error
         if row is None:
             return  # no build yet, or another version serves: a runner's business
         build = Build(name, int(row[0]), version, BuildState.ACTIVE, int(row[2]), tuple(json.loads(row[3])))
@@ -213,7 +217,10 @@ class InlineProjection:
                     position = events[-1].position
                 if len(events) < PAGE:  # a short page ends the log: no read that finds nothing
                     break
-                events = await backend.read_after(connection, position, PAGE)
+                try:
+                    events = await backend.read_after(connection, position, PAGE)
+                except StoredEventError as error:
+                    raise InlineProjectionFailed(name, EventFailure.of_undecodable(error, 1)) from error
         if position != build.position:
             await self.checkpoints.compare_and_set(sql, build, build.position, position)
 
