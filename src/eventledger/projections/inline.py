@@ -337,7 +337,10 @@ async def run_inline(
     :class:`SQLiteTarget` on the store's file; a ``PostgresTarget`` on the store's database, any
     schema), otherwise :class:`InvalidArgument`. First the ordinary runner brings it up to the
     end of the log (its first build, or a rebuild of a raised version, blue/green), then it goes
-    inline and applies whatever was appended meanwhile. See the module docstring.
+    inline and applies whatever was appended meanwhile. That runner takes the projection's lease
+    while it runs: where another runner holds it (or a process died holding a SQLite lease row),
+    this waits up to the lease's ttl (10 s) and then raises ``ProjectionStateError``. See the
+    module docstring.
     """
     current = store.inline_appender
     if current is not None and not isinstance(current, InlineProjections):
