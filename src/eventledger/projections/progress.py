@@ -35,8 +35,11 @@ ELSEWHERE: Final = "in another process"
 UNKNOWN: Final = "unknown"
 """The state when the runner stopped reporting while running (killed, hung or unreachable)."""
 
-FINAL_STATES: Final = frozenset({ProjectionState.FAILED, ProjectionState.STOPPED, ProjectionState.RETIRED})
-"""Reported states that stay true after the runner has gone."""
+FINAL_STATES: Final = frozenset(
+    {ProjectionState.FAILED, ProjectionState.STOPPED, ProjectionState.RETIRED, ProjectionState.INLINE}
+)
+"""Reported states that stay true after the runner has gone (``inline``: no runner reports, the
+appenders apply it)."""
 
 MISSED_REPORTS: Final = 3
 """Report intervals without a report after which a running state is no longer trusted."""

@@ -73,6 +73,8 @@ class ProjectionState(enum.Enum):
     """A newer build or schema version replaced this one."""
     STOPPED = "stopped"
     """The runner was stopped."""
+    INLINE = "inline"
+    """Applied in each append's own transaction (:mod:`eventledger.projections.inline`), not by a runner."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,12 +55,8 @@ from eventledger.store.expected_version import (
     expected_version_matches,
 )
 from eventledger.store.following import CancellationWatch, Pause, Wakeups, sleep_until_woken
-from eventledger.store.limits import (
-    check_batch,
-    check_limit,
-    check_position,
-    check_stream_id,
-)
+from eventledger.store.inline import InlineAppender
+from eventledger.store.limits import check_batch, check_limit, check_position, check_stream_id
 from eventledger.store.paging import paged, position_of
 from eventledger.store.records import (
     AppendResult,
@@ -129,6 +125,9 @@ class EventStore(AppendObservers, ABC):
     #: delivered, pausing longer each time (:attr:`_resubscribe_backoff`); none by default.
     _resubscribe_on: ClassVar[tuple[type[Exception], ...]] = ()
     _resubscribe_backoff: ClassVar[Backoff] = Backoff(first=0.05, maximum=2.0, jitter=0.5)
+    #: Writes every append instead of the backend, in a transaction that also applies the inline
+    #: projections (:mod:`eventledger.projections.inline` sets it); None: plain appends.
+    inline_appender: InlineAppender | None = None
 
     def __init__(self) -> None:
         self._closed = False
@@ -153,6 +152,8 @@ class EventStore(AppendObservers, ABC):
             return
         self._closed = True
         self._wake_subscribers()
+        if self.inline_appender is not None:
+            await self.inline_appender.close()
         await self._close()
 
     @property
@@ -195,7 +196,10 @@ class EventStore(AppendObservers, ABC):
                 raise ConcurrencyError(stream_id, expected, actual)
             return AppendResult(stream_id, actual, ())
         observers = self._append_observers
-        if not observers:  # the common case costs one attribute read
+        if self.inline_appender is not None:  # inline projections run in the append's transaction
+            request = EncodedAppend(stream_id, encoded, expected, encoded_metadata)
+            result = (await observed(observers, self.inline_appender.append([request])))[0]
+        elif not observers:  # the common case costs one attribute read
             result = await self._append(stream_id, encoded, expected, encoded_metadata)
         else:
             result = await observed(observers, self._append(stream_id, encoded, expected, encoded_metadata))
@@ -223,11 +227,12 @@ class EventStore(AppendObservers, ABC):
         if not encoded:
             return []
         observers = self._append_observers
+        append = self._append_many if self.inline_appender is None else self.inline_appender.append
         if not observers or not any(request.events for request in encoded):
             # Versions checked and nothing to write: like an empty append, not an append to tell.
-            results = await self._append_many(encoded)
+            results = await append(encoded)
         else:
-            results = await observed(observers, self._append_many(encoded))
+            results = await observed(observers, append(encoded))
         if any(result.positions for result in results):
             self._wake_subscribers()
         return results

@@ -13,7 +13,7 @@ Positions come from an identity column, handed out at *insert*; rows become visi
 transaction's id (``pg_current_xact_id()``), the global order is ``(transaction_id,
 position)``, and readers take only rows below a *visibility barrier*: a transaction id below
 which no event can ever be committed again. ``read_all(after=p)`` continues exactly after the
-event at ``p`` in that order. Writers are never serialised; only what readers may see waits.
+event at ``p`` in that order. Writers are not serialised (inline appends aside); only readers wait.
 
 The barrier waits only for transactions that can still add events to this store: those holding
 a lock on its events table in a mode that can insert (prepared transactions included). Any
