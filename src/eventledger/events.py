@@ -282,7 +282,8 @@ def encode_event(stream_id: str, event: object) -> EncodedEvent:
             field=path,
         ) from None
     if again != event:
-        path, given, stored = _first_difference(event, again)
+        path, given, stored = first_difference(event, again)
+        path = path or "(the event)"
         raise SerializationError(
             stream_id,
             what,
@@ -358,25 +359,27 @@ def _value_at(event: Event, location: tuple[int | str, ...]) -> Any:
     return value
 
 
-def _first_difference(given: Any, stored: Any, path: str = "") -> tuple[str, Any, Any]:
-    """Where ``stored`` first differs from ``given``: a dotted path, the given and the stored value."""
+def first_difference(given: Any, stored: Any, path: str = "") -> tuple[str, Any, Any]:
+    """Where ``stored`` first differs from ``given`` (an event or document and its JSON round
+    trip): a dotted path ("" for the whole), the given and the stored value."""
     if isinstance(given, pydantic.BaseModel) and type(given) is type(stored):
         for name in type(given).model_fields:
             left, right = getattr(given, name), getattr(stored, name)
             if not _same(left, right):
-                return _first_difference(left, right, f"{path}.{name}" if path else name)
+                return first_difference(left, right, f"{path}.{name}" if path else name)
     elif isinstance(given, list | tuple) and type(given) is type(stored) and len(given) == len(stored):
         for index, (left, right) in enumerate(zip(given, stored, strict=True)):
             if not _same(left, right):
-                return _first_difference(left, right, f"{path}[{index}]")
+                return first_difference(left, right, f"{path}[{index}]")
     elif isinstance(given, dict) and isinstance(stored, dict) and given.keys() == stored.keys():
         for key in given:
             if not _same(given[key], stored[key]):
-                return _first_difference(given[key], stored[key], f"{path}[{key!r}]")
-    return path or "(the event)", given, stored
+                return first_difference(given[key], stored[key], f"{path}[{key!r}]")
+    return path, given, stored
 
 
 def _same(left: object, right: object) -> bool:
+    # NaN != NaN, so a NaN the JSON turned into something else shows here as a difference too.
     return type(left) is type(right) and left == right
 
 

@@ -31,6 +31,7 @@ import pydantic
 import pydantic_core
 
 from eventledger.errors import InvalidArgument, ProjectionError
+from eventledger.events import first_difference
 from eventledger.projections.sql import SQLTransaction
 
 D = TypeVar("D", bound=pydantic.BaseModel)
@@ -173,7 +174,8 @@ class DocumentCollection(Generic[D]):
                 field=path,
             ) from None
         if again != document:
-            path, given, stored = _first_difference(document, again)
+            path, given, stored = first_difference(document, again)
+            path = path or "(the document)"
             raise DocumentError(
                 self.name,
                 document_id,
@@ -381,26 +383,3 @@ def _dotted(location: tuple[int | str, ...]) -> str:
     for part in location:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
     return path or "(the document)"
-
-
-def _first_difference(given: Any, stored: Any, path: str = "") -> tuple[str, Any, Any]:
-    """Where ``stored`` first differs from ``given``: a dotted path, the given and the stored value."""
-    if isinstance(given, pydantic.BaseModel) and type(given) is type(stored):
-        for name in type(given).model_fields:
-            left, right = getattr(given, name), getattr(stored, name)
-            if not _same(left, right):
-                return _first_difference(left, right, f"{path}.{name}" if path else name)
-    elif isinstance(given, list | tuple) and type(given) is type(stored) and len(given) == len(stored):
-        for index, (left, right) in enumerate(zip(given, stored, strict=True)):
-            if not _same(left, right):
-                return _first_difference(left, right, f"{path}[{index}]")
-    elif isinstance(given, dict) and isinstance(stored, dict) and given.keys() == stored.keys():
-        for key in given:
-            if not _same(given[key], stored[key]):
-                return _first_difference(given[key], stored[key], f"{path}[{key!r}]")
-    return path or "(the document)", given, stored
-
-
-def _same(left: object, right: object) -> bool:
-    # NaN != NaN, so a NaN the JSON turned into something else shows here as a difference too.
-    return type(left) is type(right) and left == right
