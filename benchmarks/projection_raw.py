@@ -130,8 +130,9 @@ def raw_postgres(url: str, schemas: list[str], *, many: bool) -> Contender:
                 async with connection.transaction(), connection.pipeline() as pipeline:
                     moved = await connection.execute(checkpoint_sql, (position, "raw", checkpoint))
                     if many:
+                        rows = [(r.event.account, r.event.amount) for r in batch]
                         async with connection.cursor() as cursor:
-                            await cursor.executemany(upsert, [(r.event.account, r.event.amount) for r in batch])
+                            await cursor.executemany(upsert, rows)
                     else:
                         for recorded in batch:
                             event = recorded.event
@@ -145,8 +146,11 @@ def raw_postgres(url: str, schemas: list[str], *, many: bool) -> Contender:
     return run
 
 
+NewProjection = Callable[[Target[SQLTransaction]], Projection[SQLTransaction]]
+
+
 def target_contender(new_target: Callable[[], Target[SQLTransaction]],
-                     new_projection: Callable[[Target[SQLTransaction]], Projection[SQLTransaction]]) -> Contender:
+                     new_projection: NewProjection) -> Contender:
     """The target's batch path on a fresh read model per run."""
 
     async def run(work: list[list[el.RecordedEvent]]) -> float:
@@ -169,9 +173,7 @@ async def interleaved(contenders: dict[str, Contender], work: list[list[el.Recor
     return rates
 
 
-def sqlite_contenders(directory: Path,
-                      new_projection: Callable[[Target[SQLTransaction]], Projection[SQLTransaction]]
-                      ) -> dict[str, Contender]:
+def sqlite_contenders(directory: Path, new_projection: NewProjection) -> dict[str, Contender]:
     """The SQLite target (default settings) and raw sqlite3, each on new files in ``directory``."""
 
     def new_target() -> Target[SQLTransaction]:
@@ -184,9 +186,7 @@ def sqlite_contenders(directory: Path,
     }
 
 
-def postgres_contenders(url: str, schemas: list[str],
-                        new_projection: Callable[[Target[SQLTransaction]], Projection[SQLTransaction]]
-                        ) -> dict[str, Contender]:
+def postgres_contenders(url: str, schemas: list[str], new_projection: NewProjection) -> dict[str, Contender]:
     """The PostgreSQL target by default and with ``pipeline=False``, and raw psycopg (pipelined)."""
 
     def new_target(**options: Any) -> Callable[[], Target[SQLTransaction]]:

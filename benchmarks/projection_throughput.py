@@ -47,6 +47,7 @@ from typing import Any
 import psycopg
 
 import eventledger as el
+from benchmarks.projection_raw import batches, interleaved, postgres_contenders, sqlite_contenders
 from eventledger.projections import (
     BatchApplied,
     Projection,
@@ -57,8 +58,6 @@ from eventledger.projections import (
     handles,
 )
 from eventledger.projections.targets.postgres import PostgresTarget
-
-from benchmarks.projection_raw import batches, interleaved, postgres_contenders, sqlite_contenders
 
 ACCOUNTS = 1000
 
@@ -265,15 +264,17 @@ async def against_raw(place: Place, events: int, batch_size: int, rounds: int, r
         rates = await interleaved(contenders, work, rounds)
     finally:
         if schemas:
-            async with await psycopg.AsyncConnection.connect(place.store_url.split("?")[0], autocommit=True) as db:
+            server = place.store_url.split("?")[0]
+            async with await psycopg.AsyncConnection.connect(server, autocommit=True) as db:
                 for schema in schemas:
                     await db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
     raw = statistics.median(rates["raw"])
     results = []
     for name, measured in rates.items():
         median = statistics.median(measured)
-        detail = (f"{events} events, batch {batch_size}, {rounds} interleaved repeats: min {min(measured):,.0f}, "
-                  f"median {median:,.0f}, max {max(measured):,.0f}; {median / raw:.2f}x raw")
+        detail = (f"{events} events, batch {batch_size}, {rounds} interleaved repeats: "
+                  f"min {min(measured):,.0f}, median {median:,.0f}, max {max(measured):,.0f}; "
+                  f"{median / raw:.2f}x raw")
         results.append(Result("apply", place.database.split()[0], name, median, "events/s", detail))
         print(f"  apply    {place.database.split()[0]:<10} {name:<27}: min {min(measured):>8,.0f}  "
               f"median {median:>8,.0f}  max {max(measured):>8,.0f} events/s  {median / raw:.2f}x raw")

@@ -128,7 +128,7 @@ class PostgresTarget(Target[SQLTransaction]):
         *,
         schema: str | None = None,
         prefix: str = "eventledger_",
-        pipeline: bool = False,
+        pipeline: bool = True,
     ) -> None:
         if isinstance(url, ConnectionSettings):  # a store's own (a reactor keeps its checkpoint there)
             self.settings = url if schema is None else dataclasses.replace(url, schema=schema)
