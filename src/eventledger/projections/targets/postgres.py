@@ -15,9 +15,11 @@ runners of different schema versions never interleave them.
 Keep batches short when the target is on the event store's server (the same cluster, any
 database): a batch's transaction has written from its first statement on, and until it
 commits it holds back the store's visibility barrier (see :mod:`eventledger.store.postgres`),
-so every reader of the log waits up to one batch's duration for newer events. At a few
-thousand events per second a batch of 500 takes a few hundred milliseconds; prefer batches of
-about 100 there, or ``pipeline=True``, or a read-model server of its own.
+so every reader of the log waits up to one batch's duration for newer events. Pipelined (the
+default), a batch of 500 one-statement events takes a few tens of milliseconds on a loopback
+server (about 10,000 events per second on a loaded 2-core machine, see
+``benchmarks/projection_throughput.py``); with ``pipeline=False`` it is several times longer:
+prefer batches of about 100 there, or a read-model server of its own.
 """
 
 from __future__ import annotations
@@ -113,13 +115,22 @@ class PostgresTarget(Target[SQLTransaction]):
     parsed ``settings``); ``schema`` overrides its ``?schema=``. ``prefix`` names the bookkeeping tables
     (``eventledger_projections``, ``eventledger_dead_letters``).
 
-    ``pipeline=True`` sends the handlers' statements in psycopg's pipeline mode: a batch no
-    longer waits for each statement's round trip (several times the throughput when the
-    database is not on the same machine's loopback, and still a gain there). The price:
-    ``execute`` returns -1 (the row count is not known yet), and an error shows up at a later
-    statement or at commit. The runner still pins a failure on the right event (it retries
-    the batch one event per transaction), so turn it on for handlers that do not branch on
-    row counts.
+    By default (``pipeline=True``) the handlers' statements go out in psycopg's pipeline mode:
+    a batch does not wait for each statement's round trip, so catch-up runs at the speed of the
+    driver (measured on one loopback 2-core machine: about 0.9-1x raw psycopg pipelining the
+    same statements, against 0.3-0.4x awaiting each one). What changes for a handler:
+
+    - ``execute`` returns -1: the row count is not known yet;
+    - a failing statement raises at a later statement, at a fetch or at commit, not where it
+      was issued. The runner still pins the failure on the event whose handler issued it: the
+      failed batch rolls back whole and is applied again one event per transaction;
+    - a fetch (``fetch_one``, ``fetch_all``, ...) waits for the statements before it and its own
+      rows, so a handler that reads gets what the batch wrote so far.
+
+    The checkpoint's compare-and-set runs before the pipeline starts, in the same transaction,
+    so exactly-once is unchanged. ``pipeline=False`` awaits every statement on its own: for
+    handlers that branch on ``execute``'s row count, or that want an error raised by the
+    statement that caused it.
     """
 
     def __init__(
