@@ -8,10 +8,11 @@ compare-and-set and one ``INSERT ... ON CONFLICT DO UPDATE`` per event, then ``C
   (``TargetConnection.batch`` with the lease check and the checkpoint compare-and-set, then the
   projection's handler per event through the SQL session).
 - **raw**: the driver with the statement text written out once. SQLite: ``sqlite3``,
-  ``BEGIN IMMEDIATE``, one ``execute`` per event (``executemany`` is shown beside it), the
-  checkpoint ``UPDATE``, ``COMMIT``. PostgreSQL: psycopg's async connection in pipeline mode,
-  ``BEGIN``, the checkpoint ``UPDATE``, one ``execute`` per event, ``COMMIT`` (``executemany``
-  beside it), the checkpoint's row count checked after the pipeline's sync.
+  ``BEGIN IMMEDIATE``, the checkpoint ``UPDATE``, one ``Connection.execute`` per event (one
+  cursor reused, and ``executemany``, beside it), ``COMMIT``. PostgreSQL: psycopg's async
+  connection in pipeline mode, ``BEGIN``, the checkpoint ``UPDATE``, one ``execute`` per event,
+  ``COMMIT`` (``executemany`` beside it), the checkpoint's row count checked after the
+  pipeline's sync.
 
 Contenders run interleaved: every repeat runs each of them once, in a rotating order, each on a
 fresh read model (a new SQLite file, a new PostgreSQL schema).
@@ -74,8 +75,9 @@ async def through_target(target: Target[SQLTransaction], projection: Projection[
         await target.close()
 
 
-def raw_sqlite(directory: Path, *, many: bool) -> Contender:
-    """sqlite3 on a new file per run, ``synchronous=FULL`` and WAL like the target."""
+def raw_sqlite(directory: Path, *, many: bool, one_cursor: bool = False) -> Contender:
+    """sqlite3 on a new file per run, ``synchronous=FULL`` and WAL like the target; ``Connection.execute``
+    per event (a new cursor each time, the usual code), or one cursor reused (``one_cursor``)."""
 
     async def run(work: list[list[el.RecordedEvent]]) -> float:
         db = sqlite3.connect(directory / f"raw-{uuid.uuid4().hex[:8]}.db", isolation_level=None)
@@ -97,9 +99,10 @@ def raw_sqlite(directory: Path, *, many: bool) -> Contender:
                 if many:
                     db.executemany(upsert, [(r.event.account, r.event.amount) for r in batch])
                 else:
+                    execute = db.cursor().execute if one_cursor else db.execute
                     for recorded in batch:
                         event = recorded.event
-                        db.execute(upsert, (event.account, event.amount))
+                        execute(upsert, (event.account, event.amount))
                 db.execute("COMMIT")
                 checkpoint = position
             return time.perf_counter() - started
@@ -182,6 +185,7 @@ def sqlite_contenders(directory: Path, new_projection: NewProjection) -> dict[st
     return {
         "eventledger": target_contender(new_target, new_projection),
         "raw": raw_sqlite(directory, many=False),
+        "raw one cursor": raw_sqlite(directory, many=False, one_cursor=True),
         "raw executemany": raw_sqlite(directory, many=True),
     }
 
