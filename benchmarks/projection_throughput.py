@@ -273,7 +273,9 @@ async def against_raw(place: Place, events: int, batch_size: int, rounds: int, r
     for name, measured in rates.items():
         median = statistics.median(measured)
         # The same repeat's raw run as the reference: background bursts move both.
-        paired = statistics.median(rate / reference for rate, reference in zip(measured, rates["raw"], strict=True))
+        paired = statistics.median(
+            rate / reference for rate, reference in zip(measured, rates["raw"], strict=True)
+        )
         detail = (f"{events} events, batch {batch_size}, {rounds} interleaved repeats: "
                   f"min {min(measured):,.0f}, median {median:,.0f}, max {max(measured):,.0f}; "
                   f"{median / raw:.2f}x raw (medians), {paired:.2f}x raw (median of per-repeat ratios)")
