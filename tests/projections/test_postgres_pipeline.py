@@ -185,3 +185,63 @@ async def test_a_statement_failing_mid_batch_is_pinned_on_its_event_and_commits_
         assert [amount for amount, _ in await steps_in(target)] == before
     finally:
         await target.close()
+
+
+class Keys(Projection[SQLTransaction], name="keys"):
+    """One row per deposit by one statement text; every fifth deposit also bumps every row so far,
+    so the rows show the order the statements ran in. The deposit of 13 reuses 12's key."""
+
+    tables = ("keys",)
+
+    async def setup(self, sql: SQLTransaction) -> None:
+        await sql.execute(
+            f"CREATE TABLE {sql.table('keys')} (key TEXT PRIMARY KEY, bumps BIGINT NOT NULL)"
+        )
+
+    @handles
+    async def deposited(self, event: Deposited, recorded: el.RecordedEvent, sql: SQLTransaction) -> None:
+        key = "k12" if event.amount == 13 else f"k{event.amount}"
+        await sql.execute(f"INSERT INTO {sql.table('keys')} VALUES (%s, 0)", (key,))
+        if event.amount % 5 == 0:
+            await sql.execute(f"UPDATE {sql.table('keys')} SET bumps = bumps + 1")
+
+
+async def keys_in(target: PostgresTarget) -> dict[str, int]:
+    async with target.read() as sql:
+        rows = await sql.fetch_all(f"SELECT key, bumps FROM {sql.table('keys')}")
+    return {str(key): int(bumps) for key, bumps in rows}
+
+
+async def test_a_pipelined_batch_runs_the_handlers_statements_in_the_order_they_were_issued(
+    postgres_rig: Rig,
+) -> None:
+    await deposit_many(postgres_rig.store, 12, accounts=1000)
+    target = PostgresTarget(postgres_rig.target_url)
+    try:
+        await el.ProjectionRunner(postgres_rig.store, [Keys(target)], batch_size=50).run_until_caught_up()
+        # The bumps at 5 and 10 reached exactly the rows inserted before them (11 is a withdrawal).
+        assert await keys_in(target) == {
+            **{f"k{amount}": 2 for amount in (1, 2, 3, 4, 5)},
+            **{f"k{amount}": 1 for amount in (6, 7, 8, 9, 10)},
+            "k12": 0,
+        }
+    finally:
+        await target.close()
+
+
+async def test_a_failure_inside_a_run_of_one_statement_is_pinned_on_the_event_that_issued_it(
+    postgres_rig: Rig,
+) -> None:
+    await deposit_many(postgres_rig.store, 30, accounts=1000)
+    log = [recorded async for recorded in postgres_rig.store.read_all()]
+    [poison] = [r for r in log if getattr(r.event, "amount", None) == 13]
+    target = PostgresTarget(postgres_rig.target_url)
+    try:
+        runner = el.ProjectionRunner(postgres_rig.store, [Keys(target)], batch_size=100, retry=FAST)
+        with pytest.raises(ProjectionFailed, match=rf"position {poison.position} .*UniqueViolation"):
+            await runner.run_until_caught_up()
+        assert (await runner.status_of("keys")).checkpoint < poison.position
+        before = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12]  # 11 is a withdrawal
+        assert sorted(await keys_in(target)) == sorted(f"k{amount}" for amount in before)
+    finally:
+        await target.close()
