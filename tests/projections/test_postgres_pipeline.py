@@ -19,7 +19,7 @@ from eventledger.projections import (
     SQLTransaction,
     handles,
 )
-from eventledger.projections.targets.postgres import PostgresTarget
+from eventledger.projections.targets.postgres import PostgresTarget, PostgresTransaction
 
 FAST = ProjectionRetryPolicy(attempts=2, first_delay=0.001, max_delay=0.002)
 
@@ -243,5 +243,41 @@ async def test_a_failure_inside_a_run_of_one_statement_is_pinned_on_the_event_th
         assert (await runner.status_of("keys")).checkpoint < poison.position
         before = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12]  # 11 is a withdrawal
         assert sorted(await keys_in(target)) == sorted(f"k{amount}" for amount in before)
+    finally:
+        await target.close()
+
+
+class DirectCounts(Projection[SQLTransaction], name="direct-counts"):
+    """Writes through the session, then counts through the driver's connection itself."""
+
+    tables = ("direct",)
+
+    def __init__(self, target: PostgresTarget) -> None:
+        super().__init__(target)
+        self.counts: list[int] = []
+
+    async def setup(self, sql: SQLTransaction) -> None:
+        await sql.execute(f"CREATE TABLE {sql.table('direct')} (amount BIGINT PRIMARY KEY)")
+
+    @handles
+    async def deposited(self, event: Deposited, recorded: el.RecordedEvent, sql: SQLTransaction) -> None:
+        await sql.execute(f"INSERT INTO {sql.table('direct')} VALUES (%s)", (event.amount,))
+        assert isinstance(sql, PostgresTransaction)
+        await sql.flush()
+        cursor = await sql.connection.execute(f"SELECT count(*) FROM {sql.table('direct')}".encode())
+        row = await cursor.fetchone()
+        assert row is not None
+        self.counts.append(int(row[0]))
+
+
+async def test_a_handler_that_flushes_before_using_the_connection_directly_sees_its_statements(
+    postgres_rig: Rig,
+) -> None:
+    await deposit_many(postgres_rig.store, 6, accounts=1000)
+    target = PostgresTarget(postgres_rig.target_url)
+    projection = DirectCounts(target)
+    try:
+        await el.ProjectionRunner(postgres_rig.store, [projection], batch_size=50).run_until_caught_up()
+        assert projection.counts == list(range(1, len(projection.counts) + 1))
     finally:
         await target.close()

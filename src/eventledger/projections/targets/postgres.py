@@ -17,7 +17,7 @@ database): a batch's transaction has written from its first statement on, and un
 commits it holds back the store's visibility barrier (see :mod:`eventledger.store.postgres`),
 so every reader of the log waits up to one batch's duration for newer events. Pipelined (the
 default), a batch of 500 one-statement events takes a few tens of milliseconds on a loopback
-server (about 10,000 events per second on a loaded 2-core machine, see
+server (about 20,000 events per second on a loaded 2-core machine, see
 ``benchmarks/projection_throughput.py``); with ``pipeline=False`` it is several times longer:
 prefer batches of about 100 there, or a read-model server of its own.
 """
@@ -151,17 +151,21 @@ class PostgresTarget(Target[SQLTransaction]):
     parsed ``settings``); ``schema`` overrides its ``?schema=``. ``prefix`` names the bookkeeping tables
     (``eventledger_projections``, ``eventledger_dead_letters``).
 
-    By default (``pipeline=True``) the handlers' statements go out in psycopg's pipeline mode:
-    a batch does not wait for each statement's round trip, so catch-up runs at the speed of the
-    driver (measured on one loopback 2-core machine: about 0.9-1x raw psycopg pipelining the
-    same statements, against 0.3-0.4x awaiting each one). What changes for a handler:
+    By default (``pipeline=True``) the handlers' statements go out in psycopg's pipeline mode,
+    and a run of statements with the same text (one upsert per event, say) as one
+    ``executemany``: a batch neither waits for each statement's round trip nor calls into the
+    driver per statement, so catch-up writes at the speed of the driver (measured on one
+    loopback 2-core machine: about the throughput of raw psycopg's ``executemany`` of the same
+    statements, 2.3x raw psycopg pipelining one ``execute`` per statement, 6x ``pipeline=False``).
+    What changes for a handler:
 
     - ``execute`` returns -1: the row count is not known yet;
     - a failing statement raises at a later statement, at a fetch or at commit, not where it
       was issued. The runner still pins the failure on the event whose handler issued it: the
       failed batch rolls back whole and is applied again one event per transaction;
-    - a fetch (``fetch_one``, ``fetch_all``, ...) waits for the statements before it and its own
-      rows, so a handler that reads gets what the batch wrote so far.
+    - a fetch (``fetch_one``, ``fetch_all``, ...) first sends the statements before it and
+      waits for its own rows, so a handler that reads gets what the batch wrote so far;
+    - a handler that uses ``sql.connection`` directly calls ``await sql.flush()`` first.
 
     The checkpoint's compare-and-set runs before the pipeline starts, in the same transaction,
     so exactly-once is unchanged. ``pipeline=False`` awaits every statement on its own: for
