@@ -55,7 +55,7 @@ class PostgresTransaction(SQLTransaction):
     back while the next ones repeat its text, and sends the run of them as one ``executemany``
     when another statement, a fetch, ``execute_many``, :meth:`flush` or the end of the batch
     comes. Nothing is reordered, and a handler's one statement per event costs a row of an
-    ``executemany`` instead of a call into the driver (measured: about 2.5x the throughput of a
+    ``executemany`` instead of a call into the driver (measured: 2.3-2.8x the throughput of a
     call per statement, itself pipelined).
     """
 
@@ -156,7 +156,8 @@ class PostgresTarget(Target[SQLTransaction]):
     ``executemany``: a batch neither waits for each statement's round trip nor calls into the
     driver per statement, so catch-up writes at the speed of the driver (measured on one
     loopback 2-core machine: about the throughput of raw psycopg's ``executemany`` of the same
-    statements, 2.3x raw psycopg pipelining one ``execute`` per statement, 6x ``pipeline=False``).
+    statements, 2.3-2.8x raw psycopg pipelining one ``execute`` per statement, 6-7x
+    ``pipeline=False``).
     What changes for a handler:
 
     - ``execute`` returns -1: the row count is not known yet;
