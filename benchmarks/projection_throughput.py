@@ -6,14 +6,16 @@ Run: ``.venv/bin/python -m benchmarks.projection_throughput [--events 20000] [--
 
 **Against the raw driver** (``apply``): the same decoded events applied in batches through the
 default target's batch path and through the raw driver running the same statements (see
-:mod:`benchmarks.projection_raw`), interleaved, min/median/max over ``--rounds``, and the ratio
-of the medians. The machine's load average is printed at the start and end.
+:mod:`benchmarks.projection_raw`), interleaved, min/median/max over ``--rounds``, the ratio
+of the medians and the median of each repeat's ratio, at the largest ``--batch-sizes``. The
+machine's load average is printed at the start and end (and written to ``--json``).
 
 **Catch-up**: the log holds ``--events`` deposits over 1,000 accounts (appended beforehand, in
 batches). A fresh read model is built from position 0 with ``run_until_caught_up()``: read the
 log in batches, decode every event, and per event one ``INSERT ... ON CONFLICT DO UPDATE`` of
 the account's balance, all in one transaction per batch with the checkpoint compare-and-set.
-The figure is events per second (median of ``--rounds``), for several batch sizes.
+The figure is events per second (median of ``--rounds``), for several batch sizes; on
+PostgreSQL for the default target (pipelined) and for ``pipeline=False``.
 
 **Append-to-visible**: the runner follows the log live; one event is appended, and the clock
 stops when the batch holding it has committed in the read model (a listener hears the commit).
