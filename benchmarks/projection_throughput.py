@@ -1,13 +1,21 @@
 """Projection speed: catch-up throughput into a SQL read model, and append-to-visible latency.
 
-Run: ``.venv/bin/python benchmarks/projection_throughput.py [--events 20000] [--rounds 3]
+Run: ``.venv/bin/python -m benchmarks.projection_throughput [--events 20000] [--rounds 3]
 [--samples 300] [--postgres postgresql://postgres@127.0.0.1:5432/test] [--json out.json]``
+(``--only apply`` for the comparison with the raw driver alone).
+
+**Against the raw driver** (``apply``): the same decoded events applied in batches through the
+default target's batch path and through the raw driver running the same statements (see
+:mod:`benchmarks.projection_raw`), interleaved, min/median/max over ``--rounds``, the ratio
+of the medians and the median of each repeat's ratio, at the largest ``--batch-sizes``. The
+machine's load average is printed at the start and end (and written to ``--json``).
 
 **Catch-up**: the log holds ``--events`` deposits over 1,000 accounts (appended beforehand, in
 batches). A fresh read model is built from position 0 with ``run_until_caught_up()``: read the
 log in batches, decode every event, and per event one ``INSERT ... ON CONFLICT DO UPDATE`` of
 the account's balance, all in one transaction per batch with the checkpoint compare-and-set.
-The figure is events per second (median of ``--rounds``), for several batch sizes.
+The figure is events per second (median of ``--rounds``), for several batch sizes; on
+PostgreSQL for the default target (pipelined) and for ``pipeline=False``.
 
 **Append-to-visible**: the runner follows the log live; one event is appended, and the clock
 stops when the batch holding it has committed in the read model (a listener hears the commit).
@@ -41,6 +49,7 @@ from typing import Any
 import psycopg
 
 import eventledger as el
+from benchmarks.projection_raw import batches, interleaved, postgres_contenders, sqlite_contenders
 from eventledger.projections import (
     BatchApplied,
     Projection,
@@ -120,7 +129,7 @@ async def sqlite_place(directory: Path) -> AsyncIterator[Place]:
 
 
 @contextlib.asynccontextmanager
-async def postgres_place(url: str, *, pipeline: bool = False) -> AsyncIterator[Place]:
+async def postgres_place(url: str, *, pipeline: bool = True) -> AsyncIterator[Place]:
     """A schema for the store and one per read model, all dropped afterwards."""
     schema = f"bench_proj_{uuid.uuid4().hex[:10]}"
     created: list[PostgresTarget] = []
@@ -135,7 +144,7 @@ async def postgres_place(url: str, *, pipeline: bool = False) -> AsyncIterator[P
         for target in created:
             await target.close()
 
-    name = "postgresql+pipeline" if pipeline else "postgresql"
+    name = "postgresql" if pipeline else "postgresql pipeline=False"
     try:
         yield Place(name, f"{url}?schema={schema}", new_target, cleanup)
     finally:
@@ -242,23 +251,79 @@ async def latency(place: Place, samples: int, other_connection: bool) -> Result:
     )
 
 
+async def against_raw(place: Place, events: int, batch_size: int, rounds: int, raw_dir: Path) -> list[Result]:
+    """The default target's batch path against the raw driver, same statements, interleaved."""
+    async with el.open_store(place.store_url) as store:
+        await preload(store, events)
+        log = [recorded async for recorded in store.read_all()]
+    work = batches(log, batch_size)
+    schemas: list[str] = []
+    try:
+        if place.database == "sqlite":
+            contenders = sqlite_contenders(raw_dir, Balances)
+        else:
+            contenders = postgres_contenders(place.store_url.split("?")[0], schemas, Balances)
+        rates = await interleaved(contenders, work, rounds)
+    finally:
+        if schemas:
+            server = place.store_url.split("?")[0]
+            async with await psycopg.AsyncConnection.connect(server, autocommit=True) as db:
+                for schema in schemas:
+                    await db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
+    raw = statistics.median(rates["raw"])
+    results = []
+    for name, measured in rates.items():
+        median = statistics.median(measured)
+        # The same repeat's raw run as the reference: background bursts move both.
+        paired = statistics.median(
+            rate / reference for rate, reference in zip(measured, rates["raw"], strict=True)
+        )
+        detail = (f"{events} events, batch {batch_size}, {rounds} interleaved repeats: "
+                  f"min {min(measured):,.0f}, median {median:,.0f}, max {max(measured):,.0f}; "
+                  f"{median / raw:.2f}x raw (medians), {paired:.2f}x raw (median of per-repeat ratios)")
+        results.append(Result("apply", place.database.split()[0], name, median, "events/s", detail))
+        print(f"  apply    {place.database.split()[0]:<10} {name:<27}: min {min(measured):>8,.0f}  "
+              f"median {median:>8,.0f}  max {max(measured):>8,.0f} events/s  {median / raw:.2f}x raw, "
+              f"per-repeat {paired:.2f}x")
+    return results
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 async def run(arguments: argparse.Namespace) -> list[Result]:
     results: list[Result] = []
     batch_sizes = [int(size) for size in arguments.batch_sizes.split(",")]
+    only = arguments.only
     with tempfile.TemporaryDirectory(prefix="eventledger-projection-bench-") as directory:
-        async with sqlite_place(Path(directory)) as place:
-            results += await catch_up(place, arguments.events, batch_sizes, arguments.rounds)
+        if only in ("all", "apply"):
+            async with sqlite_place(Path(directory)) as place:
+                results += await against_raw(place, arguments.events, batch_sizes[-1], arguments.rounds,
+                                             Path(directory))
+    if arguments.postgres and only in ("all", "apply"):
+        with tempfile.TemporaryDirectory(prefix="eventledger-projection-bench-") as directory:
+            async with postgres_place(arguments.postgres) as place:
+                results += await against_raw(place, arguments.events, batch_sizes[-1], arguments.rounds,
+                                             Path(directory))
+    if only in ("all", "catch-up"):
+        with tempfile.TemporaryDirectory(prefix="eventledger-projection-bench-") as directory:
+            async with sqlite_place(Path(directory)) as place:
+                results += await catch_up(place, arguments.events, batch_sizes, arguments.rounds)
+        if arguments.postgres:
+            for pipeline in (True, False):
+                async with postgres_place(arguments.postgres, pipeline=pipeline) as place:
+                    results += await catch_up(place, arguments.events, batch_sizes, arguments.rounds)
+    if only in ("all", "latency"):
         for other in (False, True):
             with tempfile.TemporaryDirectory(prefix="eventledger-projection-bench-") as latency_directory:
                 async with sqlite_place(Path(latency_directory)) as place:
                     results.append(await latency(place, arguments.samples, other))
-    if arguments.postgres:
-        for pipeline in (False, True):
-            async with postgres_place(arguments.postgres, pipeline=pipeline) as place:
-                results += await catch_up(place, arguments.events, batch_sizes, arguments.rounds)
-        for other in (False, True):
-            async with postgres_place(arguments.postgres) as place:
-                results.append(await latency(place, arguments.samples, other))
+        if arguments.postgres:
+            for other in (False, True):
+                async with postgres_place(arguments.postgres) as place:
+                    results.append(await latency(place, arguments.samples, other))
     return results
 
 
@@ -278,10 +343,16 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="100,500,1000", help="comma-separated batch sizes")
     parser.add_argument("--samples", type=int, default=300, help="latency samples per case")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test", help="'' to skip")
+    parser.add_argument("--only", choices=("all", "apply", "catch-up", "latency"), default="all",
+                        help="one part (apply: the target against the raw driver, at the largest batch size)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     arguments = parser.parse_args()
     print(f"machine: {machine()}")
+    started_load = load_average()
+    print(f"load average at start: {started_load}")
     results = asyncio.run(run(arguments))
+    ended_load = load_average()
+    print(f"load average at end: {ended_load}")
     print()
     print(f"{'measure':<18} {'database':<20} {'case':<17} {'value':>10}  unit")
     for result in results:
@@ -290,7 +361,8 @@ def main() -> None:
         print(f"{'':<18} {result.detail}")
     if arguments.json:
         arguments.json.write_text(
-            json.dumps({"machine": machine(), "results": [asdict(r) for r in results]}, indent=2)
+            json.dumps({"machine": machine(), "load_average": {"start": started_load, "end": ended_load},
+                        "results": [asdict(r) for r in results]}, indent=2)
         )
 
 

@@ -6,6 +6,7 @@ import sqlite3
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +31,20 @@ async def test_sqlite_stores_decimals_uuids_and_datetimes_as_text() -> None:
         str(identifier),
         "2024-05-01T12:30:00+00:00",
     )
+
+
+async def test_sqlite_adapts_parameters_given_as_a_list_or_by_name_like_a_tuple(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "read.db")
+    db.execute("CREATE TABLE t (amount TEXT, at TEXT)")
+    sql = SQLiteTransaction(db, {"t": "t"})
+    moment = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+    await sql.execute("INSERT INTO t VALUES (%s, %s)", [Decimal("1.50"), moment])
+    await sql.execute("INSERT INTO t VALUES (%(amount)s, %(at)s)", {"amount": Decimal("2.50"), "at": moment})
+    assert await sql.fetch_all("SELECT amount, at FROM t ORDER BY amount") == [
+        ("1.50", "2024-05-01T12:30:00+00:00"),
+        ("2.50", "2024-05-01T12:30:00+00:00"),
+    ]
+    db.close()
 
 
 async def test_named_parameters_work_on_sqlite() -> None:

@@ -50,7 +50,8 @@ class PostgresStoreTarget(StoreTarget[PostgresEventStore]):
     """Reactions into a :class:`PostgresEventStore`; bookkeeping in the store's schema."""
 
     def __init__(self, store: PostgresEventStore, *, start: Start = "beginning") -> None:
-        super().__init__(store, PostgresTarget(store.settings), start=start)
+        # No handler writes through the bookkeeping's session: a pipeline would only add a sync.
+        super().__init__(store, PostgresTarget(store.settings, pipeline=False), start=start)
         self.statements = Statements.for_schema(store.schema)
 
     def connection_for(self, bookkeeping: TargetConnection[Any]) -> PostgresStoreConnection:
