@@ -12,7 +12,6 @@ Two ideas carry the design; the reasons are written next to each statement.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -259,11 +258,7 @@ class Statements:
 
 def recorded_rows(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
     """Decode rows of :data:`SELECTED` columns."""
-    return decode_rows(rows, event_id=_same_uuid, recorded_at=_in_utc)
-
-
-def _same_uuid(value: uuid.UUID) -> uuid.UUID:
-    return value
+    return decode_rows(rows, event_id=None, recorded_at=_in_utc)
 
 
 def _in_utc(moment: datetime) -> datetime:
