@@ -262,7 +262,9 @@ def recorded_rows(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
 
 
 def _in_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
+    # A driver that already answers in UTC (a session whose TimeZone is 'UTC', asyncpg) needs
+    # no conversion; any other zone is converted, on every row, since times differ.
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def visibility_status(row: Sequence[Any]) -> VisibilityStatus:
