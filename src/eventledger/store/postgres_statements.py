@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eventledger.events import RecordedEvent
 from eventledger.store.postgres_appends import AppendForms
 from eventledger.store.postgres_schema import sql_text
 from eventledger.store.records import OpenTransaction, VisibilityStatus
-from eventledger.store.rows import decode_rows
+from eventledger.store.rows import RowPage
 
 SELECTED = (
     "event.position, event.stream_id, event.version, event.event_id, event.type, "
@@ -256,9 +255,9 @@ class Statements:
         )
 
 
-def recorded_rows(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
-    """Decode rows of :data:`SELECTED` columns."""
-    return decode_rows(rows, event_id=None, recorded_at=_in_utc)
+def recorded_rows(rows: Sequence[Sequence[Any]]) -> RowPage:
+    """Rows of :data:`SELECTED` columns, decoded as they are read."""
+    return RowPage(rows, event_id=None, recorded_at=_in_utc)
 
 
 def _in_utc(moment: datetime) -> datetime:

@@ -34,7 +34,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -61,7 +61,7 @@ from eventledger.store.drivers.sqlite import (
     synchronous_mode,
 )
 from eventledger.store.records import AppendResult, RawEvent, Snapshot, StreamInfo
-from eventledger.store.rows import decode_rows
+from eventledger.store.rows import RowPage
 from eventledger.store.sqlite_schema import (
     SCHEMA_VERSION,
     migrate,
@@ -377,18 +377,21 @@ class SQLiteEventStore(EventStore):
 
     async def _read_stream_page(
         self, stream_id: str, start: int | None, limit: int, backwards: bool
-    ) -> list[RecordedEvent]:
+    ) -> Sequence[RecordedEvent]:
         self._check_open()
         if backwards:
             bound = start if start is not None else 2**62
             query, parameters = self._sql.read_stream_backwards, (stream_id, bound, limit)
         else:
             query, parameters = self._sql.read_stream_forwards, (stream_id, start or 1, limit)
-        return await self._locks.run(lambda: self._decoded(query, parameters), f"read stream {stream_id!r}")
+        rows = await self._locks.run(
+            lambda: self._db.execute(query, parameters).fetchall(), f"read stream {stream_id!r}"
+        )
+        return RowPage(rows, event_id=_uuid_from_text, recorded_at=from_microseconds)
 
     async def _read_all_page(
         self, after: int, limit: int, types: tuple[str, ...] | None
-    ) -> list[RecordedEvent]:
+    ) -> Sequence[RecordedEvent]:
         self._check_open()
         parameters: tuple[Any, ...]
         if types is None:
@@ -397,17 +400,10 @@ class SQLiteEventStore(EventStore):
             return []
         else:
             query, parameters = self._sql.read_all_of_types(len(types)), (after, *types, limit)
-        return await self._locks.run(lambda: self._decoded(query, parameters), "read the global log")
-
-    def _decoded(self, query: str, parameters: tuple[Any, ...]) -> list[RecordedEvent]:
-        """The page the query selects, decoded from the cursor: no list of row tuples is held
-        beside the events (less for the collector to traverse). The cursor is closed in any case,
-        so a row that fails to decode leaves no statement, and no read snapshot, open."""
-        cursor = self._db.execute(query, parameters)
-        try:
-            return decode_rows(cursor, event_id=_uuid_from_text, recorded_at=from_microseconds)
-        finally:
-            cursor.close()
+        rows = await self._locks.run(
+            lambda: self._db.execute(query, parameters).fetchall(), "read the global log"
+        )
+        return RowPage(rows, event_id=_uuid_from_text, recorded_at=from_microseconds)
 
     async def _read_all_raw_page(self, after: int, limit: int) -> list[RawEvent]:
         self._check_open()
