@@ -298,7 +298,7 @@ class EventStore(AppendObservers, ABC):
                 span = max(to_version - first + 1, 0)
                 limit = span if limit is None else min(limit, span)
 
-        async def page(start: int | None, size: int) -> list[RecordedEvent]:
+        async def page(start: int | None, size: int) -> Sequence[RecordedEvent]:
             return await self._read_stream_page(stream_id, start, size, backwards)
 
         def after_page(last: RecordedEvent) -> int | None:
@@ -314,7 +314,7 @@ class EventStore(AppendObservers, ABC):
     @abstractmethod
     async def _read_stream_page(
         self, stream_id: str, start: int | None, limit: int, backwards: bool
-    ) -> list[RecordedEvent]:
+    ) -> Sequence[RecordedEvent]:
         """Up to ``limit`` events from version ``start`` inclusive (None = the last version)."""
 
     async def read_all(
@@ -334,7 +334,7 @@ class EventStore(AppendObservers, ABC):
         check_position("after", after)
         names = type_names(types)
 
-        async def page(cursor: int | None, size: int) -> list[RecordedEvent]:
+        async def page(cursor: int | None, size: int) -> Sequence[RecordedEvent]:
             return await self._read_own_writes_page(cursor or 0, size, names)
 
         async for recorded in paged(page, after, limit, self.page_size, position_of):
@@ -342,7 +342,7 @@ class EventStore(AppendObservers, ABC):
 
     async def _read_own_writes_page(
         self, after: int, limit: int, types: tuple[str, ...] | None
-    ) -> list[RecordedEvent]:
+    ) -> Sequence[RecordedEvent]:
         """Hook: a page of :meth:`read_all`, which must include this store's own committed appends.
 
         Where every committed event is readable at once (the default) that is any page.
@@ -353,7 +353,7 @@ class EventStore(AppendObservers, ABC):
     @abstractmethod
     async def _read_all_page(
         self, after: int, limit: int, types: tuple[str, ...] | None
-    ) -> list[RecordedEvent]:
+    ) -> Sequence[RecordedEvent]:
         """Up to ``limit`` events after ``after`` in global order."""
 
     async def read_all_raw(self, *, after: int = 0, limit: int | None = None) -> AsyncIterator[RawEvent]:
@@ -430,7 +430,7 @@ class EventStore(AppendObservers, ABC):
         cancellation = CancellationWatch()
         pause = Pause(self.poll_interval)
 
-        async def page(cursor: int | None, size: int) -> list[RecordedEvent]:
+        async def page(cursor: int | None, size: int) -> Sequence[RecordedEvent]:
             attempt = 0
             while True:
                 self._check_open()

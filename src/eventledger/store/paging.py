@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from eventledger.events import RecordedEvent
@@ -12,7 +12,7 @@ _Row = TypeVar("_Row", RecordedEvent, RawEvent)
 
 
 async def paged(
-    fetch: Callable[[int | None, int], Awaitable[list[_Row]]],
+    fetch: Callable[[int | None, int], Awaitable[Sequence[_Row]]],
     first: int | None,
     limit: int | None,
     page_size: int,
@@ -22,20 +22,22 @@ async def paged(
 
     ``fetch(cursor, size)`` reads one page; ``cursor_after(last row)`` is where the next page
     starts (None: nothing can follow). Stops at a short page or after ``limit`` rows, so a read
-    never holds more than one page.
+    never holds more than one page. A page is iterated once (a backend's page may decode its
+    rows as they are reached, see :class:`~eventledger.store.rows.RowPage`).
     """
     remaining = limit
     cursor = first
     while remaining is None or remaining > 0:
         size = page_size if remaining is None else min(page_size, remaining)
         page = await fetch(cursor, size)
-        for row in page:
-            yield row
-        if len(page) < size:
+        last: _Row | None = None
+        for last in page:
+            yield last
+        if last is None or len(page) < size:
             return
         if remaining is not None:
             remaining -= len(page)
-        cursor = cursor_after(page[-1])
+        cursor = cursor_after(last)
         if cursor is None:
             return
 

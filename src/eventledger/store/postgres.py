@@ -47,7 +47,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC
 from typing import Any, ClassVar, Final, Self
 
@@ -349,7 +349,7 @@ class PostgresEventStore(EventStore):
 
     async def _read_stream_page(
         self, stream_id: str, start: int | None, limit: int, backwards: bool
-    ) -> list[RecordedEvent]:
+    ) -> Sequence[RecordedEvent]:
         if backwards:
             bound = start if start is not None else 2**62
             statement, parameters = self._statements.read_stream_backwards, (stream_id, bound, limit)
@@ -360,12 +360,12 @@ class PostgresEventStore(EventStore):
 
     async def _read_all_page(
         self, after: int, limit: int, types: tuple[str, ...] | None
-    ) -> list[RecordedEvent]:
+    ) -> Sequence[RecordedEvent]:
         return (await self._page_and_barrier(after, limit, types))[1]
 
     async def _read_own_writes_page(
         self, after: int, limit: int, types: tuple[str, ...] | None
-    ) -> list[RecordedEvent]:
+    ) -> Sequence[RecordedEvent]:
         """A page of ``read_all``: read again (bounded by :attr:`own_writes_wait`) while the
         barrier it was read below has not passed this store's own latest appends."""
         return await self._own_writes.read_visible(
@@ -376,7 +376,7 @@ class PostgresEventStore(EventStore):
 
     async def _page_and_barrier(
         self, after: int, limit: int, types: tuple[str, ...] | None
-    ) -> tuple[int, list[RecordedEvent]]:
+    ) -> tuple[int, Sequence[RecordedEvent]]:
         if types is not None and not types:
             return 0, []
         parameters: dict[str, Any] = {"after": after, "limit": limit}
@@ -386,7 +386,7 @@ class PostgresEventStore(EventStore):
             parameters["types"] = list(types)
         rows = await self._fetch(statement, parameters, f"read the global log after position {after}")
         # An empty page is one row of NULLs beside the barrier.
-        events = recorded_rows([row[1:] for row in rows if row[1] is not None])
+        events = recorded_rows([row[1:] for row in rows] if rows[0][1] is not None else [])
         return int(rows[0][0]), events
 
     async def _read_all_raw_page(self, after: int, limit: int) -> list[RawEvent]:

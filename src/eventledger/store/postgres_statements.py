@@ -12,17 +12,15 @@ Two ideas carry the design; the reasons are written next to each statement.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eventledger.events import RecordedEvent
 from eventledger.store.postgres_appends import AppendForms
 from eventledger.store.postgres_schema import sql_text
 from eventledger.store.records import OpenTransaction, VisibilityStatus
-from eventledger.store.rows import decode_rows
+from eventledger.store.rows import RowPage
 
 SELECTED = (
     "event.position, event.stream_id, event.version, event.event_id, event.type, "
@@ -257,17 +255,15 @@ class Statements:
         )
 
 
-def recorded_rows(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
-    """Decode rows of :data:`SELECTED` columns."""
-    return decode_rows(rows, event_id=_same_uuid, recorded_at=_in_utc)
-
-
-def _same_uuid(value: uuid.UUID) -> uuid.UUID:
-    return value
+def recorded_rows(rows: Sequence[Sequence[Any]]) -> RowPage:
+    """Rows of :data:`SELECTED` columns, decoded as they are read."""
+    return RowPage(rows, event_id=None, recorded_at=_in_utc)
 
 
 def _in_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
+    # A driver that already answers in UTC (a session whose TimeZone is 'UTC', asyncpg) needs
+    # no conversion; any other zone is converted, on every row, since times differ.
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def visibility_status(row: Sequence[Any]) -> VisibilityStatus:
