@@ -1,7 +1,8 @@
 """Reading the log for a projection: reads that stop exactly at a bad event, and the live feed.
 
-A store decodes a page of events as a whole, so one event that cannot be decoded (an unknown
-type, data that no longer fits its class) fails the page. :func:`read_until_undecodable`
+A batch read of the log fails as a whole when one of its events cannot be decoded (an unknown
+type, data that no longer fits its class): the memory store decodes a page at once, the SQL
+stores raise when the reader reaches the bad row. :func:`read_until_undecodable`
 reads one event at a time instead, so that everything before the bad event can be applied
 and the projection stops exactly at it.
 """

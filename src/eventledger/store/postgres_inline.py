@@ -166,7 +166,8 @@ class PostgresInlineTransactions:
         """Up to ``limit`` events after the checkpoint ``after``, this transaction's own included."""
         parameters: dict[str, Any] = {"after": after, "limit": limit}
         cursor = await connection.execute(self._read_after, parameters, prepare=True)
-        return recorded_rows(await cursor.fetchall())
+        # Decoded whole here, so an undecodable event refuses the append before any handler runs.
+        return list(recorded_rows(await cursor.fetchall()))
 
     async def serving_and_page(
         self, connection: Connection, projections: str, name: str, version: int, limit: int
@@ -183,7 +184,7 @@ class PostgresInlineTransactions:
         rows = await cursor.fetchall()
         if not rows:
             return None, []
-        events = recorded_rows([row[4:] for row in rows if row[4] is not None])
+        events = list(recorded_rows([row[4:] for row in rows if row[4] is not None]))
         return tuple(rows[0][:4]), events
 
     async def close(self) -> None:

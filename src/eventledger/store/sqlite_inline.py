@@ -21,7 +21,8 @@ from eventledger.events import RecordedEvent
 from eventledger.store.appends import EncodedAppend
 from eventledger.store.drivers.sqlite import configure, connect
 from eventledger.store.records import AppendResult
-from eventledger.store.sqlite import SQLiteEventStore, _decode_rows
+from eventledger.store.rows import RowPage
+from eventledger.store.sqlite import SQLiteEventStore, _uuid_from_text, from_microseconds
 
 
 class SQLiteInlineTransactions:
@@ -62,7 +63,8 @@ class SQLiteInlineTransactions:
             rows = db.execute(self.store._sql.read_all, (after, limit)).fetchall()
         except sqlite3.Error as error:
             raise self.store._store_error(error, f"read the log after position {after}") from error
-        return _decode_rows(rows)
+        # Decoded whole here, so an undecodable event refuses the append before any handler runs.
+        return list(RowPage(rows, event_id=_uuid_from_text, recorded_at=from_microseconds))
 
     def close(self) -> None:
         """Close the inline connection (the store stays open)."""

@@ -3,8 +3,8 @@
 - **Catch up**: ``store.read_all(after=checkpoint, limit=batch_size)``; None when the log has
   nothing more. A store outage is retried without limit (the build is ``stalled``), with the
   retry policy's back-off.
-- **Undecodable events**: a store decodes a page as a whole, so one event it cannot decode
-  fails the page; the read then goes one event at a time up to it, so that everything before
+- **Undecodable events**: one event the store cannot decode fails the batch's read; the read
+  then goes one event at a time up to it, so that everything before
   it is applied and the build stops exactly at it (retried like a failing handler, then left
   to an operator, see :mod:`.decisions`).
 - **Live**: a :class:`~eventledger.projections.reading.LiveFeed` follows ``store.subscribe``;
