@@ -29,7 +29,7 @@ DOCUMENT = REPOSITORY / "docs" / "benchmarks.md"
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes and 3 repeats (under 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="small sizes and 3 repeats (a few minutes)")
     parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated workload ids")
     parser.add_argument("--repeats", type=int, help="override the number of repeats")
