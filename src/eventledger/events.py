@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final
 from uuid import UUID
@@ -172,55 +172,6 @@ class RecordedEvent:
         """The causation id from the metadata, if any."""
         value = self.metadata.get("causation_id")
         return None if value is None else str(value)
-
-
-_RECORDED_EVENT_FIELDS: Final = (
-    "event_id",
-    "stream_id",
-    "version",
-    "position",
-    "type",
-    "event",
-    "metadata",
-    "recorded_at",
-)
-if tuple(each.name for each in fields(RecordedEvent)) != _RECORDED_EVENT_FIELDS:
-    raise AssertionError("recorded_event() must set every field of RecordedEvent, in order")
-# A frozen dataclass refuses attribute assignment; its slots' own descriptors set the fields.
-(
-    _set_event_id,
-    _set_stream_id,
-    _set_version,
-    _set_position,
-    _set_type,
-    _set_event,
-    _set_metadata,
-    _set_recorded_at,
-) = (RecordedEvent.__dict__[name].__set__ for name in _RECORDED_EVENT_FIELDS)
-
-
-def recorded_event(
-    event_id: UUID,
-    stream_id: str,
-    version: int,
-    position: int,
-    type_name: str,
-    event: Event,
-    metadata: Metadata,
-    recorded_at: datetime,
-) -> RecordedEvent:
-    """``RecordedEvent(...)`` for backends that decode rows by the thousand: the same object,
-    built for less (a frozen dataclass's ``__init__`` sets each field via ``object.__setattr__``)."""
-    recorded = object.__new__(RecordedEvent)
-    _set_event_id(recorded, event_id)
-    _set_stream_id(recorded, stream_id)
-    _set_version(recorded, version)
-    _set_position(recorded, position)
-    _set_type(recorded, type_name)
-    _set_event(recorded, event)
-    _set_metadata(recorded, metadata)
-    _set_recorded_at(recorded, recorded_at)
-    return recorded
 
 
 @dataclass(frozen=True, slots=True)

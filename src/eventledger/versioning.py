@@ -465,34 +465,3 @@ def current_validator(type_name: str, schema_version: int) -> Callable[[str | by
         return None
     validate: Callable[[str | bytes], Event] = cls.__pydantic_validator__.validate_json
     return validate
-
-
-class PageDecoder:
-    """Decodes the rows of one page of a read, finding each (type, version)'s validator once.
-
-    Backends decode pages of rows; a page holds few distinct (type name, schema version) pairs,
-    so the fast path (:func:`current_validator`) is looked up once per pair rather than per
-    event. Rows it cannot take (upcasts, renames, retirements, data that does not validate) go
-    through :func:`decode_event`, which raises the error that names the row.
-    """
-
-    __slots__ = ("_validators",)
-
-    def __init__(self) -> None:
-        self._validators: dict[tuple[str, int], Callable[[str | bytes], Event] | None] = {}
-
-    def decode(
-        self, type_name: str, schema_version: int, data: str | bytes, stream_id: str, position: int
-    ) -> Event:
-        """Decode one stored event of the page."""
-        key = (type_name, schema_version)
-        try:
-            validate = self._validators[key]
-        except KeyError:
-            validate = self._validators[key] = current_validator(type_name, schema_version)
-        if validate is not None:
-            try:
-                return validate(data)
-            except pydantic.ValidationError:
-                pass
-        return decode_event(type_name, schema_version, data, stream_id=stream_id, position=position)
