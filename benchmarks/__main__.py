@@ -2,7 +2,7 @@
 
 Prints the results table, writes benchmarks/results/<time>.json (and latest.json, and PATH when
 given) and, for a full run of every workload on both backends, regenerates docs/benchmarks.md
-from that run alone.
+from that run alone, with the run's JSON beside it (docs/benchmarks.json).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from benchmarks.suite import FULL, QUICK, WORKLOADS, Suite, sizes_dict
 REPOSITORY = Path(__file__).resolve().parent.parent
 RESULTS = REPOSITORY / "benchmarks" / "results"
 DOCUMENT = REPOSITORY / "docs" / "benchmarks.md"
+DOCUMENT_JSON = REPOSITORY / "docs" / "benchmarks.json"
+"""The run docs/benchmarks.md was generated from, every sample, committed beside it."""
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
@@ -141,6 +143,7 @@ def _write_document(
     command = "make bench-quick" if quick else "make bench"
     DOCUMENT.parent.mkdir(parents=True, exist_ok=True)
     DOCUMENT.write_text(markdown_document(results, facts, settings, command))
+    write_json(DOCUMENT_JSON, results, facts, settings)
     print(f"wrote {DOCUMENT}")
 
 
