@@ -1,6 +1,6 @@
 """What an inline projection costs an append: W1 and W2 with and without one, side by side.
 
-Run: ``.venv/bin/python benchmarks/inline_projections.py [--appends 2000] [--rounds 5]
+Run: ``.venv/bin/python -m benchmarks.inline_projections [--appends 2000] [--rounds 5]
 [--postgres postgresql://postgres@127.0.0.1:5432/test] [--backends sqlite,postgres]``
 
 Workloads, as in the suite (:mod:`benchmarks.contender`): **W1** appends one event to each of
@@ -35,40 +35,13 @@ from pathlib import Path
 import psycopg
 
 import eventledger as el
-from eventledger.projections import Projection, SQLiteTarget, SQLTransaction, Target, handles
+from benchmarks.projection_throughput import Balances, Deposited
+from eventledger.projections import SQLiteTarget, SQLTransaction, Target
 from eventledger.projections.inline import run_inline
 from eventledger.projections.targets.postgres import PostgresTarget
 
 STREAMS = 100
 """W2's seeded streams."""
-
-
-class Deposited(el.Event, type_name="benchmark.inline.Deposited"):
-    """The benchmark's event."""
-
-    account: str
-    amount: int
-
-
-class Balances(Projection[SQLTransaction], name="benchmark-inline-balances"):
-    """One upsert per event: a typical small read model."""
-
-    tables = ("balances",)
-
-    async def setup(self, sql: SQLTransaction) -> None:
-        await sql.execute(
-            f"CREATE TABLE {sql.table('balances')} "
-            "(account TEXT PRIMARY KEY, balance BIGINT NOT NULL, events BIGINT NOT NULL)"
-        )
-
-    @handles
-    async def deposited(self, event: Deposited, recorded: el.RecordedEvent, sql: SQLTransaction) -> None:
-        await sql.execute(
-            f"INSERT INTO {sql.table('balances')} AS b (account, balance, events) VALUES (%s, %s, 1) "
-            "ON CONFLICT (account) DO UPDATE SET balance = b.balance + excluded.balance, "
-            "events = b.events + 1",
-            (event.account, event.amount),
-        )
 
 
 PlaceMaker = Callable[[], AbstractAsyncContextManager[tuple[str, Target[SQLTransaction]]]]

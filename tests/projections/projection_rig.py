@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import random
 import signal
 import sqlite3
 import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -476,3 +477,24 @@ class RunnerProcess:
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGKILL)
         await self.process.wait()
+
+
+async def kill_at_random(
+    rig: Rig,
+    process: type[RunnerProcess],
+    lives: int,
+    chance: random.Random,
+    append_more: Callable[..., Awaitable[object]],
+) -> None:
+    """Run ``lives`` runner processes one after another, each SIGKILLed at a random moment (up
+    to 0.2 s) after it took the lease; after every fourth, ``append_more(start=n)`` appends more
+    events, so later lives also meet events that arrived between kills."""
+    for life in range(lives):
+        runner = await process(rig, f"life-{life}", batch=25, delay=0.0005, ttl=0.3).start()
+        try:
+            await runner.wait_for("leading")
+            await asyncio.sleep(chance.uniform(0.0, 0.2))
+        finally:
+            await runner.kill()
+        if life % 4 == 3:
+            await append_more(start=100_000 + life * 100)

@@ -10,8 +10,8 @@ so any lost or doubled event would show.
 
 from __future__ import annotations
 
-import asyncio
 import random
+from functools import partial
 
 import pytest
 from projection_rig import (
@@ -20,6 +20,7 @@ from projection_rig import (
     SQLLedger,
     deposit_many,
     expected_view,
+    kill_at_random,
     ledger_view,
 )
 
@@ -35,15 +36,7 @@ async def test_a_runner_killed_at_random_points_neither_loses_nor_doubles_an_eve
     seed = random.randrange(1_000_000)
     chance = random.Random(seed)
     await deposit_many(sql_rig.store, EVENTS)
-    for life in range(KILLS):
-        runner = await RunnerProcess(sql_rig, f"life-{life}", batch=25, delay=0.0005, ttl=0.3).start()
-        try:
-            await runner.wait_for("leading")
-            await asyncio.sleep(chance.uniform(0.0, 0.2))
-        finally:
-            await runner.kill()
-        if life % 4 == 3:
-            await deposit_many(sql_rig.store, 30, start=100_000 + life * 100)
+    await kill_at_random(sql_rig, RunnerProcess, KILLS, chance, partial(deposit_many, sql_rig.store, 30))
 
     last = el.ProjectionRunner(
         sql_rig.store,

@@ -10,13 +10,13 @@ positions it applied, so a lost or doubled event would show.
 
 from __future__ import annotations
 
-import asyncio
 import random
+from functools import partial
 from pathlib import Path
 
 import pytest
 from document_rig import DocumentLedger, replayed_accounts, stored_accounts
-from projection_rig import Rig, RunnerProcess, deposit_many
+from projection_rig import Rig, RunnerProcess, deposit_many, kill_at_random
 
 import eventledger as el
 from eventledger.projections import LeasePolicy
@@ -36,15 +36,8 @@ async def test_a_document_runner_killed_in_catch_up_leaves_documents_equal_to_a_
     seed = random.randrange(1_000_000)
     chance = random.Random(seed)
     await deposit_many(sql_rig.store, EVENTS)
-    for life in range(KILLS):
-        runner = await DocumentRunnerProcess(sql_rig, f"life-{life}", batch=25, delay=0.0005, ttl=0.3).start()
-        try:
-            await runner.wait_for("leading")
-            await asyncio.sleep(chance.uniform(0.0, 0.2))
-        finally:
-            await runner.kill()
-        if life % 4 == 3:
-            await deposit_many(sql_rig.store, 30, start=100_000 + life * 100)
+    more = partial(deposit_many, sql_rig.store, 30)
+    await kill_at_random(sql_rig, DocumentRunnerProcess, KILLS, chance, more)
 
     last = DocumentLedger(sql_rig.new_target(), runner_id="last")
     lease = LeasePolicy(ttl=0.3, renew_every=0.1, standby_poll=0.05)

@@ -11,13 +11,13 @@ same causation id.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import pytest
-from projection_rig import Rig, RunnerProcess
+from projection_rig import Rig, RunnerProcess, kill_at_random
 from reactor_rig import Echo, Pong, log_of, ping_ids, ping_many
 
 import eventledger as el
@@ -42,15 +42,7 @@ async def test_a_reactor_killed_at_random_points_reacts_to_every_event_exactly_o
     chance = random.Random(seed)
     store = sql_rig.store
     await ping_many(store, PINGS)
-    for life in range(KILLS):
-        runner = await ReactorProcess(sql_rig, f"life-{life}", batch=25, delay=0.0005, ttl=0.3).start()
-        try:
-            await runner.wait_for("leading")
-            await asyncio.sleep(chance.uniform(0.0, 0.2))
-        finally:
-            await runner.kill()
-        if life % 4 == 3:
-            await ping_many(store, 30, start=100_000 + life * 100)
+    await kill_at_random(sql_rig, ReactorProcess, KILLS, chance, partial(ping_many, store, 30))
 
     last = Echo(store, life="last")
     runner = el.ProjectionRunner(
