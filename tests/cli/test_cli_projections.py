@@ -261,12 +261,15 @@ def test_a_projection_held_back_by_an_open_transaction_is_shown_stalled_naming_i
     worker = start_worker(postgres_url, postgres_url, tmp_path, "--held-back-stall-after", "0.5")
     schema = postgres_url.rsplit("=", 1)[1]
 
-    def shown(state: str, checkpoint: str | None = None) -> Callable[[], str | None]:
+    def shown(
+        state: str, checkpoint: str | None = None, behind: list[str] | None = None
+    ) -> Callable[[], str | None]:
         def show() -> str | None:
             result = invoke("projections", "--app", "parcels:parcel_projections", url=postgres_url, env=env)
             assert result.exit_code == 0, result.output
             row = projection_row(result.stdout)
-            return result.stdout if row[2] == state and checkpoint in (None, row[3]) else None
+            matches = row[2] == state and checkpoint in (None, row[3]) and behind in (None, row[5:7])
+            return result.stdout if matches else None
 
         return show
 
@@ -282,7 +285,8 @@ def test_a_projection_held_back_by_an_open_transaction_is_shown_stalled_naming_i
             append(postgres_url, "parcel-2", registered("2"), registered("2b"), registered("2c"))
             stalled = wait_until(shown("stalled"), "the CLI to show parcel-weights stalled")
             holder.rollback()
-        live = wait_until(shown("live"), "the CLI to show parcel-weights live again")
+        # Live again as soon as nothing is held back; then it applies the backlog.
+        live = wait_until(shown("live", behind=["0", "0"]), "parcel-weights live and caught up in the CLI")
     finally:
         stop_worker(worker)
     # held back, lag (events): the three committed events behind the open transaction
