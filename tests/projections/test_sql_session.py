@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from eventledger.errors import ProjectionDefinitionError
-from eventledger.projections.sql import quote_identifier, to_qmark
+from eventledger.projections.sql import quote_identifier
 from eventledger.projections.targets.sqlite import SQLiteTransaction
+from eventledger.store.drivers.placeholders import to_qmark
 
 
 def test_psycopg_placeholders_are_rewritten_for_sqlite() -> None:

@@ -9,7 +9,6 @@ is the driver's connection for anything else.
 
 from __future__ import annotations
 
-import functools
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -30,7 +29,6 @@ Row = tuple[Any, ...]
 RowMapping = dict[str, Any]
 """One result row by column name (the names the query's select list gives its columns)."""
 
-_PLACEHOLDER: Final = re.compile(r"%\((\w+)\)s|%s|%%")
 IDENTIFIER_PATTERN: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -39,25 +37,6 @@ def quote_identifier(name: str) -> str:
     if not IDENTIFIER_PATTERN.match(name):
         raise ValueError(f"identifier {name!r} must match {IDENTIFIER_PATTERN.pattern}")
     return f'"{name}"'
-
-
-@functools.lru_cache(maxsize=1024)
-def to_qmark(statement: str) -> str:
-    """Rewrite psycopg placeholders for sqlite3 (``%s``, ``%(name)s``, ``%%`` to ``?``, ``:name``, ``%``).
-
-    Cached: a handler runs the same few statements once per event, and rewriting each time
-    cost about a tenth of a SQLite batch.
-    """
-
-    def replace(match: re.Match[str]) -> str:
-        text = match.group(0)
-        if text == "%%":
-            return "%"
-        if text == "%s":
-            return "?"
-        return f":{match.group(1)}"
-
-    return _PLACEHOLDER.sub(replace, statement)
 
 
 class SQLTransaction(ABC):

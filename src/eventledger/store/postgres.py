@@ -1,4 +1,4 @@
-"""The production event store: PostgreSQL through psycopg 3 (async) and a connection pool.
+"""The production event store: PostgreSQL, through asyncpg for its own statements.
 
 ``open_store("postgresql://user@host:port/dbname?schema=NAME")`` opens it; the tables live in
 their own schema (default ``eventledger``). Opening only reads an up-to-date schema, so a store
@@ -51,9 +51,8 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC
 from typing import Any, ClassVar, Final, Self
 
+import asyncpg  # type: ignore[import-untyped]
 import psycopg
-import psycopg.errors
-from psycopg.rows import TupleRow
 
 from eventledger.backoff import Backoff
 from eventledger.errors import ConcurrencyError, ReadOnlyStore
@@ -77,7 +76,8 @@ from eventledger.store.drivers.postgres import (
     translate,
     unavailable,
 )
-from eventledger.store.drivers.postgres_pool import StoreConnections, reusable_cursor
+from eventledger.store.drivers.postgres_pool import CallerConnections
+from eventledger.store.drivers.postgres_store_connections import Row, StoreConnections
 from eventledger.store.postgres_appends import STREAM_VERSION_CONSTRAINT
 from eventledger.store.postgres_many import appended
 from eventledger.store.postgres_notifications import Announcer, NotificationListener
@@ -134,6 +134,7 @@ class PostgresEventStore(EventStore):
         self.events_table = f"{settings.schema}.events"
         self._statements = Statements.for_schema(settings.schema)
         self._connections = StoreConnections(settings, lambda: self._closed, repr(self))
+        self._caller_connections = CallerConnections(settings, lambda: self._closed, repr(self))
         self._listener = NotificationListener(
             settings, notify_channel(settings.schema), self._wake_subscribers
         )
@@ -172,11 +173,11 @@ class PostgresEventStore(EventStore):
         return int(rows[0][0]) if rows else 0
 
     def _connection(self, doing: str) -> contextlib.AbstractAsyncContextManager[Connection]:
-        """A pooled connection; driver errors become eventledger errors naming the server."""
+        """A pooled psycopg connection to lend; its driver errors become eventledger errors."""
         self._check_open()
-        return self._connections.connection(doing)
+        return self._caller_connections.connection(doing)
 
-    async def _fetch(self, statement: bytes, parameters: Any, doing: str) -> list[TupleRow]:
+    async def _fetch(self, statement: bytes, parameters: Any, doing: str) -> list[Row]:
         """Run a read; a connection lost mid-read is retried once (reads are idempotent)."""
         self._check_open()
         return await self._connections.fetch(statement, parameters, doing)
@@ -195,14 +196,14 @@ class PostgresEventStore(EventStore):
         for _attempt in range(_APPEND_ATTEMPTS):
             try:
                 rows = await self._run_append(statement, parameters, doing)
-            except psycopg.errors.UniqueViolation as error:
-                if error.diag.constraint_name != STREAM_VERSION_CONSTRAINT:
+            except asyncpg.UniqueViolationError as error:
+                if error.constraint_name != STREAM_VERSION_CONSTRAINT:
                     raise unavailable(self.settings, doing, error) from None
                 # Another appender took a version this batch aimed at, and committed first.
                 if expected is ANY or expected is STREAM_EXISTS:
                     continue
                 raise ConcurrencyError(stream_id, expected, await self.stream_version(stream_id)) from None
-            except psycopg.errors.DeadlockDetected:
+            except asyncpg.DeadlockDetectedError:
                 continue  # chosen as a deadlock's victim (another writer's own order): nothing written
             except ConnectionLost as lost:
                 first_id = parameters.get("event_id") or parameters["event_ids"][0]
@@ -226,8 +227,8 @@ class PostgresEventStore(EventStore):
         for attempt in range(1, _APPEND_ATTEMPTS + 1):
             try:
                 rows = await self._run_append(statement, parameters, doing)
-            except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as error:
-                if error.diag.constraint_name not in (STREAM_VERSION_CONSTRAINT, None):
+            except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError) as error:
+                if error.constraint_name not in (STREAM_VERSION_CONSTRAINT, None):
                     raise unavailable(self.settings, doing, error) from None
                 # Another appender took a version this append aimed at, and committed (or, by
                 # writing streams in its own order, made this statement a deadlock's victim):
@@ -274,14 +275,12 @@ class PostgresEventStore(EventStore):
             self._announcer.announce()
 
     async def _notify(self) -> None:
-        async with self._connection("announce appends") as connection:
-            await connection.execute(self._statements.notify, prepare=True)
+        self._check_open()
+        await self._connections.run(self._statements.notify, (), "announce appends")
 
-    async def _run_append(self, statement: bytes, parameters: dict[str, Any], doing: str) -> list[TupleRow]:
-        async with self._connection(doing) as connection:
-            cursor = reusable_cursor(connection)
-            await cursor.execute(statement, parameters, prepare=True)
-            return await cursor.fetchall()
+    async def _run_append(self, statement: bytes, parameters: dict[str, Any], doing: str) -> list[Row]:
+        self._check_open()
+        return await self._connections.run(statement, parameters, doing)
 
     @contextlib.asynccontextmanager
     async def writing_transaction(self, connection: Connection | None = None) -> AsyncIterator[Connection]:
@@ -459,8 +458,10 @@ class PostgresEventStore(EventStore):
             state,
             snapshot.recorded_at,
         )
-        async with self._connection(f"save a snapshot of stream {snapshot.stream_id!r}") as connection:
-            await connection.execute(self._statements.save_snapshot, parameters, prepare=True)
+        self._check_open()
+        await self._connections.run(
+            self._statements.save_snapshot, parameters, f"save a snapshot of stream {snapshot.stream_id!r}"
+        )
 
     async def _load_snapshot(self, stream_id: str) -> Snapshot | None:
         """The latest snapshot of ``stream_id``, or None."""
@@ -476,6 +477,7 @@ class PostgresEventStore(EventStore):
         await self._announcer.stop()
         await self._listener.stop()
         await self._connections.close()
+        await self._caller_connections.close()
 
 
 async def open_postgres_store(url: str, **options: Any) -> PostgresEventStore:

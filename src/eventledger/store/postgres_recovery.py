@@ -14,15 +14,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg.rows import TupleRow
-
 from eventledger.errors import StoreUnavailable
 from eventledger.store.appends import EncodedAppend
 from eventledger.store.drivers.postgres import ConnectionLost
+from eventledger.store.drivers.postgres_store_connections import Row
 from eventledger.store.postgres_statements import Statements
 from eventledger.store.records import AppendResult
 
-Fetch = Callable[[bytes, Any, str], Awaitable[list[TupleRow]]]
+Fetch = Callable[[bytes, Any, str], Awaitable[list[Row]]]
 """The store's read: (statement, parameters, what it is doing) -> rows."""
 
 

@@ -33,11 +33,11 @@ from eventledger.projections.sql import (
     RowMapping,
     SQLTransaction,
     quote_identifier,
-    to_qmark,
 )
 from eventledger.projections.targets.base import Bookkeeping, Target
 from eventledger.projections.targets.sql import SQLTargetConnection, read_sql_bookkeeping
 from eventledger.store.drivers.options import option, positive_seconds, target_prefix
+from eventledger.store.drivers.placeholders import to_qmark
 from eventledger.store.drivers.sqlite import (
     DEFAULT_SYNCHRONOUS,
     LockWait,

@@ -6,7 +6,12 @@
   (pragmas, WAL), waiting out another connection's lock, and what an error means.
 - :mod:`~eventledger.store.drivers.postgres`: a ``postgresql://`` URL parsed into settings,
   schema names checked, connecting, and what a driver error means;
-  :mod:`~eventledger.store.drivers.postgres_pool` the pooled connections.
+  :mod:`~eventledger.store.drivers.postgres_store_connections` the store's own pooled asyncpg
+  connections (:mod:`~eventledger.store.drivers.asyncpg_pool`), and
+  :mod:`~eventledger.store.drivers.postgres_pool` the pooled psycopg connections of read models
+  and callers' transactions.
+- :mod:`~eventledger.store.drivers.placeholders`: psycopg's placeholders rewritten for sqlite3
+  and asyncpg, so all SQL is written one way.
 
 The store backends (:mod:`eventledger.store.sqlite`, :mod:`eventledger.store.postgres`) and
 the read-model targets (:mod:`eventledger.projections.targets`) build on these and write none

@@ -6,14 +6,16 @@
   checked here (:func:`parse_postgres_url`); the rest go to libpq untouched, and libpq itself
   rejects what it does not know. Schema names are checked before they reach SQL text
   (:func:`validate_schema_name`).
-- **Connecting** (:func:`connect`): one autocommit connection, or :class:`StoreUnavailable`.
-  Pooled connections are in :mod:`eventledger.store.drivers.postgres_pool`.
+- **Connecting** (:func:`connect`): one autocommit psycopg connection, or
+  :class:`StoreUnavailable`. The store's own statements run on asyncpg
+  (:mod:`eventledger.store.drivers.postgres_store_connections`); psycopg pools for read models
+  and callers' transactions are in :mod:`eventledger.store.drivers.postgres_pool`.
 - **Retrying**: a connection that was lost is tried again after :data:`RECONNECT_BACKOFF`.
-- **What a driver error means** (:func:`translate`). Only faults of the server or of the way
-  to it become :class:`StoreUnavailable` (retrying may help). A write the connection may not
-  make becomes :class:`ReadOnlyStore`; a value the server refused becomes
-  :class:`InvalidArgument`, even where psycopg files it under OperationalError (class 54,
-  program limits), next to lost connections.
+- **What a driver error means** (:func:`translate`), for psycopg and asyncpg alike. Only
+  faults of the server or of the way to it become :class:`StoreUnavailable` (retrying may
+  help). A write the connection may not make becomes :class:`ReadOnlyStore`; a value the
+  server refused becomes :class:`InvalidArgument`, even where psycopg files it under
+  OperationalError (class 54, program limits), next to lost connections.
 
 Errors name the host, port, database and user so a log line says which server refused, and
 never the password: it is scrubbed from every message this module builds.
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+import asyncpg  # type: ignore[import-untyped]
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
@@ -49,6 +52,19 @@ READ_ONLY_STATES: Final = frozenset({"25006", "42501"})
 # Classes that mean "the server refused the value it was given" (data exceptions, program
 # limits such as an index row too large): the caller's input, never a connection fault.
 INPUT_CLASSES: Final = ("22", "54")
+# Classes that mean "the connection is gone": connection exceptions, and the server shutting
+# down or refusing connections for now.
+CONNECTION_CLASSES: Final = ("08", "57P")
+CONNECTION_ERRORS: Final = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    PoolTimeout,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+)
+"""Driver errors that mean a lost or unreachable server, whatever their SQLSTATE (psycopg files
+such faults under OperationalError; asyncpg raises InterfaceError or the socket's OSError)."""
 RECONNECT_BACKOFF: Final = Backoff(first=0.05, maximum=2.0, jitter=0.5)
 """Pauses before reconnecting after a lost connection: a server restart drops every process's
 connections at once, so the pauses are jittered to keep them from reconnecting in step."""
@@ -205,6 +221,6 @@ def translate(error: Exception, settings: ConnectionSettings, doing: str) -> Sto
         return ReadOnlyStore(where, doing, reason)
     if state.startswith(INPUT_CLASSES):
         return InvalidArgument(f"{where}: {doing}: the server refused the input: {reason}")
-    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError | PoolTimeout):
+    if state.startswith(CONNECTION_CLASSES) or isinstance(error, CONNECTION_ERRORS):
         return ConnectionLost(f"{where}: {doing}: connection lost or unavailable: {reason}")
     return unavailable(settings, doing, error)

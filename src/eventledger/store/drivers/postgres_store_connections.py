@@ -1,0 +1,92 @@
+"""The PostgreSQL store's own connections: asyncpg, pooled, every driver error translated here.
+
+Every statement the store runs outside a caller's transaction goes through
+:class:`StoreConnections`, so every driver error is translated in one place (see
+:func:`eventledger.store.drivers.postgres.translate`): a refused write is
+:class:`~eventledger.errors.ReadOnlyStore`, a refused value an
+:class:`~eventledger.errors.InvalidArgument`, and only a fault of the server or of the way to
+it :class:`~eventledger.errors.StoreUnavailable`. The statements are written with psycopg's
+placeholders, like all of the project's SQL, and rewritten once each for asyncpg
+(:func:`~eventledger.store.drivers.placeholders.to_numbered`).
+
+Transactions the caller takes part in (``writing_transaction``, inline projections) and read
+models stay on psycopg, whose pipeline mode sends a batch's statements without waiting for
+each answer: see :mod:`eventledger.store.drivers.postgres_pool`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+from eventledger.errors import StoreClosed
+from eventledger.store.drivers.asyncpg_pool import Connection, ConnectionPool, PoolClosed, connect_arguments
+from eventledger.store.drivers.placeholders import to_numbered
+from eventledger.store.drivers.postgres import ConnectionLost, ConnectionSettings, translate, unavailable
+
+Row = Sequence[Any]
+"""One result row (an ``asyncpg.Record``: indexable and iterable like a tuple)."""
+
+Parameters = Sequence[Any] | Mapping[str, Any]
+
+
+class StoreConnections:
+    """The pooled, autocommit connections of one store.
+
+    ``closed`` tells whether the store has been closed (errors after that are
+    :class:`~eventledger.errors.StoreClosed`); ``label`` names the store in that message.
+    """
+
+    def __init__(self, settings: ConnectionSettings, closed: Callable[[], bool], label: str) -> None:
+        self.settings = settings
+        self._closed = closed
+        self._label = label
+        self._pool = ConnectionPool(
+            connect_arguments(settings), min_size=settings.pool_min_size, max_size=settings.pool_max_size
+        )
+
+    async def open(self) -> None:
+        """Open the pool's minimum of connections, or raise StoreUnavailable."""
+        try:
+            await self._pool.open()
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
+            raise unavailable(self.settings, "cannot fill the connection pool", error) from None
+
+    async def close(self) -> None:
+        """Close every connection of the pool."""
+        await self._pool.close()
+
+    @contextlib.asynccontextmanager
+    async def connection(self, doing: str) -> AsyncIterator[Connection]:
+        """A pooled connection; driver errors become eventledger errors naming the server.
+
+        Unique violations and deadlocks pass unchanged: the store decides what a constraint
+        violation means, and a statement chosen as a deadlock's victim wrote nothing and may
+        simply run again.
+        """
+        try:
+            async with self._pool.connection() as connection:
+                yield connection
+        except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+            raise
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, PoolClosed) as error:
+            if isinstance(error, PoolClosed) or self._closed():
+                raise StoreClosed(f"{self._label} is closed") from None
+            raise translate(error, self.settings, doing) from None
+
+    async def run(self, statement: bytes, parameters: Parameters, doing: str) -> list[Row]:
+        """Run one statement (prepared on first use) and return its rows; not retried."""
+        numbered = to_numbered(statement)
+        async with self.connection(doing) as connection:
+            rows: list[Row] = await connection.fetch(numbered.text, *numbered.arguments(parameters))
+            return rows
+
+    async def fetch(self, statement: bytes, parameters: Parameters, doing: str) -> list[Row]:
+        """Run a read; a connection lost mid-read is retried once (reads are idempotent)."""
+        try:
+            return await self.run(statement, parameters, doing)
+        except ConnectionLost:
+            return await self.run(statement, parameters, doing)
