@@ -13,9 +13,10 @@ FASTEST_RAW: Final = "raw-asyncpg"
 """On PostgreSQL, the fastest raw driver measured (asyncpg), a contender in every workload; the
 targets against "raw" are judged against the faster of it and psycopg."""
 RAW_DRIVERS: Final = ("raw", FASTEST_RAW)
-ASYNC_REFERENCE: Final = "raw-async"
-"""The raw SQL through psycopg's async connection: the asyncio floor for single-event writes on
-PostgreSQL (W1, W2, C1), shown beside the others."""
+SAME_SQL: Final = "raw-same-sql"
+"""asyncpg running eventledger's own append statement on eventledger's table, no library: the
+limit for the store's SQL, which the single-event write targets on PostgreSQL (W1, W2, C1) are
+judged against (see benchmarks/raw_same_sql.py)."""
 
 
 def open_contender(name: str, place: Place, *, tables_exist: bool = False) -> Contender:
@@ -44,8 +45,8 @@ def open_contender(name: str, place: Place, *, tables_exist: bool = False) -> Co
         from benchmarks.raw_asyncpg import RawAsyncpgContender
 
         return RawAsyncpgContender(place)
-    if name == ASYNC_REFERENCE and place.backend == "postgres":
-        from benchmarks.raw_postgres_async import RawPostgresAsyncContender
+    if name == SAME_SQL and place.backend == "postgres":
+        from benchmarks.raw_same_sql import RawSameSQLContender
 
-        return RawPostgresAsyncContender(place)
+        return RawSameSQLContender(place)
     raise ValueError(f"no contender {name!r} for {place.backend}")

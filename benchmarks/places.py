@@ -139,7 +139,8 @@ class PostgresBackend:
 
     def fresh(self, label: str) -> Place:
         """A new, empty schema."""
-        schema = f"{self._prefix}{label}_{next(self._counter)}".lower()
+        # Contender names have hyphens; schema names here are plain identifiers.
+        schema = f"{self._prefix}{label}_{next(self._counter)}".lower().replace("-", "_")
         self._admin.execute(f'CREATE SCHEMA "{schema}"')
         return self._place(schema)
 

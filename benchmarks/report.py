@@ -11,7 +11,7 @@ from benchmarks.results import Result
 
 HEADERS = (
     "Backend", "Workload", "Unit", "eventledger", "eventsourcing", "raw", "raw asyncpg", "el/raw", "el/es",
-    "Target", "psycopg async", "el/psycopg async", "load",
+    "Target", "raw, eventledger's SQL", "el/same SQL", "load",
 )
 
 
@@ -64,8 +64,8 @@ def rows(results: list[Result]) -> list[tuple[str, ...]]:
             _ratio(result.ratio("raw")),
             _ratio(result.ratio("eventsourcing")),
             _verdicts(result) or "—",
-            _figures(result, "raw-async"),
-            _ratio(result.ratio("raw-async")),
+            _figures(result, "raw-same-sql"),
+            _ratio(result.ratio("raw-same-sql")),
             _load(result),
         )
         for result in results
@@ -204,9 +204,12 @@ committed with `synchronous = {synchronous}`. Do not edit by hand: run the comma
 (stdlib `sqlite3`; psycopg's synchronous connection on PostgreSQL), *raw asyncpg* the same SQL
 through asyncpg, the fastest PostgreSQL driver measured. el/raw is eventledger's median over
 the **fastest** raw driver's of the run (on PostgreSQL the faster of the two), el/es over
-eventsourcing's. *psycopg async* (PostgreSQL single-event writes only) is the raw SQL through
-psycopg's async connection, the driver eventledger's store uses: it separates what the driver
-and asyncio cost from what eventledger costs.
+eventsourcing's. *raw, eventledger's SQL* (PostgreSQL single-event writes only) is asyncpg
+running the store's own append statement on the store's own table, without the library: the
+issue's "fastest raw driver doing the same SQL", which the W1, W2 and C1 targets on PostgreSQL
+are judged against (el/same SQL). The plain *raw* contenders write a leaner table (no writing
+transaction id and its index, no immutability triggers) with a plain INSERT, so el/raw there
+also counts what the never-skip design costs the server.
 
 {markdown_table(results)}
 

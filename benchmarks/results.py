@@ -113,7 +113,7 @@ class Result:
             "fastest_raw": self.fastest_raw(),
             "eventledger_over_raw": self.ratio("raw"),
             "eventledger_over_eventsourcing": self.ratio("eventsourcing"),
-            "eventledger_over_raw_async": self.ratio("raw-async"),
+            "eventledger_over_raw_same_sql": self.ratio("raw-same-sql"),
             "targets": [
                 {"target": description, "met": met, **asdict(target)}
                 for (description, met), target in zip(self.verdicts(), self.targets, strict=True)

@@ -109,20 +109,19 @@ class ConnectionPool:
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
         """Borrow a connection for the block; it goes back to the pool only if still clean."""
-        connection = await self._acquire()
+        connection = await self.acquire()
         clean = False
         try:
             yield connection
             clean = True
         except asyncpg.PostgresError as error:
-            # The server answered with an error: the connection is in step, unless the error
-            # is the server closing it (class 08, 57P).
-            clean = not str(getattr(error, "sqlstate", "") or "").startswith(("08", "57P"))
+            clean = still_in_step(error)
             raise
         finally:
-            self._release(connection, clean)
+            self.release(connection, clean)
 
-    async def _acquire(self) -> Connection:
+    async def acquire(self) -> Connection:
+        """A connection of the pool's: give it back with :meth:`release`."""
         if self._closed:
             raise PoolClosed("the connection pool is closed")
         while self._idle:
@@ -144,7 +143,7 @@ class ConnectionPool:
                     self._size -= 1
                     self._wake_one()
                 else:
-                    self._release(given, clean=True)
+                    self.release(given, clean=True)
             raise
         if handed is None:  # a slot was freed: open a connection in it
             return await self._open_connection_in_freed_slot()
@@ -162,7 +161,8 @@ class ConnectionPool:
             self._wake_one()
             raise
 
-    def _release(self, connection: Connection, clean: bool) -> None:
+    def release(self, connection: Connection, clean: bool) -> None:
+        """Take back a connection lent by :meth:`acquire`; ``clean``: it is fit to lend again."""
         if self._closed or not clean or connection.is_closed() or connection.is_in_transaction():
             connection.terminate()
             self._size -= 1
@@ -198,6 +198,15 @@ class ConnectionPool:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_exception(PoolClosed("the connection pool is closed"))
+
+
+def still_in_step(error: Exception) -> bool:
+    """After a server-reported error, whether the connection is still usable.
+
+    The server answered, so the connection is in step with it, unless the error is the server
+    closing it (class 08, connection exceptions; 57P, shutting down).
+    """
+    return not str(getattr(error, "sqlstate", "") or "").startswith(("08", "57P"))
 
 
 class PoolClosed(Exception):
