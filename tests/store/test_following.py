@@ -44,3 +44,34 @@ def test_an_interval_shorter_than_the_quick_pause_is_kept() -> None:
     pause.after_read(found_events=False)
 
     assert pause.seconds == 0.004
+
+
+def test_a_follower_reads_again_soon_after_a_read_that_found_events() -> None:
+    pause = Pause(0.05, follow=True)
+
+    pause.after_read(found_events=True)
+
+    assert pause.seconds == pytest.approx(0.01)
+
+
+def test_a_follower_backs_off_to_the_interval_while_reads_find_nothing() -> None:
+    pause = Pause(0.05, follow=True)
+    pause.after_read(found_events=True)
+    slept = []
+    for _ in range(4):
+        pause.after_wait(woken=False)
+        pause.after_read(found_events=False)
+        slept.append(pause.seconds)
+
+    assert slept == pytest.approx([0.02, 0.04, 0.05, 0.05])
+
+
+def test_a_follower_keeps_reading_quickly_while_events_keep_coming() -> None:
+    pause = Pause(0.05, follow=True)
+    slept = []
+    for _ in range(3):
+        pause.after_read(found_events=True)
+        slept.append(pause.seconds)
+        pause.after_wait(woken=False)
+
+    assert slept == pytest.approx([0.01, 0.01, 0.01])

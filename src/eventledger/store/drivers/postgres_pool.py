@@ -100,6 +100,16 @@ class CallerConnections:
                 raise StoreClosed(f"{self._label} is closed") from None
             raise translate(error, self.settings, doing) from None
 
+    @contextlib.asynccontextmanager
+    async def translating(self, connection: Connection, doing: str) -> AsyncIterator[Connection]:
+        """A caller's own connection, its driver errors translated as a pooled one's are."""
+        try:
+            yield connection
+        except psycopg.IntegrityError:
+            raise
+        except psycopg.Error as error:
+            raise translate(error, self.settings, doing) from None
+
     async def _live_connection(self) -> Connection:
         """A pooled connection whose server end has not hung up while it sat idle.
 
