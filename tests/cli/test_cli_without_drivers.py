@@ -25,7 +25,7 @@ import sys
 class Uninstalled:
     '''Makes the optional drivers look uninstalled.'''
 
-    missing = {"psycopg", "psycopg_pool", "psycopg_binary", "psycopg_c", "prometheus_client"}
+    missing = {"psycopg", "psycopg_pool", "psycopg_binary", "psycopg_c", "asyncpg", "prometheus_client"}
 
     def find_spec(self, name, path=None, target=None):
         if name.partition(".")[0] in self.missing:
@@ -59,7 +59,7 @@ def test_the_drivers_really_are_missing_in_that_interpreter() -> None:
 def test_importing_the_cli_imports_no_optional_driver() -> None:
     result = run_without_drivers(
         "import eventledger.cli\n"
-        "print(sorted(name for name in sys.modules if name.startswith(('psycopg', 'prometheus'))))"
+        "print(sorted(name for name in sys.modules if name.startswith(('psycopg', 'asyncpg', 'prometheus'))))"
     )
 
     assert result.returncode == 0, result.stderr
