@@ -12,7 +12,9 @@ a third of an append. This one keeps idle connections on a stack and hands them 
 µs. It gives back only connections that are known to be clean: a loan that ended normally or
 with an error the server reported (the connection is still in step with the server, outside
 any transaction). A loan cut short any other way (cancelled mid-statement, connection lost)
-closes its connection, and the next borrower opens a new one.
+closes its connection, and the next borrower opens a new one. Closing waits, in the background,
+for the server to cancel a statement still running: terminating at once would also drop
+asyncpg's cancel request, and the server would run the abandoned statement to its end.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class ConnectionPool:
         self._size = 0  # open connections, and those being opened
         self._waiters: collections.deque[asyncio.Future[Connection | None]] = collections.deque()
         self._closed = False
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def closed(self) -> bool:
@@ -164,9 +167,11 @@ class ConnectionPool:
     def release(self, connection: Connection, clean: bool) -> None:
         """Take back a connection lent by :meth:`acquire`; ``clean``: it is fit to lend again."""
         if self._closed or not clean or connection.is_closed() or connection.is_in_transaction():
-            connection.terminate()
             self._size -= 1
             self._wake_one()
+            closing = asyncio.get_running_loop().create_task(_close_gracefully(connection))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
             return
         while self._waiters:
             waiter = self._waiters.popleft()
@@ -190,14 +195,36 @@ class ConnectionPool:
         idle, self._idle = self._idle, []
         for connection in idle:
             self._size -= 1
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(connection.close(), timeout=5.0)
-            if not connection.is_closed():
-                connection.terminate()
+            await _close_gracefully(connection)
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_exception(PoolClosed("the connection pool is closed"))
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+async def _close_gracefully(connection: Connection) -> None:
+    """Close ``connection``, first letting the server cancel a statement it may still be running."""
+    try:
+        await connection.close(timeout=5.0)
+    except asyncio.CancelledError:
+        connection.terminate()
+        raise
+    except Exception:  # a connection already lost, or a server that does not answer in time
+        connection.terminate()
+
+
+DRIVER_ERRORS: Final = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+"""Everything asyncpg raises for a statement: the server's errors, and a connection that broke
+(asyncpg reports one the server has just closed, while it takes in the goodbye, as an
+InternalClientError: "cannot switch to state ...")."""
 
 
 def still_in_step(error: Exception) -> bool:

@@ -60,6 +60,7 @@ CONNECTION_ERRORS: Final = (
     psycopg.InterfaceError,
     PoolTimeout,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     OSError,
     TimeoutError,
 )

@@ -24,6 +24,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from eventledger.errors import StoreClosed
 from eventledger.store.drivers.asyncpg_pool import (
+    DRIVER_ERRORS,
     Connection,
     ConnectionPool,
     PoolClosed,
@@ -58,7 +59,7 @@ class StoreConnections:
         """Open the pool's minimum of connections, or raise StoreUnavailable."""
         try:
             await self._pool.open()
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
+        except DRIVER_ERRORS as error:
             raise unavailable(self.settings, "cannot fill the connection pool", error) from None
 
     async def close(self) -> None:
@@ -78,7 +79,7 @@ class StoreConnections:
                 yield connection
         except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
             raise
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, PoolClosed) as error:
+        except (*DRIVER_ERRORS, PoolClosed) as error:
             raise self._translated(error, doing) from None
 
     def _translated(self, error: Exception, doing: str) -> Exception:
@@ -108,7 +109,7 @@ class StoreConnections:
                 pool.release(connection, clean)
         except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
             raise
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, PoolClosed) as error:
+        except (*DRIVER_ERRORS, PoolClosed) as error:
             raise self._translated(error, doing) from None
 
     async def fetch(self, statement: bytes, parameters: Parameters, doing: str) -> list[Row]:
