@@ -13,12 +13,16 @@ from events import OrderConfirmed, OrderCreated, OrderNoted
 
 
 def test_append_then_read_stream_gives_the_events_in_order(store: EventStore) -> None:
-    result = store.append("order-1", [OrderCreated(order_id="1"), OrderNoted(note="a")], expected_version=NO_STREAM)
+    events = [OrderCreated(order_id="1"), OrderNoted(note="a")]
+    result = store.append("order-1", events, expected_version=NO_STREAM)
 
     read = list(store.read_stream("order-1"))
 
     assert result.version == 2
-    assert [(recorded.version, type(recorded.event)) for recorded in read] == [(1, OrderCreated), (2, OrderNoted)]
+    assert [(recorded.version, type(recorded.event)) for recorded in read] == [
+        (1, OrderCreated),
+        (2, OrderNoted),
+    ]
 
 
 def test_a_stale_expected_version_raises_the_async_apis_concurrency_error(store: EventStore) -> None:
