@@ -6,12 +6,12 @@ import threading
 from decimal import Decimal
 
 import pytest
+from examples.orders.domain import Order
+from examples.orders.events import OrderItem
 
 import eventledger as el
 from eventledger import AggregateNotFound, ConcurrencyError, DomainError, RetryPolicy
 from eventledger.sync import EventStore, Repository
-from examples.orders.domain import Order
-from examples.orders.events import OrderItem
 
 ITEMS = [OrderItem(sku="book", quantity=1, unit_price=Decimal("9.99"))]
 

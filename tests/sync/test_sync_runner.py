@@ -8,13 +8,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from examples.orders.events import OrderConfirmed, OrderCreated, OrderItem
+from examples.orders.read_model import OrderSummaries
 
 import eventledger as el
 from eventledger import NO_STREAM
 from eventledger.errors import ProjectionStateError
 from eventledger.sync import EventStore, ProjectionRunner
-from examples.orders.events import OrderConfirmed, OrderCreated, OrderItem
-from examples.orders.read_model import OrderSummaries
 
 ITEMS = [OrderItem(sku="book", quantity=2, unit_price=Decimal("2.50"))]
 
