@@ -1,4 +1,4 @@
-"""Synchronous code end to end: commands from threads, a projection into an SQLAlchemy read model, ORM reads."""
+"""Synchronous code end to end: commands from threads, a projection into SQLAlchemy, ORM reads."""
 
 from __future__ import annotations
 
