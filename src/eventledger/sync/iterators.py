@@ -4,9 +4,9 @@ A task on the portal's loop drives the async iterator and puts what it yields in
 buffer; the consuming thread takes everything buffered at once. So a catch-up read costs one
 hand-over between threads per buffer, not per event, while a live subscription hands each event
 over as soon as it arrives. When the buffer is full the task waits for the consumer (memory stays
-bounded however far behind the consumer is). Leaving the loop early (``break``, an exception,
-``close()``) cancels the task, which ends the async iterator the way cancelling an async
-consumer would.
+bounded however far behind the consumer is). The task starts at the first ``next()``. Closing
+the iterator (``close()``, or dropping the last reference after a ``break``) cancels the task,
+which ends the async iterator the way cancelling an async consumer would.
 """
 
 from __future__ import annotations
@@ -46,8 +46,7 @@ class BridgedIterator(Generic[T]):
         self._stopping = False
         self._started = False
         self._iterator = self._consume()
-        self._future = portal.submit(self._pump())
-        self._future.add_done_callback(self._done)
+        self._future: concurrent.futures.Future[None] | None = None
 
     def __iter__(self) -> Iterator[T]:
         return self
@@ -97,6 +96,9 @@ class BridgedIterator(Generic[T]):
         self._ended.set()
 
     def _consume(self) -> Generator[T, None, None]:
+        # Started on the first next(), like an async generator: an iterator never read costs nothing.
+        self._future = self._portal.submit(self._pump())
+        self._future.add_done_callback(self._done)
         try:
             while True:
                 with self._ready:
@@ -115,8 +117,9 @@ class BridgedIterator(Generic[T]):
             self._cancel()
 
     def _cancel(self) -> None:
-        if self._ended.is_set() or self._portal.forked:
+        if self._future is None or self._ended.is_set() or self._portal.forked:
             return
         self._stopping = True
         self._future.cancel()  # cancels the task on the loop
-        self._ended.wait()
+        if not self._portal.on_loop_thread:  # (a finaliser may run there; the loop cannot wait for itself)
+            self._ended.wait()

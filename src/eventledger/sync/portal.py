@@ -62,6 +62,11 @@ class Portal:
         """True in a process forked after this portal started: its loop thread is not here."""
         return os.getpid() != self.pid
 
+    @property
+    def on_loop_thread(self) -> bool:
+        """True when the caller is the loop's own thread."""
+        return threading.get_ident() == self._thread.ident
+
     def check_usable(self) -> None:
         """Raise unless a call from this thread could complete (see the module docstring)."""
         if self.forked:
@@ -72,7 +77,7 @@ class Portal:
             )
         if self._stopped:
             raise StoreClosed(f"{self.name} is closed")
-        if threading.get_ident() == self._thread.ident:
+        if self.on_loop_thread:
             raise StoreError(
                 f"{self.name} was called from its own event loop thread (a projection handler or "
                 "listener calling the synchronous API?); that call could never finish. Use the async "
@@ -123,7 +128,7 @@ class Portal:
         self._stopped = True
         if self.forked:
             return
-        if threading.get_ident() == self._thread.ident:
+        if self.on_loop_thread:
             self.loop.stop()
             return
         asyncio.run_coroutine_threadsafe(self._shut_down(), self.loop).result()
