@@ -44,6 +44,10 @@ class Portal:
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
         self._stopped = False
+        # Calls scheduled but not finished: a call that slips in while the portal stops would
+        # otherwise wait for ever on a loop that will never run it.
+        self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._pending_lock = threading.Lock()
         started = threading.Event()
         self._thread = threading.Thread(target=self._serve, args=(started,), name=name, daemon=True)
         self._thread.start()
@@ -94,7 +98,7 @@ class Portal:
         except BaseException:
             coroutine.close()  # never scheduled: close it so Python does not warn it was never awaited
             raise
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        future = self._schedule(coroutine)
         try:
             return future.result()
         except concurrent.futures.CancelledError:
@@ -110,7 +114,22 @@ class Portal:
         except BaseException:
             coroutine.close()
             raise
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        return self._schedule(coroutine)
+
+    def _schedule(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        try:
+            future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        except RuntimeError:  # the loop closed since check_usable
+            coroutine.close()
+            raise StoreClosed(f"{self.name} is closed") from None
+        with self._pending_lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: concurrent.futures.Future[Any]) -> None:
+        with self._pending_lock:
+            self._pending.discard(future)
 
     def call_soon(self, callback: Callable[[], object]) -> None:
         """Run ``callback`` on the loop thread soon (nothing happens once the loop stopped)."""
@@ -133,6 +152,10 @@ class Portal:
             return
         asyncio.run_coroutine_threadsafe(self._shut_down(), self.loop).result()
         self._thread.join()
+        with self._pending_lock:
+            stranded = list(self._pending)
+        for future in stranded:
+            future.cancel()  # its caller gets StoreClosed
 
     async def _shut_down(self) -> None:
         # Whatever still runs (an abandoned subscription) is cancelled and awaited, so its

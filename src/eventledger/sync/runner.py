@@ -15,6 +15,7 @@ run on that thread, so a handler must not call the synchronous API (it raises
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -79,7 +80,9 @@ class ProjectionRunner:
         if run is None:
             return
         self.store.portal.call_soon(self.runner.stop)
-        run.result()
+        # A cancelled run: the store closed first, and ended the run with it.
+        with contextlib.suppress(concurrent.futures.CancelledError):
+            run.result()
 
     @property
     def running(self) -> bool:
