@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,14 @@ def test_the_description_hides_the_password() -> None:
     described = SQLAlchemyTarget(engine, METADATA, schema="reads").describe()
 
     assert "secret" not in described and "reads" in described
+
+
+def test_the_library_imports_sqlalchemy_only_where_the_target_is_used() -> None:
+    check = (
+        "import sys, eventledger, eventledger.projections, eventledger.projections.targets, "
+        "eventledger.sync, eventledger.testing.conformance; print('sqlalchemy' in sys.modules)"
+    )
+
+    completed = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+
+    assert completed.stdout.strip() == "False"

@@ -63,6 +63,7 @@ class SQLAlchemyTarget(Target[AlchemySession]):
     creates them in ``setup`` with ``await sql.create_tables()``. ``prefix`` names the
     bookkeeping tables, as for the other SQL targets. An engine of another database or driver
     (asyncpg, say), or a ``schema`` on SQLite, raises :class:`~eventledger.InvalidArgument`.
+    The engine stays the application's: :meth:`close` leaves it open.
     """
 
     def __init__(
@@ -253,9 +254,10 @@ class SQLAlchemyTargetConnection(RowLeaseConnection):
     async def close(self) -> None:
         """Release the lease and give the connection back to the pool."""
         try:
-            await self.release_lease()
-        except sqlalchemy.exc.DBAPIError:
-            pass  # the row expires after its ttl
+            if not self.link.broken:
+                await self.release_lease()
+        except sqlalchemy.exc.SQLAlchemyError:
+            pass  # the lease row expires after its ttl
         finally:
             await self.link.close()
 
