@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from domain.strict_mypy import ROOT, mypy_strict
-
-pytestmark = pytest.mark.slow
-
 
 def test_user_code_on_the_sync_api_and_an_sqlalchemy_read_model_type_checks(tmp_path: Path) -> None:
     paths = [
