@@ -6,6 +6,7 @@ from pathlib import Path
 
 from domain.strict_mypy import ROOT, mypy_strict
 
+
 def test_user_code_on_the_sync_api_and_an_sqlalchemy_read_model_type_checks(tmp_path: Path) -> None:
     paths = [
         Path(__file__).resolve().parent / "typed_code" / "typed_sync_app.py",
