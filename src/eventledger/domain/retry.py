@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -73,14 +74,38 @@ class RetryPolicy:
             try:
                 return await operation()
             except ConcurrencyError as error:
-                if on_conflict is not None:
-                    on_conflict(error)
-                if attempt >= self.attempts:
-                    error.add_note(f"gave up after {attempt} attempt(s) on {_streams_of(error)}")
-                    raise
-                logger.debug("retrying after %s (attempt %d of %d)", error, attempt, self.attempts)
-                await asyncio.sleep(self.delay_before_retry(attempt))
+                await asyncio.sleep(self._after_conflict(error, attempt, on_conflict))
                 attempt += 1
+
+    def run_blocking(
+        self,
+        operation: Callable[[], Outcome],
+        *,
+        on_conflict: Callable[[ConcurrencyError], None] | None = None,
+    ) -> Outcome:
+        """:meth:`run` for synchronous code (:mod:`eventledger.sync`): the back-off sleeps the thread."""
+        attempt = 1
+        while True:
+            try:
+                return operation()
+            except ConcurrencyError as error:
+                time.sleep(self._after_conflict(error, attempt, on_conflict))
+                attempt += 1
+
+    def _after_conflict(
+        self,
+        error: ConcurrencyError,
+        attempt: int,
+        on_conflict: Callable[[ConcurrencyError], None] | None,
+    ) -> float:
+        """Seconds to wait before the next attempt, or re-raise ``error`` when this was the last."""
+        if on_conflict is not None:
+            on_conflict(error)
+        if attempt >= self.attempts:
+            error.add_note(f"gave up after {attempt} attempt(s) on {_streams_of(error)}")
+            raise error
+        logger.debug("retrying after %s (attempt %d of %d)", error, attempt, self.attempts)
+        return self.delay_before_retry(attempt)
 
 
 def _streams_of(error: ConcurrencyError) -> str:

@@ -35,7 +35,8 @@ from eventledger.projections.sql import (
     quote_identifier,
 )
 from eventledger.projections.targets.base import Bookkeeping, Target
-from eventledger.projections.targets.sql import SQLTargetConnection, read_sql_bookkeeping
+from eventledger.projections.targets.row_leases import RowLeaseConnection
+from eventledger.projections.targets.sql import read_sql_bookkeeping
 from eventledger.store.drivers.options import option, positive_seconds, target_prefix
 from eventledger.store.drivers.placeholders import to_qmark
 from eventledger.store.drivers.sqlite import (
@@ -73,7 +74,8 @@ def _rewrite(statement: str) -> str:
     return rewritten
 
 
-def _adapt_parameters(parameters: Parameters) -> Any:
+def adapt_parameters(parameters: Parameters) -> Any:
+    """``parameters`` as ``sqlite3`` binds them: ``Decimal`` and ``UUID`` as text, times as ISO 8601."""
     kind = type(parameters)
     if kind is tuple or kind is list:
         for value in parameters:
@@ -107,34 +109,34 @@ class SQLiteTransaction(SQLTransaction):
         if type(parameters) is tuple:  # the common case, checked here without a call
             for value in parameters:
                 if type(value) not in _PLAIN:
-                    parameters = _adapt_parameters(parameters)
+                    parameters = adapt_parameters(parameters)
                     break
         else:
-            parameters = _adapt_parameters(parameters)
+            parameters = adapt_parameters(parameters)
         return self._cursor.execute(_QMARKS.get(statement) or _rewrite(statement), parameters).rowcount
 
     async def execute_many(self, statement: str, rows: Iterable[Parameters]) -> None:
         """Run one statement once per parameter row."""
-        self._db.executemany(to_qmark(statement), (_adapt_parameters(row) for row in rows))
+        self._db.executemany(to_qmark(statement), (adapt_parameters(row) for row in rows))
 
     async def fetch_one(self, statement: str, parameters: Parameters = ()) -> Row | None:
         """The first row, or None."""
-        row = self._db.execute(to_qmark(statement), _adapt_parameters(parameters)).fetchone()
+        row = self._db.execute(to_qmark(statement), adapt_parameters(parameters)).fetchone()
         return None if row is None else tuple(row)
 
     async def fetch_all(self, statement: str, parameters: Parameters = ()) -> list[Row]:
         """Every row."""
-        return [tuple(row) for row in self._db.execute(to_qmark(statement), _adapt_parameters(parameters))]
+        return [tuple(row) for row in self._db.execute(to_qmark(statement), adapt_parameters(parameters))]
 
     async def fetch_mapping(self, statement: str, parameters: Parameters = ()) -> RowMapping | None:
         """The first row by column name, or None."""
-        cursor = self._db.execute(to_qmark(statement), _adapt_parameters(parameters))
+        cursor = self._db.execute(to_qmark(statement), adapt_parameters(parameters))
         row = cursor.fetchone()
         return None if row is None else dict(zip(_column_names(cursor), row, strict=True))
 
     async def fetch_mappings(self, statement: str, parameters: Parameters = ()) -> list[RowMapping]:
         """Every row by column name."""
-        cursor = self._db.execute(to_qmark(statement), _adapt_parameters(parameters))
+        cursor = self._db.execute(to_qmark(statement), adapt_parameters(parameters))
         rows = cursor.fetchall()
         names = _column_names(cursor)
         return [dict(zip(names, row, strict=True)) for row in rows]
@@ -230,14 +232,13 @@ def _missing_table(error: Exception) -> bool:
     return isinstance(error, sqlite3.OperationalError) and "no such table" in str(error)
 
 
-class SQLiteTargetConnection(SQLTargetConnection):
-    """One worker's ``sqlite3`` connection to a :class:`SQLiteTarget`."""
+class SQLiteTargetConnection(RowLeaseConnection):
+    """One worker's ``sqlite3`` connection to a :class:`SQLiteTarget`; its lease is a row."""
 
     def __init__(self, target: SQLiteTarget) -> None:
-        super().__init__(target.checkpoints)
+        super().__init__(target.checkpoints, target.leases)
         self.target = target
         self._db = target.open_database()
-        self._lease: tuple[str, str, float] | None = None
 
     @property
     def database(self) -> sqlite3.Connection:
@@ -286,41 +287,6 @@ class SQLiteTargetConnection(SQLTargetConnection):
     def qualify(self, name: str) -> str:
         """A quoted table name."""
         return quote_identifier(name)
-
-    async def acquire_lease(self, key: str, owner: str, ttl: float) -> bool:
-        """Take the lease row when it is free or expired."""
-        async with self.transaction({}) as sql:
-            taken = await self.target.leases.acquire(sql, key, owner, ttl)
-        self._lease = (key, owner, ttl) if taken else None
-        self._lease_owner = owner
-        return taken
-
-    async def renew_lease(self) -> bool:
-        """Extend the lease row; False when another runner took it."""
-        if self._lease is None:
-            return False
-        key, owner, ttl = self._lease
-        async with self.transaction({}) as sql:
-            kept = await self.target.leases.renew(sql, key, owner, ttl)
-        if not kept:
-            self._lease = None
-        return kept
-
-    async def check_lease(self, sql: SQLTransaction) -> bool:
-        """Renew the lease row inside the batch transaction; False when it is not ours."""
-        if self._lease is None:
-            return False
-        key, owner, ttl = self._lease
-        return await self.target.leases.renew(sql, key, owner, ttl)
-
-    async def release_lease(self) -> None:
-        """Delete our lease row so a standby can take over at once."""
-        if self._lease is None:
-            return
-        key, owner, _ = self._lease
-        self._lease = None
-        async with self.transaction({}) as sql:
-            await self.target.leases.release(sql, key, owner)
 
     async def close(self) -> None:
         """Release the lease and close the connection."""

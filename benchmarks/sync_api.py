@@ -1,0 +1,185 @@
+"""What the synchronous API costs beside the async one: W1, W2 and R1 through both, side by side.
+
+Run: ``.venv/bin/python -m benchmarks.sync_api [--appends 500] [--reads 20] [--rounds 5]
+[--postgres postgresql://postgres@127.0.0.1:5432/test] [--backends sqlite,postgres]``
+
+Workloads, as in the suite (:mod:`benchmarks.contender`): **W1** appends one event to each of
+``--appends`` new streams (expected version ``NO_STREAM``); **W2** appends ``--appends`` single
+events with an exact expected version, round robin over 100 streams seeded beforehand with one
+event each (untimed); **R1** reads one stream of 1,000 events into decoded events, ``--reads``
+times. Variants:
+
+- ``async``: ``await store.append(...)`` / ``async for ... in store.read_stream(...)`` in
+  ``asyncio.run``;
+- ``sync``: the same calls on :func:`eventledger.sync.open_store`'s store from a plain thread
+  (each call hands over to the store's loop thread and waits for it).
+
+Every measurement gets a fresh SQLite file or PostgreSQL schema (dropped afterwards); the two
+variants alternate within each round, so drift of the machine affects both alike. Printed: the
+load average before and after, the median time per operation of each variant, and the ratio
+sync / async as min / median / max over the rounds (each round's ratio is that round's sync time
+over its async time). Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+import eventledger as el
+from eventledger import sync
+from eventledger.store.base import EventStore
+
+STREAMS = 100
+"""W2's seeded streams."""
+R1_LENGTH = 1000
+"""Events in R1's stream."""
+WORKLOADS = ("W1", "W2", "R1")
+
+
+class Deposited(el.Event, type_name="bench.sync.deposited"):
+    """The event every workload writes."""
+
+    account: str
+    amount: int
+
+
+def _event(number: int) -> list[el.Event]:
+    return [Deposited(account=f"a-{number}", amount=number)]
+
+
+async def _seed(store: EventStore, workload: str) -> None:
+    if workload == "W2":
+        for stream in range(STREAMS):
+            await store.append(f"seeded-{stream}", _event(stream), expected_version=el.NO_STREAM)
+    elif workload == "R1":
+        events = [Deposited(account="r1", amount=n) for n in range(R1_LENGTH)]
+        for start in range(0, R1_LENGTH, 100):
+            await store.append("r1", events[start : start + 100], expected_version=start)
+
+
+async def _async_run(url: str, workload: str, count: int) -> float:
+    async with await el.open_store(url) as store:
+        await _seed(store, workload)
+        started = time.perf_counter()
+        if workload == "W1":
+            for number in range(count):
+                await store.append(f"new-{number}", _event(number), expected_version=el.NO_STREAM)
+        elif workload == "W2":
+            versions = [1] * STREAMS
+            for number in range(count):
+                slot = number % STREAMS
+                result = await store.append(f"seeded-{slot}", _event(number), expected_version=versions[slot])
+                versions[slot] = result.version
+        else:
+            for _ in range(count):
+                read = [recorded async for recorded in store.read_stream("r1")]
+                assert len(read) == R1_LENGTH
+        return (time.perf_counter() - started) / count
+
+
+def _sync_run(url: str, workload: str, count: int) -> float:
+    with sync.open_store(url) as store:
+        store.portal.call(_seed(store.async_store, workload))
+        started = time.perf_counter()
+        if workload == "W1":
+            for number in range(count):
+                store.append(f"new-{number}", _event(number), expected_version=el.NO_STREAM)
+        elif workload == "W2":
+            versions = [1] * STREAMS
+            for number in range(count):
+                slot = number % STREAMS
+                result = store.append(f"seeded-{slot}", _event(number), expected_version=versions[slot])
+                versions[slot] = result.version
+        else:
+            for _ in range(count):
+                read = list(store.read_stream("r1"))
+                assert len(read) == R1_LENGTH
+        return (time.perf_counter() - started) / count
+
+
+Place = Callable[[], tuple[str, Callable[[], None]]]
+"""Makes a fresh place: a store URL and how to remove it afterwards."""
+
+
+def _places(folder: Path, postgres: str) -> dict[str, Place]:
+    def sqlite_place() -> tuple[str, Callable[[], None]]:
+        return f"sqlite:///{folder / f'{uuid.uuid4().hex}.db'}", lambda: None
+
+    def postgres_place() -> tuple[str, Callable[[], None]]:
+        schema = f"bench_sync_{uuid.uuid4().hex[:12]}"
+
+        def drop() -> None:
+            with psycopg.connect(postgres, autocommit=True) as connection:
+                connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
+
+        return f"{postgres}?schema={schema}", drop
+
+    return {"sqlite": sqlite_place, "postgres": postgres_place}
+
+
+def measure(place: Place, workload: str, variant: str, count: int) -> float:
+    """Seconds per operation of ``workload`` through ``variant`` in a fresh place."""
+    url, drop = place()
+    try:
+        if variant == "async":
+            return asyncio.run(_async_run(url, workload, count))
+        return _sync_run(url, workload, count)
+    finally:
+        drop()
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def run(appends: int, reads: int, rounds: int, backends: list[str], postgres: str) -> None:
+    """Measure and print (see the module docstring)."""
+    with tempfile.TemporaryDirectory(prefix="eventledger-sync-bench-") as folder:
+        places = _places(Path(folder), postgres)
+        print(f"W1/W2: {appends} single-event appends; R1: {reads} reads of a {R1_LENGTH}-event stream")
+        print(f"{rounds} interleaved rounds; load average (1/5/15 min) before: {_load()}\n")
+        print(f"{'backend':<9}{'load':<5}{'async µs':>10}{'sync µs':>10}   sync/async min / median / max")
+        for backend in backends:
+            place = places[backend]
+            measure(place, "W1", "sync", appends // 10)  # warm-up: imports, prepared statements
+            measure(place, "W1", "async", appends // 10)
+            for workload in WORKLOADS:
+                count = reads if workload == "R1" else appends
+                timings: dict[str, list[float]] = {"async": [], "sync": []}
+                for _ in range(rounds):
+                    for variant in ("async", "sync"):
+                        timings[variant].append(measure(place, workload, variant, count))
+                ratios = sorted(s / a for s, a in zip(timings["sync"], timings["async"], strict=True))
+                print(
+                    f"{backend:<9}{workload:<5}{statistics.median(timings['async']) * 1e6:>10.1f}"
+                    f"{statistics.median(timings['sync']) * 1e6:>10.1f}   "
+                    f"{ratios[0]:.2f}x / {statistics.median(ratios):.2f}x / {ratios[-1]:.2f}x"
+                )
+        print(f"\nload average after: {_load()}")
+
+
+def main() -> None:
+    """Parse the arguments and run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--appends", type=int, default=500)
+    parser.add_argument("--reads", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    arguments = parser.parse_args()
+    backends = arguments.backends.split(",")
+    run(arguments.appends, arguments.reads, arguments.rounds, backends, arguments.postgres)
+
+
+if __name__ == "__main__":
+    main()
