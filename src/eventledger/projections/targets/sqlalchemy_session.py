@@ -31,8 +31,9 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import conv
 
 from eventledger.errors import ProjectionDefinitionError
-from eventledger.projections.sql import Dialect, Parameters, Row, RowMapping, SQLTransaction, to_qmark
+from eventledger.projections.sql import Dialect, Parameters, Row, RowMapping, SQLTransaction
 from eventledger.projections.targets.sqlite import adapt_parameters
+from eventledger.store.drivers.placeholders import to_qmark
 
 T = TypeVar("T")
 
