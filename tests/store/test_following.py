@@ -24,7 +24,7 @@ def test_after_a_wake_up_that_found_nothing_it_reads_again_soon_backing_off_to_t
         slept.append(pause.seconds)
         pause.after_wait(woken=False)
 
-    assert slept == pytest.approx([0.01, 0.02, 0.04, 0.05, 0.05])
+    assert slept == pytest.approx([0.005, 0.01, 0.02, 0.04, 0.05])
 
 
 def test_finding_events_ends_the_quick_reads() -> None:
@@ -51,7 +51,7 @@ def test_a_follower_reads_again_soon_after_a_read_that_found_events() -> None:
 
     pause.after_read(found_events=True)
 
-    assert pause.seconds == pytest.approx(0.01)
+    assert pause.seconds == pytest.approx(0.005)
 
 
 def test_a_follower_backs_off_to_the_interval_while_reads_find_nothing() -> None:
@@ -63,7 +63,7 @@ def test_a_follower_backs_off_to_the_interval_while_reads_find_nothing() -> None
         pause.after_read(found_events=False)
         slept.append(pause.seconds)
 
-    assert slept == pytest.approx([0.02, 0.04, 0.05, 0.05])
+    assert slept == pytest.approx([0.01, 0.02, 0.04, 0.05])
 
 
 def test_a_follower_keeps_reading_quickly_while_events_keep_coming() -> None:
@@ -74,4 +74,4 @@ def test_a_follower_keeps_reading_quickly_while_events_keep_coming() -> None:
         slept.append(pause.seconds)
         pause.after_wait(woken=False)
 
-    assert slept == pytest.approx([0.01, 0.01, 0.01])
+    assert slept == pytest.approx([0.005, 0.005, 0.005])

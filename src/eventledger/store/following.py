@@ -108,7 +108,7 @@ class Pause:
     milliseconds, at its own cost, instead of waiting for the next notification.
     """
 
-    _QUICK_FIRST = 0.01
+    _QUICK_FIRST = 0.005
 
     def __init__(self, poll_interval: float, *, follow: bool = False) -> None:
         self._poll_interval = poll_interval
