@@ -131,19 +131,41 @@ def _row(values: tuple[object, ...]) -> OrderRow:
     )
 
 
-async def list_orders(sql: SQLTransaction, *, status: str | None = None, limit: int = 100) -> list[OrderRow]:
-    """Orders, the most recently changed first, optionally only those in ``status``."""
-    where, parameters = ("WHERE status = %s ", (status,)) if status else ("", ())
+def _where(status: str | None, prefix: str | None) -> tuple[str, tuple[object, ...]]:
+    """The filter of a list query: a status, and an order id prefix (compared exactly, so ``%``
+    and ``_`` in it are plain characters, the same on SQLite and PostgreSQL)."""
+    conditions: list[str] = []
+    parameters: list[object] = []
+    if status:
+        conditions.append("status = %s")
+        parameters.append(status)
+    if prefix:
+        conditions.append("substr(order_id, 1, %s) = %s")
+        parameters += [len(prefix), prefix]
+    return ("WHERE " + " AND ".join(conditions) + " " if conditions else ""), tuple(parameters)
+
+
+async def list_orders(
+    sql: SQLTransaction,
+    *,
+    status: str | None = None,
+    prefix: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[OrderRow]:
+    """Orders, the most recently changed first, optionally only those in ``status`` or whose id
+    starts with ``prefix``: ``limit`` of them after the first ``offset``."""
+    where, parameters = _where(status, prefix)
     rows = await sql.fetch_all(
-        f"SELECT {_COLUMNS} FROM {sql.table('order_list')} {where}ORDER BY position DESC LIMIT %s",
-        (*parameters, limit),
+        f"SELECT {_COLUMNS} FROM {sql.table('order_list')} {where}ORDER BY position DESC LIMIT %s OFFSET %s",
+        (*parameters, limit, offset),
     )
     return [_row(row) for row in rows]
 
 
-async def count_orders(sql: SQLTransaction, *, status: str | None = None) -> int:
-    """How many orders there are (in ``status``, when given)."""
-    where, parameters = ("WHERE status = %s", (status,)) if status else ("", ())
+async def count_orders(sql: SQLTransaction, *, status: str | None = None, prefix: str | None = None) -> int:
+    """How many orders there are (in ``status``, with ids starting with ``prefix``, when given)."""
+    where, parameters = _where(status, prefix)
     row = await sql.fetch_one(f"SELECT count(*) FROM {sql.table('order_list')} {where}", parameters)
     return int(row[0]) if row else 0
 

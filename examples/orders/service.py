@@ -18,7 +18,12 @@ runs inside the service, beside the web server, and its status is on the page.
 - ``GET /api/orders``, ``/api/orders/{id}`` (with its ``ETag``), ``/api/orders/{id}/events``:
   from the read models.
   ``?min_position=P`` waits (at most 3 s) until the read model serving the query includes
-  position ``P`` (``ProjectionRunner.wait_for_position``), so a client can read its own writes.
+  position ``P`` (``ProjectionRunner.wait_for_position``, that projection only), so a client can
+  read its own writes; when it does not get there in time (or has failed) the query answers 503
+  ``read-model-behind`` with ``Retry-After`` rather than an answer that may be stale (a 404 for
+  an order that exists). The list takes ``status`` (pending, confirmed, cancelled), ``q`` (an
+  order id prefix), ``limit`` (1 to 1000) and ``offset``, refused with 400 beyond them, and answers
+  ``total_count`` and the ``next`` page's URL.
 - ``GET /api/projections``: state, checkpoint, lag (held-back events included), rate, failure
   and stall of each projection; ``POST /api/projections/{name}/retry`` and ``/skip`` decide on
   the event a failed projection stopped at (409 when it has not failed). ``GET /metrics``:
@@ -36,6 +41,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -73,7 +79,12 @@ logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 READ_YOUR_WRITES_TIMEOUT = 3.0
-"""Seconds a query with ``min_position`` waits for its read model before answering anyway."""
+"""Seconds a query with ``min_position`` waits for its read model before answering 503."""
+READ_MODEL_RETRY_AFTER = 1
+"""The ``Retry-After`` (seconds) of a 503 for a read model behind ``min_position``."""
+ORDER_STATUSES = ("pending", "confirmed", "cancelled")
+MAX_PAGE = 1000
+"""The most orders one list query answers."""
 
 
 # --------------------------------------------------------------------------- wiring
@@ -157,15 +168,17 @@ class OrderService:
         await self.store.close()
 
     async def wait_for_position(self, position: int | None, projection: str) -> None:
-        """Until the read model ``projection`` includes ``position``. After a few seconds, or at
-        once when the projection has failed or is run elsewhere, the query answers from what the
-        read model holds (the projection panel shows why it is behind)."""
+        """Until the read model ``projection`` (only the one serving the query) includes
+        ``position``; :class:`ReadModelBehind` after a few seconds, or at once when the
+        projection has failed or is not running here."""
         if position is None:
             return
-        with contextlib.suppress(ProjectionError):
+        try:
             await self.runner.wait_for_position(
                 position, timeout=READ_YOUR_WRITES_TIMEOUT, projection=projection
             )
+        except ProjectionError as error:
+            raise ReadModelBehind(projection, position, str(error)) from error
 
     def start_simulation(self, orders: int, concurrency: int) -> SimulationProgress:
         """Start a simulation in the background (one at a time)."""
@@ -178,6 +191,18 @@ class OrderService:
         self._tasks.append(task)
         task.add_done_callback(self._tasks.remove)
         return progress
+
+
+class ReadModelBehind(Exception):
+    """The read model serving a query has not reached the position the client asked for."""
+
+    def __init__(self, projection: str, position: int, reason: str) -> None:
+        self.projection = projection
+        self.position = position
+        super().__init__(
+            f"the read model {projection!r} has not reached position {position} yet ({reason}); "
+            "retry later"
+        )
 
 
 class SimulationBusy(Exception):
@@ -309,15 +334,32 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
 
     @app.get("/api/orders")
     async def orders(
-        request: Request, status: str | None = None, limit: int = 100, min_position: int | None = None
+        request: Request,
+        status: str | None = None,
+        q: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        min_position: int | None = None,
     ) -> dict[str, Any]:
-        """Orders, most recently changed first, from the order list read model."""
+        """Orders, most recently changed first, from the order list read model: a page of
+        ``limit`` after ``offset``, with how many there are (``total_count``) and the next page."""
+        check_list_query(status, limit, offset)
         service = service_of(request)
         await service.wait_for_position(min_position, OrderList.name)
         async with service.target.read() as sql:
-            rows = await list_orders(sql, status=status, limit=max(1, min(limit, 1000)))
-            total = await count_orders(sql, status=status)
-        return {"orders": [order_json(row) for row in rows], "total_count": total}
+            rows = await list_orders(sql, status=status, prefix=q, limit=limit, offset=offset)
+            total = await count_orders(sql, status=status, prefix=q)
+        following = None
+        if offset + len(rows) < total:
+            query = {"status": status, "q": q, "limit": limit, "offset": offset + len(rows)}
+            following = "/api/orders?" + urlencode({key: value for key, value in query.items() if value})
+        return {
+            "orders": [order_json(row) for row in rows],
+            "total_count": total,
+            "offset": offset,
+            "limit": limit,
+            "next": following,
+        }
 
     @app.get("/api/orders/{order_id}")
     async def order(
@@ -391,6 +433,16 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
     return app
 
 
+def check_list_query(status: str | None, limit: int, offset: int) -> None:
+    """Refuse (400) a list query outside what the list answers, naming the parameter."""
+    if status is not None and status not in ORDER_STATUSES:
+        raise el.InvalidArgument(f"status {status!r} is not one of {', '.join(ORDER_STATUSES)}")
+    if not 1 <= limit <= MAX_PAGE:
+        raise el.InvalidArgument(f"limit {limit} is not between 1 and {MAX_PAGE}")
+    if offset < 0:
+        raise el.InvalidArgument(f"offset {offset} is below 0")
+
+
 async def last_position(service: OrderService, order: Order) -> int | None:
     """The global position of the order's latest event (for read-your-writes)."""
     async for recorded in service.store.read_stream(order.id, backwards=True, limit=1):
@@ -408,6 +460,17 @@ def install_demo_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProjectionStateError)
     async def not_failed(request: Request, error: ProjectionStateError) -> JSONResponse:
         return problem_response(409, "projection-not-failed", str(error))
+
+    @app.exception_handler(ReadModelBehind)
+    async def behind(request: Request, error: ReadModelBehind) -> JSONResponse:
+        return problem_response(
+            503,
+            "read-model-behind",
+            str(error),
+            headers={"Retry-After": str(READ_MODEL_RETRY_AFTER)},
+            projection=error.projection,
+            min_position=error.position,
+        )
 
     @app.exception_handler(SimulationBusy)
     async def busy(request: Request, error: SimulationBusy) -> JSONResponse:
