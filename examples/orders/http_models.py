@@ -46,8 +46,11 @@ class SimulationRequest(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid")
 
-    orders: int = pydantic.Field(default=500, ge=1, le=20_000)
+    orders: int = pydantic.Field(default=3000, ge=1, le=20_000)
     concurrency: int = pydantic.Field(default=16, ge=1, le=128)
+    rate: float | None = pydantic.Field(
+        default=200.0, gt=0, le=10_000, description="orders per second; null: as fast as possible"
+    )
 
 
 def accepted(order: Order, position: int | None) -> dict[str, Any]:

@@ -25,7 +25,9 @@ runs inside the service, beside the web server, and its status is on the page.
   order id prefix), ``limit`` (1 to 1000) and ``offset``, refused with 400 beyond them, and answers
   ``total_count`` and the ``next`` page's URL.
 - ``GET /api/projections``: state, checkpoint, lag (held-back events included), rate, failure
-  and stall of each projection; ``POST /api/projections/{name}/retry`` and ``/skip`` decide on
+  and stall of each projection, with the checkpoint's advance per second over the last 10 s and
+  the last minute and the lag of the last two minutes (:mod:`examples.orders.rates`);
+  ``POST /api/projections/{name}/retry`` and ``/skip`` decide on
   the event a failed projection stopped at (409 when it has not failed). ``GET /metrics``:
   Prometheus. ``POST /api/simulations``: load from many concurrent clients.
 """
@@ -35,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -72,6 +75,7 @@ from examples.orders.http_models import (
     status_json,
 )
 from examples.orders.order_list import OrderList, count_orders, find_order, list_orders
+from examples.orders.rates import ProjectionHistory
 from examples.orders.settings import DemoSettings, redact, sqlite_path
 from examples.orders.simulation import Conflicted, Refused, SimulationProgress, simulate
 
@@ -136,6 +140,7 @@ class OrderService:
         self.runner = ProjectionRunner(store, build_projections(target), batch_size=200)
         metrics.observe_runner(self.runner)
         self.simulation: SimulationProgress | None = None
+        self.history = ProjectionHistory()
         self._tasks: list[asyncio.Task[Any]] = []
 
     @classmethod
@@ -150,7 +155,23 @@ class OrderService:
             asyncio.create_task(service.runner.run(handle_signals=False), name="projections")
         )
         service._tasks.append(asyncio.create_task(metrics.track(service.runner), name="projection metrics"))
+        service._tasks.append(asyncio.create_task(service.sample_projections(), name="projection samples"))
         return service
+
+    async def sample_projections(self, every: float = 1.0) -> None:
+        """Record each projection's checkpoint and lag once a second (rates and the lag chart)."""
+        while True:
+            try:
+                for status in await self.runner.status():
+                    self.history.record(
+                        status.name,
+                        at=time.monotonic(),
+                        checkpoint=status.checkpoint,
+                        lag_events=status.lag_events,
+                    )
+            except el.EventLedgerError as error:  # the panel shows the store's trouble; keep sampling
+                logger.debug("sampling the projections failed: %s", error)
+            await asyncio.sleep(every)
 
     async def stop(self) -> None:
         """Stop the runner after its current batch, cancel the rest, then close everything."""
@@ -180,11 +201,13 @@ class OrderService:
         except ProjectionError as error:
             raise ReadModelBehind(projection, position, str(error)) from error
 
-    def start_simulation(self, orders: int, concurrency: int) -> SimulationProgress:
-        """Start a simulation in the background (one at a time)."""
+    def start_simulation(
+        self, orders: int, concurrency: int, rate: float | None = None
+    ) -> SimulationProgress:
+        """Start a simulation in the background (one at a time), paced at ``rate`` orders per second."""
         if self.simulation is not None and self.simulation.running:
             raise SimulationBusy(self.simulation)
-        progress = SimulationProgress(orders=orders, concurrency=concurrency)
+        progress = SimulationProgress(orders=orders, concurrency=concurrency, rate=rate)
         self.simulation = progress
         sender = InProcessCommands(self.handlers, progress)
         task = asyncio.create_task(simulate(sender, progress), name="simulation")
@@ -398,7 +421,14 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
         service = service_of(request)
         statuses = await service.metrics.refresh(service.runner)
         head = max((status.head_position for status in statuses), default=0)
-        return {"head_position": head, "projections": [status_json(status) for status in statuses]}
+        now = time.monotonic()
+        return {
+            "head_position": head,
+            "projections": [
+                {**status_json(status), **service.history.as_json(status.name, now=now)}
+                for status in statuses
+            ],
+        }
 
     @app.post("/api/projections/{name}/retry")
     async def retry_projection(name: str, request: Request) -> dict[str, Any]:
@@ -415,7 +445,7 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
     @app.post("/api/simulations", status_code=202)
     async def start_simulation(body: SimulationRequest, request: Request) -> dict[str, Any]:
         """Start simulated load (202); 409 while one is running."""
-        progress = service_of(request).start_simulation(body.orders, body.concurrency)
+        progress = service_of(request).start_simulation(body.orders, body.concurrency, body.rate)
         return {"simulation": progress.as_json()}
 
     @app.get("/api/simulations/current")
