@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "operations": 6,
     "testing": 7,
     "cli": 7,
+    "console": 7,
     "http": 8,
 }
 """The top-level modules and packages, lowest first; a module may import its own layer or below."""

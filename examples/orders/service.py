@@ -26,7 +26,7 @@ runs inside the service, beside the web server, and its status is on the page.
   ``total_count`` and the ``next`` page's URL.
 - ``GET /api/projections``: state, checkpoint, lag (held-back events included), rate, failure
   and stall of each projection, with the checkpoint's advance per second over the last 10 s and
-  the last minute and the lag of the last two minutes (:mod:`examples.orders.rates`);
+  the last minute and the lag of the last two minutes (:mod:`eventledger.console.history`);
   ``POST /api/projections/{name}/retry`` and ``/skip`` decide on
   the event a failed projection stopped at (409 when it has not failed). ``GET /metrics``:
   Prometheus. ``POST /api/simulations``: load from many concurrent clients.
@@ -51,6 +51,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import eventledger as el
+from eventledger.console.history import ProjectionHistory
 from eventledger.errors import ProjectionError, ProjectionStateError, UnknownProjection
 from eventledger.http import IfMatchVersion, install_problem_handlers, problem_response, set_etag
 from eventledger.metrics import CONTENT_TYPE, EventLedgerMetrics
@@ -75,7 +76,6 @@ from examples.orders.http_models import (
     status_json,
 )
 from examples.orders.order_list import OrderList, count_orders, find_order, list_orders
-from examples.orders.rates import ProjectionHistory
 from examples.orders.settings import DemoSettings, redact, sqlite_path
 from examples.orders.simulation import Conflicted, Refused, SimulationProgress, simulate
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from examples.orders.rates import ProjectionHistory
 from fastapi.testclient import TestClient
 from test_demo_operations import wait_for_simulation
+
+from eventledger.console.history import ProjectionHistory
 
 
 def test_a_paced_simulation_places_order_n_no_earlier_than_n_over_the_rate(client: TestClient) -> None:

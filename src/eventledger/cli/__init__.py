@@ -20,10 +20,10 @@ the traceback of an unexpected error for a bug report.
 The package only wires the library to the terminal: :mod:`.app` is the frame (options,
 errors, exit codes), :mod:`.inspecting` the commands on the log, :mod:`.operating` the
 commands on projections (status, ``run``), :mod:`.projection_actions` retry, skip, rebuild and
-dead letters.
+dead letters, :mod:`.ui` the operator console (``eventledger ui``).
 """
 
-from eventledger.cli import inspecting, operating, projection_actions
+from eventledger.cli import inspecting, operating, projection_actions, ui
 from eventledger.cli.app import EXIT_FAILURE, EXIT_INCOMPATIBLE, app, main
 
 __all__ = [
@@ -34,4 +34,5 @@ __all__ = [
     "main",
     "operating",
     "projection_actions",
+    "ui",
 ]

@@ -1,9 +1,10 @@
-"""What the projections panel plots and rates: each projection's checkpoint and lag, sampled once a
-second by the service.
+"""What a projections page plots and rates: each projection's checkpoint and lag, sampled about
+once a second by the process showing the page (the operator console, the order demo).
 
-The runner's own ``events_per_second`` is one window (10 s); a page that is watched during a
+A runner reports ``events_per_second`` over one window (10 s); a page that is watched during a
 burst also wants the last minute, and a chart wants the lag over time with real times on its
 axis. :class:`ProjectionHistory` keeps two minutes of samples per projection and answers both.
+It imports no web framework, so any program can use it.
 Rates are the checkpoint's advance per second (positions, so events a projection has no
 handler for count too, as they do in its lag).
 
@@ -58,6 +59,10 @@ class ProjectionHistory:
         # A rebuild taking over moves the serving checkpoint back: count no negative progress.
         advance = max(inside[-1].checkpoint - inside[0].checkpoint, 0)
         return advance / (inside[-1].at - inside[0].at)
+
+    def lag_points(self, name: str, *, now: float) -> list[tuple[float, int | None]]:
+        """The lag series as (seconds before ``now``, events), oldest first."""
+        return [(now - sample.at, sample.lag_events) for sample in self._samples.get(name, ())]
 
     def as_json(self, name: str, *, now: float) -> dict[str, Any]:
         """The rates by window label and the lag series (seconds before ``now``, events)."""
