@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import tempfile
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,44 +14,18 @@ from pathlib import Path
 import pytest
 from demo_service import RunningService
 from examples.orders.events import OrderCreated, OrderItem
-from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect
 
 import eventledger as el
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from browser import CHROMIUM, chromium, chromium_installed
 
 
 @pytest.fixture
 def browser() -> Iterator[BrowserContext]:
     """Debian's Chromium driven by Playwright (never Playwright's own download), fresh profile."""
-    assert Path(CHROMIUM).exists(), (
-        f"{CHROMIUM} is missing: run .ci/install-system (apt-get install chromium)"
-    )
-    profile = tempfile.mkdtemp(prefix="eventledger-chromium-")
-    try:
-        with sync_playwright() as playwright:
-            context = playwright.chromium.launch_persistent_context(
-                profile,
-                executable_path=CHROMIUM,
-                headless=True,
-                args=CHROMIUM_FLAGS,
-                viewport={"width": 1440, "height": 960},
-            )
-            try:
-                yield context
-            finally:
-                context.close()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
+    assert chromium_installed(), f"{CHROMIUM} is missing: run .ci/install-system (apt-get install chromium)"
+    with chromium() as context:
+        yield context
 
 
 @pytest.fixture
