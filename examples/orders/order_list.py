@@ -20,6 +20,10 @@ import eventledger as el
 from eventledger.projections import Projection, SQLTransaction, handles
 from examples.orders.events import OrderCancelled, OrderConfirmed, OrderCreated
 
+ORDER_STATUSES = ("pending", "confirmed", "cancelled")
+MAX_PAGE = 1000
+"""The most orders one list query answers."""
+
 _COLUMNS = (
     "order_id, status, item_count, total, currency, version, position, "
     "created_at, updated_at, confirmed_at, cancelled_at, cancel_reason"
@@ -176,3 +180,13 @@ async def find_order(sql: SQLTransaction, order_id: str) -> OrderRow | None:
         f"SELECT {_COLUMNS} FROM {sql.table('order_list')} WHERE order_id = %s", (order_id,)
     )
     return None if row is None else _row(row)
+
+
+def check_list_query(status: str | None, limit: int, offset: int) -> None:
+    """Refuse (400) a list query outside what the list answers, naming the parameter."""
+    if status is not None and status not in ORDER_STATUSES:
+        raise el.InvalidArgument(f"status {status!r} is not one of {', '.join(ORDER_STATUSES)}")
+    if not 1 <= limit <= MAX_PAGE:
+        raise el.InvalidArgument(f"limit {limit} is not between 1 and {MAX_PAGE}")
+    if offset < 0:
+        raise el.InvalidArgument(f"offset {offset} is below 0")

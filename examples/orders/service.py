@@ -39,7 +39,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -75,9 +75,9 @@ from examples.orders.http_models import (
     order_json,
     status_json,
 )
-from examples.orders.order_list import OrderList, count_orders, find_order, list_orders
+from examples.orders.order_list import OrderList, check_list_query, count_orders, find_order, list_orders
 from examples.orders.settings import DemoSettings, redact, sqlite_path
-from examples.orders.simulation import Conflicted, Refused, SimulationProgress, simulate
+from examples.orders.simulation import InProcessCommands, SimulationProgress, simulate
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +86,6 @@ READ_YOUR_WRITES_TIMEOUT = 3.0
 """Seconds a query with ``min_position`` waits for its read model before answering 503."""
 READ_MODEL_RETRY_AFTER = 1
 """The ``Retry-After`` (seconds) of a 503 for a read model behind ``min_position``."""
-ORDER_STATUSES = ("pending", "confirmed", "cancelled")
-MAX_PAGE = 1000
-"""The most orders one list query answers."""
 
 
 # --------------------------------------------------------------------------- wiring
@@ -236,40 +233,6 @@ class SimulationBusy(Exception):
         super().__init__(
             f"a simulation is already running ({progress.orders_done} of {progress.orders} orders done)"
         )
-
-
-class InProcessCommands:
-    """Simulated clients calling the command handlers directly (the page's load button)."""
-
-    def __init__(self, handlers: OrderHandlers, progress: SimulationProgress) -> None:
-        self.handlers = handlers
-        self.progress = progress
-        self._conflicts_before = handlers.orders.statistics.conflicts
-
-    async def create(self, order_id: str, items: list[dict[str, Any]]) -> None:
-        """Place an order."""
-        await self._run(self.handlers.create(CreateOrder(order_id=order_id, items=items)))
-
-    async def confirm(self, order_id: str) -> None:
-        """Confirm an order."""
-        await self._run(self.handlers.confirm(ConfirmOrder(order_id=order_id)))
-
-    async def cancel(self, order_id: str, reason: str) -> None:
-        """Cancel an order."""
-        await self._run(self.handlers.cancel(CancelOrder(order_id=order_id, reason=reason)))
-
-    async def _run(self, command: Awaitable[Order]) -> None:
-        try:
-            await command
-        except el.DomainError as error:
-            raise Refused(str(error)) from error
-        except el.ConcurrencyError as error:
-            raise Conflicted(str(error)) from error
-        finally:
-            # The repository retried these conflicts itself: the loser reloaded and decided again.
-            self.progress.conflicts_retried = (
-                self.handlers.orders.statistics.conflicts - self._conflicts_before
-            )
 
 
 # --------------------------------------------------------------------------- the app
@@ -461,16 +424,6 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
         return Response(service.metrics.exposition(), media_type=CONTENT_TYPE)
 
     return app
-
-
-def check_list_query(status: str | None, limit: int, offset: int) -> None:
-    """Refuse (400) a list query outside what the list answers, naming the parameter."""
-    if status is not None and status not in ORDER_STATUSES:
-        raise el.InvalidArgument(f"status {status!r} is not one of {', '.join(ORDER_STATUSES)}")
-    if not 1 <= limit <= MAX_PAGE:
-        raise el.InvalidArgument(f"limit {limit} is not between 1 and {MAX_PAGE}")
-    if offset < 0:
-        raise el.InvalidArgument(f"offset {offset} is below 0")
 
 
 async def last_position(service: OrderService, order: Order) -> int | None:

@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+import eventledger as el
+from examples.orders.domain import CancelOrder, ConfirmOrder, CreateOrder, Order, OrderHandlers
+
 CATALOGUE: tuple[tuple[str, Decimal], ...] = (
     ("book", Decimal("12.50")),
     ("pen", Decimal("1.20")),
@@ -182,3 +185,37 @@ async def simulate(
     finally:
         progress.finished = time.monotonic()
     return progress
+
+
+class InProcessCommands:
+    """Simulated clients calling the command handlers directly (the page's load button)."""
+
+    def __init__(self, handlers: OrderHandlers, progress: SimulationProgress) -> None:
+        self.handlers = handlers
+        self.progress = progress
+        self._conflicts_before = handlers.orders.statistics.conflicts
+
+    async def create(self, order_id: str, items: list[dict[str, Any]]) -> None:
+        """Place an order."""
+        await self._run(self.handlers.create(CreateOrder(order_id=order_id, items=items)))
+
+    async def confirm(self, order_id: str) -> None:
+        """Confirm an order."""
+        await self._run(self.handlers.confirm(ConfirmOrder(order_id=order_id)))
+
+    async def cancel(self, order_id: str, reason: str) -> None:
+        """Cancel an order."""
+        await self._run(self.handlers.cancel(CancelOrder(order_id=order_id, reason=reason)))
+
+    async def _run(self, command: Awaitable[Order]) -> None:
+        try:
+            await command
+        except el.DomainError as error:
+            raise Refused(str(error)) from error
+        except el.ConcurrencyError as error:
+            raise Conflicted(str(error)) from error
+        finally:
+            # The repository retried these conflicts itself: the loser reloaded and decided again.
+            self.progress.conflicts_retried = (
+                self.handlers.orders.statistics.conflicts - self._conflicts_before
+            )
