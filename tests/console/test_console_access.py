@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import psycopg
 import pytest
@@ -96,3 +97,48 @@ def test_the_overview_names_the_open_transaction_holding_readers_back(tmp_path: 
     assert 'held-back events: <b class="bad">1</b>' in overview.text
     assert f"oldest open transaction: pid {pid}, database test, idle in transaction" in overview.text
     assert 'held-back events: <b class="ok">0</b>' in after.text
+
+
+WITHOUT_UI = """
+import sys
+
+class Uninstalled:
+    missing = {"starlette", "uvicorn", "fastapi"}
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in self.missing:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, Uninstalled())
+from eventledger.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_without_the_ui_extra_the_command_names_it_in_one_line(sqlite_store: Store) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_UI, "--url", sqlite_store.url, "ui"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: eventledger ui needs uvicorn: pip install 'eventledger[ui]'"
+    ]
+
+
+def test_the_history_module_needs_no_web_framework() -> None:
+    code = WITHOUT_UI.replace("from eventledger.cli import main\nmain(sys.argv[1:])\n", "")
+    code += "import eventledger.console.history\n"
+    code += "print(sorted(m for m in sys.modules if m.startswith('starlette')))"
+
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert (result.returncode, result.stdout.strip()) == (0, "[]"), result.stderr
