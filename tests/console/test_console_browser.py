@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -98,4 +99,7 @@ def test_an_operator_follows_a_cause_skips_a_poison_event_and_rebuilds(
         keep(page, "projections", tmp_path)
         page.goto(f"{base}/log")
         expect(page.locator("#log")).to_contain_text("parcel-heavy")
+        with ThreadPoolExecutor(1) as other:  # appended by another program while the page is open
+            other.submit(append, store.url, "parcel-live", registered("live")).result()
+        expect(page.locator("#log tbody tr").last).to_contain_text("parcel-live", timeout=30_000)
         keep(page, "log", tmp_path)
