@@ -119,3 +119,15 @@ def test_an_unknown_stream_or_position_is_a_404_page(store: Store) -> None:
     assert (stream.status, event.status) == (404, 404)
     assert "stream &#x27;no-such&#x27; has no events" in stream.text
     assert "no event at position 99" in event.text
+
+
+def test_a_malformed_parameter_is_a_400_page_naming_it(store: Store) -> None:
+    append(store.url, "parcel-1", registered("1"))
+
+    with serving(store) as base:
+        words = fetch(f"{base}/streams/parcel-1?from=abc")
+        negative = fetch(f"{base}/log.json?after=-1")
+
+    assert (words.status, negative.status) == (400, 400)
+    assert "invalid literal for int()" in words.text
+    assert "after must be at least 0" in negative.text

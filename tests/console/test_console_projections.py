@@ -164,3 +164,14 @@ def test_an_unknown_projection_is_a_404_naming_the_known_ones(store: Store) -> N
     assert answer.status == 404
     assert "known: parcel-weights" in answer.text
 
+
+
+def test_skipping_a_projection_that_has_not_failed_is_a_409_page_saying_its_state(store: Store) -> None:
+    append(store.url, "parcel-1", registered("1"))
+    with worker(store), serving(store, "--app", APP, "--operations") as base:
+        wait_for(shows(f"{base}/projections", 'class="state ok">live'), "parcel-weights live")
+
+        answer = fetch(f"{base}/projections/parcel-weights/skip")
+
+    assert answer.status == 409
+    assert "projection &#x27;parcel-weights&#x27; is live, not failed" in answer.text
