@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "testing": 7,
     "cli": 7,
     "sync": 7,
+    "console": 7,
     "http": 8,
 }
 """The top-level modules and packages, lowest first; a module may import its own layer or below."""

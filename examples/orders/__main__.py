@@ -2,7 +2,8 @@
 
 python -m examples.orders serve                        # http://127.0.0.1:8000, SQLite file store
 EVENTLEDGER_URL=postgresql://postgres@127.0.0.1/test python -m examples.orders serve
-python -m examples.orders simulate --orders 2000       # many concurrent clients; watch the lag
+python -m examples.orders simulate                     # 3000 orders at 200/s: watch the lag
+python -m examples.orders simulate --orders 2000 --rate 0   # as fast as the clients go
 """
 
 from __future__ import annotations
@@ -66,7 +67,12 @@ async def simulate_in_service(arguments: argparse.Namespace) -> int:
     async with httpx.AsyncClient(base_url=arguments.service, timeout=30) as client:
         try:
             response = await client.post(
-                "/api/simulations", json={"orders": arguments.orders, "concurrency": arguments.concurrency}
+                "/api/simulations",
+                json={
+                    "orders": arguments.orders,
+                    "concurrency": arguments.concurrency,
+                    "rate": pace(arguments),
+                },
             )
         except httpx.HTTPError as error:
             print(
@@ -77,9 +83,10 @@ async def simulate_in_service(arguments: argparse.Namespace) -> int:
         if response.status_code != 202:
             print(f"error: {response.json()['detail']}", file=sys.stderr)
             return 1
+        paced = f" at {arguments.rate:g} orders/s" if pace(arguments) else " as fast as they go"
         print(
-            f"simulating {arguments.orders} orders from {arguments.concurrency} concurrent clients inside "
-            f"the service at {arguments.service}; watch the projections panel on its page"
+            f"simulating {arguments.orders} orders{paced} from {arguments.concurrency} concurrent clients "
+            f"inside the service at {arguments.service}; watch the projections panel on its page"
         )
         while True:
             await asyncio.sleep(0.5)
@@ -118,7 +125,9 @@ async def simulate_over_http(arguments: argparse.Namespace) -> int:
     """Be the concurrent clients: send every command over HTTP (slower: the clients share the CPU)."""
     import httpx
 
-    progress = SimulationProgress(orders=arguments.orders, concurrency=arguments.concurrency)
+    progress = SimulationProgress(
+        orders=arguments.orders, concurrency=arguments.concurrency, rate=pace(arguments)
+    )
     limits = httpx.Limits(max_connections=arguments.concurrency * 2)
     async with httpx.AsyncClient(base_url=arguments.service, limits=limits, timeout=30) as client:
         try:
@@ -151,6 +160,12 @@ async def simulate_over_http(arguments: argparse.Namespace) -> int:
     return 0 if progress.failed == 0 else 1
 
 
+def pace(arguments: argparse.Namespace) -> float | None:
+    """The ``--rate`` in orders per second, or None for 0 (as fast as the clients go)."""
+    rate = float(arguments.rate)
+    return rate if rate > 0 else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command."""
     parser = argparse.ArgumentParser(prog="python -m examples.orders", description=__doc__.splitlines()[0])
@@ -160,7 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     serving.add_argument("--port", type=int, default=None, help="default 8000 (ORDERS_PORT)")
     serving.add_argument("--log-level", default="info")
     simulating = commands.add_parser("simulate", help="fire commands at a running service concurrently")
-    simulating.add_argument("--orders", type=int, default=2000)
+    simulating.add_argument("--orders", type=int, default=3000)
+    simulating.add_argument(
+        "--rate",
+        type=float,
+        default=200.0,
+        help="orders per second across all clients (default 200, so 3000 orders last 15 s); 0: unpaced",
+    )
     simulating.add_argument("--concurrency", type=int, default=16)
     simulating.add_argument("--service", default="http://127.0.0.1:8000")
     simulating.add_argument("--seed", type=int, default=None, help="with --over-http")

@@ -6,6 +6,7 @@ Errors are problem details, from :mod:`eventledger.http.problems`.
 from __future__ import annotations
 
 from dataclasses import asdict
+from decimal import Decimal
 from typing import Any
 
 import pydantic
@@ -45,8 +46,11 @@ class SimulationRequest(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid")
 
-    orders: int = pydantic.Field(default=500, ge=1, le=20_000)
+    orders: int = pydantic.Field(default=3000, ge=1, le=20_000)
     concurrency: int = pydantic.Field(default=16, ge=1, le=128)
+    rate: float | None = pydantic.Field(
+        default=200.0, gt=0, le=10_000, description="orders per second; null: as fast as possible"
+    )
 
 
 def accepted(order: Order, position: int | None) -> dict[str, Any]:
@@ -124,13 +128,18 @@ def failed_event_json(failed: FailedEvent) -> dict[str, Any]:
     }
 
 
+def money(amount: Decimal) -> str:
+    """An amount as the API writes every amount: a string with two decimals (``"30.00"``)."""
+    return format(amount, ".2f")
+
+
 def order_json(row: OrderRow) -> dict[str, Any]:
     """An order list row as JSON-compatible data."""
     return {
         "order_id": row.order_id,
         "status": row.status,
         "item_count": row.item_count,
-        "total": str(row.total),
+        "total": money(row.total),
         "currency": row.currency,
         "version": row.version,
         "created_at": row.created_at,

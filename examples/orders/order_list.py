@@ -20,6 +20,10 @@ import eventledger as el
 from eventledger.projections import Projection, SQLTransaction, handles
 from examples.orders.events import OrderCancelled, OrderConfirmed, OrderCreated
 
+ORDER_STATUSES = ("pending", "confirmed", "cancelled")
+MAX_PAGE = 1000
+"""The most orders one list query answers."""
+
 _COLUMNS = (
     "order_id, status, item_count, total, currency, version, position, "
     "created_at, updated_at, confirmed_at, cancelled_at, cancel_reason"
@@ -131,19 +135,41 @@ def _row(values: tuple[object, ...]) -> OrderRow:
     )
 
 
-async def list_orders(sql: SQLTransaction, *, status: str | None = None, limit: int = 100) -> list[OrderRow]:
-    """Orders, the most recently changed first, optionally only those in ``status``."""
-    where, parameters = ("WHERE status = %s ", (status,)) if status else ("", ())
+def _where(status: str | None, prefix: str | None) -> tuple[str, tuple[object, ...]]:
+    """The filter of a list query: a status, and an order id prefix (compared exactly, so ``%``
+    and ``_`` in it are plain characters, the same on SQLite and PostgreSQL)."""
+    conditions: list[str] = []
+    parameters: list[object] = []
+    if status:
+        conditions.append("status = %s")
+        parameters.append(status)
+    if prefix:
+        conditions.append("substr(order_id, 1, %s) = %s")
+        parameters += [len(prefix), prefix]
+    return ("WHERE " + " AND ".join(conditions) + " " if conditions else ""), tuple(parameters)
+
+
+async def list_orders(
+    sql: SQLTransaction,
+    *,
+    status: str | None = None,
+    prefix: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[OrderRow]:
+    """Orders, the most recently changed first, optionally only those in ``status`` or whose id
+    starts with ``prefix``: ``limit`` of them after the first ``offset``."""
+    where, parameters = _where(status, prefix)
     rows = await sql.fetch_all(
-        f"SELECT {_COLUMNS} FROM {sql.table('order_list')} {where}ORDER BY position DESC LIMIT %s",
-        (*parameters, limit),
+        f"SELECT {_COLUMNS} FROM {sql.table('order_list')} {where}ORDER BY position DESC LIMIT %s OFFSET %s",
+        (*parameters, limit, offset),
     )
     return [_row(row) for row in rows]
 
 
-async def count_orders(sql: SQLTransaction, *, status: str | None = None) -> int:
-    """How many orders there are (in ``status``, when given)."""
-    where, parameters = ("WHERE status = %s", (status,)) if status else ("", ())
+async def count_orders(sql: SQLTransaction, *, status: str | None = None, prefix: str | None = None) -> int:
+    """How many orders there are (in ``status``, with ids starting with ``prefix``, when given)."""
+    where, parameters = _where(status, prefix)
     row = await sql.fetch_one(f"SELECT count(*) FROM {sql.table('order_list')} {where}", parameters)
     return int(row[0]) if row else 0
 
@@ -154,3 +180,13 @@ async def find_order(sql: SQLTransaction, order_id: str) -> OrderRow | None:
         f"SELECT {_COLUMNS} FROM {sql.table('order_list')} WHERE order_id = %s", (order_id,)
     )
     return None if row is None else _row(row)
+
+
+def check_list_query(status: str | None, limit: int, offset: int) -> None:
+    """Refuse (400) a list query outside what the list answers, naming the parameter."""
+    if status is not None and status not in ORDER_STATUSES:
+        raise el.InvalidArgument(f"status {status!r} is not one of {', '.join(ORDER_STATUSES)}")
+    if not 1 <= limit <= MAX_PAGE:
+        raise el.InvalidArgument(f"limit {limit} is not between 1 and {MAX_PAGE}")
+    if offset < 0:
+        raise el.InvalidArgument(f"offset {offset} is below 0")

@@ -18,9 +18,16 @@ runs inside the service, beside the web server, and its status is on the page.
 - ``GET /api/orders``, ``/api/orders/{id}`` (with its ``ETag``), ``/api/orders/{id}/events``:
   from the read models.
   ``?min_position=P`` waits (at most 3 s) until the read model serving the query includes
-  position ``P`` (``ProjectionRunner.wait_for_position``), so a client can read its own writes.
+  position ``P`` (``ProjectionRunner.wait_for_position``, that projection only), so a client can
+  read its own writes; when it does not get there in time (or has failed) the query answers 503
+  ``read-model-behind`` with ``Retry-After`` rather than an answer that may be stale (a 404 for
+  an order that exists). The list takes ``status`` (pending, confirmed, cancelled), ``q`` (an
+  order id prefix), ``limit`` (1 to 1000) and ``offset``, refused with 400 beyond them, and answers
+  ``total_count`` and the ``next`` page's URL.
 - ``GET /api/projections``: state, checkpoint, lag (held-back events included), rate, failure
-  and stall of each projection; ``POST /api/projections/{name}/retry`` and ``/skip`` decide on
+  and stall of each projection, with the checkpoint's advance per second over the last 10 s and
+  the last minute and the lag of the last two minutes (:mod:`eventledger.console.history`);
+  ``POST /api/projections/{name}/retry`` and ``/skip`` decide on
   the event a failed projection stopped at (409 when it has not failed). ``GET /metrics``:
   Prometheus. ``POST /api/simulations``: load from many concurrent clients.
 """
@@ -30,18 +37,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import eventledger as el
+from eventledger.console.history import ProjectionHistory
 from eventledger.errors import ProjectionError, ProjectionStateError, UnknownProjection
 from eventledger.http import IfMatchVersion, install_problem_handlers, problem_response, set_etag
 from eventledger.metrics import CONTENT_TYPE, EventLedgerMetrics
@@ -65,15 +75,17 @@ from examples.orders.http_models import (
     order_json,
     status_json,
 )
-from examples.orders.order_list import OrderList, count_orders, find_order, list_orders
+from examples.orders.order_list import OrderList, check_list_query, count_orders, find_order, list_orders
 from examples.orders.settings import DemoSettings, redact, sqlite_path
-from examples.orders.simulation import Conflicted, Refused, SimulationProgress, simulate
+from examples.orders.simulation import InProcessCommands, SimulationProgress, simulate
 
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 READ_YOUR_WRITES_TIMEOUT = 3.0
-"""Seconds a query with ``min_position`` waits for its read model before answering anyway."""
+"""Seconds a query with ``min_position`` waits for its read model before answering 503."""
+READ_MODEL_RETRY_AFTER = 1
+"""The ``Retry-After`` (seconds) of a 503 for a read model behind ``min_position``."""
 
 
 # --------------------------------------------------------------------------- wiring
@@ -125,6 +137,7 @@ class OrderService:
         self.runner = ProjectionRunner(store, build_projections(target), batch_size=200)
         metrics.observe_runner(self.runner)
         self.simulation: SimulationProgress | None = None
+        self.history = ProjectionHistory()
         self._tasks: list[asyncio.Task[Any]] = []
 
     @classmethod
@@ -139,7 +152,23 @@ class OrderService:
             asyncio.create_task(service.runner.run(handle_signals=False), name="projections")
         )
         service._tasks.append(asyncio.create_task(metrics.track(service.runner), name="projection metrics"))
+        service._tasks.append(asyncio.create_task(service.sample_projections(), name="projection samples"))
         return service
+
+    async def sample_projections(self, every: float = 1.0) -> None:
+        """Record each projection's checkpoint and lag once a second (rates and the lag chart)."""
+        while True:
+            try:
+                for status in await self.runner.status():
+                    self.history.record(
+                        status.name,
+                        at=time.monotonic(),
+                        checkpoint=status.checkpoint,
+                        lag_events=status.lag_events,
+                    )
+            except el.EventLedgerError as error:  # the panel shows the store's trouble; keep sampling
+                logger.debug("sampling the projections failed: %s", error)
+            await asyncio.sleep(every)
 
     async def stop(self) -> None:
         """Stop the runner after its current batch, cancel the rest, then close everything."""
@@ -157,27 +186,43 @@ class OrderService:
         await self.store.close()
 
     async def wait_for_position(self, position: int | None, projection: str) -> None:
-        """Until the read model ``projection`` includes ``position``. After a few seconds, or at
-        once when the projection has failed or is run elsewhere, the query answers from what the
-        read model holds (the projection panel shows why it is behind)."""
+        """Until the read model ``projection`` (only the one serving the query) includes
+        ``position``; :class:`ReadModelBehind` after a few seconds, or at once when the
+        projection has failed or is not running here."""
         if position is None:
             return
-        with contextlib.suppress(ProjectionError):
+        try:
             await self.runner.wait_for_position(
                 position, timeout=READ_YOUR_WRITES_TIMEOUT, projection=projection
             )
+        except ProjectionError as error:
+            raise ReadModelBehind(projection, position, str(error)) from error
 
-    def start_simulation(self, orders: int, concurrency: int) -> SimulationProgress:
-        """Start a simulation in the background (one at a time)."""
+    def start_simulation(
+        self, orders: int, concurrency: int, rate: float | None = None
+    ) -> SimulationProgress:
+        """Start a simulation in the background (one at a time), paced at ``rate`` orders per second."""
         if self.simulation is not None and self.simulation.running:
             raise SimulationBusy(self.simulation)
-        progress = SimulationProgress(orders=orders, concurrency=concurrency)
+        progress = SimulationProgress(orders=orders, concurrency=concurrency, rate=rate)
         self.simulation = progress
         sender = InProcessCommands(self.handlers, progress)
         task = asyncio.create_task(simulate(sender, progress), name="simulation")
         self._tasks.append(task)
         task.add_done_callback(self._tasks.remove)
         return progress
+
+
+class ReadModelBehind(Exception):
+    """The read model serving a query has not reached the position the client asked for."""
+
+    def __init__(self, projection: str, position: int, reason: str) -> None:
+        self.projection = projection
+        self.position = position
+        super().__init__(
+            f"the read model {projection!r} has not reached position {position} yet ({reason}); "
+            "retry later"
+        )
 
 
 class SimulationBusy(Exception):
@@ -188,40 +233,6 @@ class SimulationBusy(Exception):
         super().__init__(
             f"a simulation is already running ({progress.orders_done} of {progress.orders} orders done)"
         )
-
-
-class InProcessCommands:
-    """Simulated clients calling the command handlers directly (the page's load button)."""
-
-    def __init__(self, handlers: OrderHandlers, progress: SimulationProgress) -> None:
-        self.handlers = handlers
-        self.progress = progress
-        self._conflicts_before = handlers.orders.statistics.conflicts
-
-    async def create(self, order_id: str, items: list[dict[str, Any]]) -> None:
-        """Place an order."""
-        await self._run(self.handlers.create(CreateOrder(order_id=order_id, items=items)))
-
-    async def confirm(self, order_id: str) -> None:
-        """Confirm an order."""
-        await self._run(self.handlers.confirm(ConfirmOrder(order_id=order_id)))
-
-    async def cancel(self, order_id: str, reason: str) -> None:
-        """Cancel an order."""
-        await self._run(self.handlers.cancel(CancelOrder(order_id=order_id, reason=reason)))
-
-    async def _run(self, command: Awaitable[Order]) -> None:
-        try:
-            await command
-        except el.DomainError as error:
-            raise Refused(str(error)) from error
-        except el.ConcurrencyError as error:
-            raise Conflicted(str(error)) from error
-        finally:
-            # The repository retried these conflicts itself: the loser reloaded and decided again.
-            self.progress.conflicts_retried = (
-                self.handlers.orders.statistics.conflicts - self._conflicts_before
-            )
 
 
 # --------------------------------------------------------------------------- the app
@@ -309,15 +320,32 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
 
     @app.get("/api/orders")
     async def orders(
-        request: Request, status: str | None = None, limit: int = 100, min_position: int | None = None
+        request: Request,
+        status: str | None = None,
+        q: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        min_position: int | None = None,
     ) -> dict[str, Any]:
-        """Orders, most recently changed first, from the order list read model."""
+        """Orders, most recently changed first, from the order list read model: a page of
+        ``limit`` after ``offset``, with how many there are (``total_count``) and the next page."""
+        check_list_query(status, limit, offset)
         service = service_of(request)
         await service.wait_for_position(min_position, OrderList.name)
         async with service.target.read() as sql:
-            rows = await list_orders(sql, status=status, limit=max(1, min(limit, 1000)))
-            total = await count_orders(sql, status=status)
-        return {"orders": [order_json(row) for row in rows], "total_count": total}
+            rows = await list_orders(sql, status=status, prefix=q, limit=limit, offset=offset)
+            total = await count_orders(sql, status=status, prefix=q)
+        following = None
+        if offset + len(rows) < total:
+            query = {"status": status, "q": q, "limit": limit, "offset": offset + len(rows)}
+            following = "/api/orders?" + urlencode({key: value for key, value in query.items() if value})
+        return {
+            "orders": [order_json(row) for row in rows],
+            "total_count": total,
+            "offset": offset,
+            "limit": limit,
+            "next": following,
+        }
 
     @app.get("/api/orders/{order_id}")
     async def order(
@@ -356,7 +384,14 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
         service = service_of(request)
         statuses = await service.metrics.refresh(service.runner)
         head = max((status.head_position for status in statuses), default=0)
-        return {"head_position": head, "projections": [status_json(status) for status in statuses]}
+        now = time.monotonic()
+        return {
+            "head_position": head,
+            "projections": [
+                {**status_json(status), **service.history.as_json(status.name, now=now)}
+                for status in statuses
+            ],
+        }
 
     @app.post("/api/projections/{name}/retry")
     async def retry_projection(name: str, request: Request) -> dict[str, Any]:
@@ -373,7 +408,7 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
     @app.post("/api/simulations", status_code=202)
     async def start_simulation(body: SimulationRequest, request: Request) -> dict[str, Any]:
         """Start simulated load (202); 409 while one is running."""
-        progress = service_of(request).start_simulation(body.orders, body.concurrency)
+        progress = service_of(request).start_simulation(body.orders, body.concurrency, body.rate)
         return {"simulation": progress.as_json()}
 
     @app.get("/api/simulations/current")
@@ -408,6 +443,17 @@ def install_demo_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProjectionStateError)
     async def not_failed(request: Request, error: ProjectionStateError) -> JSONResponse:
         return problem_response(409, "projection-not-failed", str(error))
+
+    @app.exception_handler(ReadModelBehind)
+    async def behind(request: Request, error: ReadModelBehind) -> JSONResponse:
+        return problem_response(
+            503,
+            "read-model-behind",
+            str(error),
+            headers={"Retry-After": str(READ_MODEL_RETRY_AFTER)},
+            projection=error.projection,
+            min_position=error.position,
+        )
 
     @app.exception_handler(SimulationBusy)
     async def busy(request: Request, error: SimulationBusy) -> JSONResponse:

@@ -6,6 +6,10 @@ repository settles with optimistic concurrency (one wins, the other is retried a
 refused by a rule). The clients send commands through a :class:`CommandSender`: straight to the
 command handlers inside the service (the page's button), or over HTTP to a running service
 (``python -m examples.orders simulate``).
+
+A simulation may be paced: with a ``rate`` (orders per second, across all clients) order
+number ``n`` is placed no earlier than ``n / rate`` seconds after the start, so a run lasts long
+enough to watch the projections' lag rise and fall on the page instead of being over in a second.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
+
+import eventledger as el
+from examples.orders.domain import CancelOrder, ConfirmOrder, CreateOrder, Order, OrderHandlers
 
 CATALOGUE: tuple[tuple[str, Decimal], ...] = (
     ("book", Decimal("12.50")),
@@ -58,6 +65,8 @@ class SimulationProgress:
 
     orders: int
     concurrency: int
+    rate: float | None = None
+    """Orders per second across all clients (None: as fast as they go)."""
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     orders_done: int = 0
     commands: int = 0
@@ -90,6 +99,7 @@ class SimulationProgress:
             "run_id": self.run_id,
             "orders": self.orders,
             "concurrency": self.concurrency,
+            "rate": self.rate,
             "orders_done": self.orders_done,
             "commands": self.commands,
             "refused": self.refused,
@@ -101,6 +111,11 @@ class SimulationProgress:
             "seconds": round(self.seconds, 3),
             "commands_per_second": round(self.commands_per_second, 1),
         }
+
+
+def due(number: int, rate: float | None) -> float:
+    """Seconds after the start before which order ``number`` (from 0) is not placed."""
+    return 0.0 if rate is None else number / rate
 
 
 def random_items(chooser: random.Random) -> list[dict[str, Any]]:
@@ -155,6 +170,9 @@ async def simulate(
                 number = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
+            wait = progress.started + due(number, progress.rate) - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
             try:
                 await place(f"sim-{progress.run_id}-{number + 1:05d}")
             except Exception as error:
@@ -167,3 +185,37 @@ async def simulate(
     finally:
         progress.finished = time.monotonic()
     return progress
+
+
+class InProcessCommands:
+    """Simulated clients calling the command handlers directly (the page's load button)."""
+
+    def __init__(self, handlers: OrderHandlers, progress: SimulationProgress) -> None:
+        self.handlers = handlers
+        self.progress = progress
+        self._conflicts_before = handlers.orders.statistics.conflicts
+
+    async def create(self, order_id: str, items: list[dict[str, Any]]) -> None:
+        """Place an order."""
+        await self._run(self.handlers.create(CreateOrder(order_id=order_id, items=items)))
+
+    async def confirm(self, order_id: str) -> None:
+        """Confirm an order."""
+        await self._run(self.handlers.confirm(ConfirmOrder(order_id=order_id)))
+
+    async def cancel(self, order_id: str, reason: str) -> None:
+        """Cancel an order."""
+        await self._run(self.handlers.cancel(CancelOrder(order_id=order_id, reason=reason)))
+
+    async def _run(self, command: Awaitable[Order]) -> None:
+        try:
+            await command
+        except el.DomainError as error:
+            raise Refused(str(error)) from error
+        except el.ConcurrencyError as error:
+            raise Conflicted(str(error)) from error
+        finally:
+            # The repository retried these conflicts itself: the loser reloaded and decided again.
+            self.progress.conflicts_retried = (
+                self.handlers.orders.statistics.conflicts - self._conflicts_before
+            )

@@ -83,6 +83,8 @@ class ParcelWeights(Projection[SQLTransaction], name="parcel-weights"):
     async def registered(
         self, event: ParcelRegistered, recorded: el.RecordedEvent, sql: SQLTransaction
     ) -> None:
+        if is_refused(event.parcel_id):
+            raise ValueError(f"parcel {event.parcel_id} is on the refused list")
         await sql.execute(
             f"INSERT INTO {sql.table('parcel_weights')} (parcel_id, grams) VALUES (%s, %s) "
             "ON CONFLICT (parcel_id) DO UPDATE SET grams = excluded.grams",
@@ -90,7 +92,17 @@ class ParcelWeights(Projection[SQLTransaction], name="parcel-weights"):
         )
 
 
+def is_refused(parcel_id: str) -> bool:
+    """Is ``parcel_id`` in the file :data:`REFUSED_VARIABLE` names? (a small file, read per event)"""
+    refused = os.environ.get(REFUSED_VARIABLE)
+    if not refused or not Path(refused).exists():
+        return False
+    return parcel_id in Path(refused).read_text().split()
+
+
 READ_MODEL_VARIABLE = "PARCELS_READ_MODEL"
+REFUSED_VARIABLE = "PARCELS_REFUSED"
+"""A file of parcel ids the projection refuses to apply (a cause an operator can fix, then retry)."""
 
 
 def parcel_projections() -> list[Projection[SQLTransaction]]:

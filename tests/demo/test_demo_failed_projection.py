@@ -129,3 +129,20 @@ def test_retrying_or_skipping_a_projection_that_has_not_failed_is_a_409(client: 
     assert (unknown.status_code, unknown.json()["projection"]) == (404, "no-such")
 
 
+
+
+def test_the_cli_skips_the_failed_event_and_the_services_runner_carries_it_out(
+    client: TestClient, settings: Any
+) -> None:
+    position = poison(client)
+    failed_status(client)
+
+    result = CliRunner().invoke(
+        app,
+        ["projections", "skip", "order-list", "--app", "examples.orders.service:projections", "--yes"],
+        env={"EVENTLEDGER_URL": settings.store_url, "ORDERS_READ_MODEL": "", "COLUMNS": "250"},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert f"skipping position {position} (OrderCreated in order-poison)" in result.stdout
+    until(lambda: order_list_status(client)["state"] == "live", "order-list live again")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-import shutil
-import tempfile
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -14,44 +14,18 @@ from pathlib import Path
 import pytest
 from demo_service import RunningService
 from examples.orders.events import OrderCreated, OrderItem
-from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect
 
 import eventledger as el
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from browser import CHROMIUM, chromium, chromium_installed
 
 
 @pytest.fixture
 def browser() -> Iterator[BrowserContext]:
     """Debian's Chromium driven by Playwright (never Playwright's own download), fresh profile."""
-    assert Path(CHROMIUM).exists(), (
-        f"{CHROMIUM} is missing: run .ci/install-system (apt-get install chromium)"
-    )
-    profile = tempfile.mkdtemp(prefix="eventledger-chromium-")
-    try:
-        with sync_playwright() as playwright:
-            context = playwright.chromium.launch_persistent_context(
-                profile,
-                executable_path=CHROMIUM,
-                headless=True,
-                args=CHROMIUM_FLAGS,
-                viewport={"width": 1440, "height": 960},
-            )
-            try:
-                yield context
-            finally:
-                context.close()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
+    assert chromium_installed(), f"{CHROMIUM} is missing: run .ci/install-system (apt-get install chromium)"
+    with chromium() as context:
+        yield context
 
 
 @pytest.fixture
@@ -124,3 +98,56 @@ def test_a_failed_projection_shows_its_state_error_and_position_on_the_page(
 async def append(url: str, stream_id: str, event: el.Event) -> None:
     async with el.open_store(url) as store:
         await store.append(stream_id, [event], expected_version=el.NO_STREAM)
+
+
+def test_a_failed_projection_is_skipped_from_its_card_and_the_orders_banner_goes_away(
+    page: Page, tmp_path: Path
+) -> None:
+    poison = OrderCreated(
+        order_id="order-poison",
+        items=[OrderItem(sku="book", quantity=99999999999999999999999999999999, unit_price=Decimal("1"))],
+    )
+    with ThreadPoolExecutor(1) as other:
+        store_url = f"sqlite:///{tmp_path / 'orders.db'}"
+        other.submit(asyncio.run, append(store_url, "order-poison", poison)).result()
+    panel = page.locator('#projections [data-projection="order-list"]')
+    expect(panel.locator(".badge")).to_have_text("failed", timeout=30_000)
+    banner = page.locator("#orders-banner")
+    expect(banner).to_contain_text(
+        "The order-list read model stopped at position 1 (OrderCreated in order-poison)"
+    )
+    page.on("dialog", lambda dialog: dialog.accept())
+
+    panel.locator("[data-operate=skip]").click()
+
+    expect(panel.locator(".badge")).to_have_text("live", timeout=30_000)
+    expect(banner).to_be_hidden()
+    expect(page.locator(".toast.ok")).to_contain_text("order-list: skipped position 1")
+
+
+def test_the_lag_chart_names_its_axes(page: Page) -> None:
+    chart = page.locator('#projections [data-projection="order-list"] svg.chart')
+
+    expect(chart.locator("text.x-label")).to_have_text("seconds ago")
+    expect(chart.locator("text.y-label")).to_have_text("lag (events)")
+
+
+def test_the_list_says_which_orders_it_shows_of_how_many_and_pages(
+    page: Page, running_service: RunningService
+) -> None:
+    for number in range(55):
+        item = {"sku": "a", "quantity": 1, "unit_price": "1"}
+        body = json.dumps({"order_id": f"order-{number:02d}", "items": [item]})
+        request = urllib.request.Request(
+            running_service.url + "/api/orders", body.encode(), {"Content-Type": "application/json"}
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
+    shown = page.locator("#orders-range")
+    expect(shown).to_have_text("showing 1\u201350 of 55", timeout=30_000)
+    page.click("#older-page")
+    expect(shown).to_have_text("showing 51\u201355 of 55")
+    expect(page.locator("#orders tbody tr")).to_have_count(5)
+    page.fill("#order-search", "order-1")  # a search starts at its first page
+    expect(shown).to_have_text("showing 1\u201310 of 10")
+    expect(page.locator("#newer-page")).to_be_disabled()

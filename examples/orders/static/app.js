@@ -6,9 +6,14 @@ const state = {
   selected: null,        // the order whose timeline is shown
   versions: new Map(),   // order id -> version last drawn, to flash rows that changed
   checkpoints: "",       // the projections' checkpoints last seen, to refetch only on change
-  lagHistory: new Map(), // projection name -> recent lag samples for the sparkline
   simulationRunning: false,
+  offset: 0,             // the list page's first row
+  query: "",             // the order id prefix searched for
+  banners: new Map(),    // banner element id -> what it last showed, to redraw only on change
 };
+
+const PAGE = 50;           // orders per list page
+const NS = "http://www.w3.org/2000/svg";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -121,15 +126,23 @@ async function command(orderId, action, version) {
 // ------------------------------------------------------------------ orders and timeline
 
 async function refreshOrders(minPosition = null) {
-  const query = new URLSearchParams({ limit: "200" });
+  const query = new URLSearchParams({ limit: String(PAGE), offset: String(state.offset) });
   if (state.status) query.set("status", state.status);
-  if (minPosition) query.set("min_position", String(minPosition));
-  const payload = await api("GET", `/api/orders?${query}`);
-  drawOrders(payload.orders, payload.total_count);
+  if (state.query) query.set("q", state.query);
+  let payload;
+  try {
+    payload = await api("GET", `/api/orders?${query}${minPosition ? `&min_position=${minPosition}` : ""}`);
+  } catch (error) {
+    // 503: the list's read model has not reached the write yet; show what it holds, and say so.
+    if (error.status !== 503) throw error;
+    toast(error.message, "error", 503);
+    payload = await api("GET", `/api/orders?${query}`);
+  }
+  drawOrders(payload.orders, payload.total_count, payload.offset);
   if (state.selected) await refreshTimeline();
 }
 
-function drawOrders(orders, totalCount) {
+function drawOrders(orders, totalCount, offset) {
   const body = $("#orders tbody");
   const rows = orders.map((order) => {
     const changed = state.versions.has(order.order_id) && state.versions.get(order.order_id) !== order.version;
@@ -142,7 +155,7 @@ function drawOrders(orders, totalCount) {
       actions.append(element("button", { class: "small cancel", "data-action": "cancel", onclick: (event) => { event.stopPropagation(); command(order.order_id, "cancel", order.version); } }, "Cancel"));
     }
     const row = element("tr", { "data-order": order.order_id, class: [order.order_id === state.selected ? "selected" : "", changed ? "fresh" : ""].join(" ").trim(), onclick: () => select(order.order_id) },
-      element("td", { class: "mono", text: order.order_id }),
+      element("td", { class: "mono" }, element("a", { class: "order-link", href: `#order=${encodeURIComponent(order.order_id)}`, text: order.order_id })),
       element("td", {}, element("span", { class: `badge ${order.status}`, text: order.status })),
       element("td", { class: "num", text: String(order.item_count) }),
       element("td", { class: "num", text: money(order.total) }),
@@ -155,6 +168,14 @@ function drawOrders(orders, totalCount) {
   body.replaceChildren(...rows);
   $("#orders-empty").style.display = orders.length ? "none" : "block";
   $("#order-count").textContent = totalCount ? `(${totalCount})` : "";
+  $("#orders-range").textContent = orders.length ? `showing ${offset + 1}–${offset + orders.length} of ${totalCount}` : `none of ${totalCount}`;
+  $("#newer-page").disabled = offset === 0;
+  $("#older-page").disabled = offset + orders.length >= totalCount;
+}
+
+async function turnPage(direction) {
+  state.offset = Math.max(0, state.offset + direction * PAGE);
+  await refreshOrders();
 }
 
 async function select(orderId) {
@@ -203,6 +224,9 @@ async function refreshProjections() {
   const payload = await api("GET", "/api/projections");
   const container = $("#projections");
   container.replaceChildren(...payload.projections.map(drawProjection));
+  for (const banner of document.querySelectorAll(".banner[data-projection]")) {
+    drawBanner(banner, payload.projections.find((projection) => projection.name === banner.dataset.projection));
+  }
   $("#projections-updated").textContent = `head ${payload.head_position} · ${new Date().toLocaleTimeString(undefined, { hour12: false })}`;
   const checkpoints = payload.projections.map((projection) => projection.checkpoint).join(",");
   const changed = checkpoints !== state.checkpoints;
@@ -211,30 +235,28 @@ async function refreshProjections() {
 }
 
 function drawProjection(projection) {
-  const history = state.lagHistory.get(projection.name) || [];
-  history.push(projection.lag_events);
-  while (history.length > 120) history.shift();
-  state.lagHistory.set(projection.name, history);
   const lagSeconds = projection.lag_seconds;
   const lagClass = (lagSeconds !== null && lagSeconds > 5) || projection.held_back_events > 0 ? "bad" : projection.lag_events > 0 ? "warn" : "";
   const stat = (label, value, extra = "") => element("div", { class: "stat" },
     element("div", { class: "label", text: label }), element("div", { class: `value ${extra}`, text: value }));
-  const canvas = element("canvas", { class: "spark", width: "600", height: "92", title: "lag in events, last minute" });
-  requestAnimationFrame(() => drawSparkline(canvas, history));
+  const rates = projection.events_per_second_window || {};
+  const rate = (value) => (value === null || value === undefined ? "–" : Number(value).toFixed(1));
   return element("div", { class: "projection", "data-projection": projection.name },
     element("div", { class: "projection-head" },
       element("div", {},
         element("div", { class: "projection-name", text: projection.name }),
         element("div", { class: "projection-target", text: `v${projection.version} → ${projection.target}` })),
       element("span", { class: `badge ${projection.state}`, text: projection.state.replace("_", " ") })),
-    element("div", { class: "stats" },
+    element("div", { class: "stats six" },
       stat("checkpoint", String(projection.checkpoint)),
       stat("lag events", String(projection.lag_events), lagClass),
       stat("lag seconds", lagSeconds === null ? "–" : lagSeconds.toFixed(2), lagClass),
       stat("held back", String(projection.held_back_events), projection.held_back_events > 0 ? "bad" : ""),
-      stat("events/s", projection.events_per_second.toFixed(1))),
-    canvas,
+      stat("events/s 10 s", rate(rates["10s"])),
+      stat("events/s 1 min", rate(rates["1m"]))),
+    lagChart(projection.lag_history || []),
     problem(projection),
+    projection.failure ? operateButtons(projection) : null,
   );
 }
 
@@ -243,7 +265,7 @@ function problem(projection) {
   const failure = projection.failure;
   if (failure) {
     return element("div", { class: "error", "data-problem": "failed",
-      text: `failed at position ${failure.position} (${failure.event_type} in ${failure.stream_id}) after ${failure.attempts} attempts: ${failure.error}\nPOST /api/projections/${projection.name}/retry or /skip` });
+      text: `failed at position ${failure.position} (${failure.event_type} in ${failure.stream_id}) after ${failure.attempts} attempts: ${failure.error}\nPOST /api/projections/${projection.name}/retry after fixing the cause, or /skip to move it to the dead letters` });
   }
   if (projection.stalled_reason) {
     return element("div", { class: "error", "data-problem": "stalled", text: `stalled: ${projection.stalled_reason.message}` });
@@ -251,30 +273,86 @@ function problem(projection) {
   return projection.last_error && projection.state !== "live" ? element("div", { class: "error", text: projection.last_error }) : null;
 }
 
-function drawSparkline(canvas, values) {
-  const context = canvas.getContext("2d");
-  const { width, height } = canvas;
-  context.clearRect(0, 0, width, height);
+function operateButtons(projection) {
+  return element("div", { class: "operate" },
+    element("button", { class: "small", "data-operate": "retry", onclick: () => operate(projection, "retry") }, "Retry"),
+    element("button", { class: "small cancel", "data-operate": "skip", onclick: () => operate(projection, "skip") }, "Skip to dead letters"));
+}
+
+async function operate(projection, action) {
+  const failure = projection.failure;
+  if (action === "skip" && !window.confirm(`Skip position ${failure.position} (${failure.event_type} in ${failure.stream_id}) for ${projection.name}? Its effects will never be applied; it goes to the dead letters.`)) return;
+  try {
+    const result = await api("POST", `/api/projections/${encodeURIComponent(projection.name)}/${action}`);
+    const event = result.skipped || result.retried;
+    toast(`${projection.name}: ${action === "skip" ? "skipped" : "retrying"} position ${event.position}`, "ok", 200);
+    state.banners.clear();
+    await refreshProjections();
+  } catch (error) {
+    toast(error.message, "error", error.status);
+  }
+}
+
+// A banner over a panel whose read model has failed or is behind: what it shows may be incomplete.
+function drawBanner(banner, projection) {
+  let kind = null;
+  let text = "";
+  if (projection && projection.failure) {
+    const failure = projection.failure;
+    kind = "failed";
+    text = `The ${projection.name} read model stopped at position ${failure.position} (${failure.event_type} in ${failure.stream_id}): ${failure.error}. What is shown here ends before that event.`;
+  } else if (projection && projection.lag_events > 0 && (projection.state === "stalled" || (projection.lag_seconds || 0) > 2)) {
+    kind = "behind";
+    text = `The ${projection.name} read model is ${projection.lag_events} events (${(projection.lag_seconds || 0).toFixed(1)} s) behind: the newest changes are not shown yet.`;
+  }
+  const key = `${kind}|${text}`;
+  if (state.banners.get(banner.id) === key) return;
+  state.banners.set(banner.id, key);
+  banner.hidden = kind === null;
+  banner.className = `banner ${kind || ""}`;
+  banner.replaceChildren();
+  if (kind === null) return;
+  banner.append(element("span", { class: "grow", text }));
+  if (kind === "failed") banner.append(...operateButtons(projection).children);
+}
+
+// The lag of the last two minutes: x is seconds ago (120 to 0), y the lag in events.
+function lagChart(history) {
+  const width = 600, height = 150, left = 52, right = 10, top = 10, bottom = 34;
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("class", "chart");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "lag in events over the last two minutes");
+  const add = (tag, attributes, text) => {
+    const node = document.createElementNS(NS, tag);
+    for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
+    if (text !== undefined) node.textContent = text;
+    svg.append(node);
+    return node;
+  };
+  const values = history.map((point) => point.lag_events || 0);
   const peak = Math.max(10, ...values);
-  const step = width / 119;
-  context.beginPath();
-  context.moveTo(0, height);
-  values.forEach((value, index) => context.lineTo(index * step, height - 4 - (value / peak) * (height - 12)));
-  context.lineTo((values.length - 1) * step, height);
-  context.closePath();
-  context.fillStyle = "rgba(79, 70, 229, 0.12)";
-  context.fill();
-  context.beginPath();
-  values.forEach((value, index) => {
-    const y = height - 4 - (value / peak) * (height - 12);
-    if (index === 0) context.moveTo(0, y); else context.lineTo(index * step, y);
-  });
-  context.strokeStyle = "#4f46e5";
-  context.lineWidth = 2;
-  context.stroke();
-  context.fillStyle = "#6b7385";
-  context.font = "18px DejaVu Sans, sans-serif";
-  context.fillText(`peak ${Math.max(...values, 0)}`, width - 110, 22);
+  const x = (secondsAgo) => left + ((120 - Math.min(secondsAgo, 120)) / 120) * (width - left - right);
+  const y = (value) => top + (1 - value / peak) * (height - top - bottom);
+  for (const tick of [0, peak / 2, peak]) {
+    add("line", { class: "grid", x1: left, x2: width - right, y1: y(tick), y2: y(tick) });
+    add("text", { x: left - 6, y: y(tick) + 4, "text-anchor": "end" }, String(Math.round(tick)));
+  }
+  for (const tick of [120, 90, 60, 30, 0]) {
+    add("text", { x: x(tick), y: height - bottom + 14, "text-anchor": "middle" }, String(tick));
+  }
+  add("line", { class: "axis", x1: left, x2: left, y1: top, y2: height - bottom });
+  add("line", { class: "axis", x1: left, x2: width - right, y1: height - bottom, y2: height - bottom });
+  add("text", { class: "x-label", x: (left + width - right) / 2, y: height - 4, "text-anchor": "middle" }, "seconds ago");
+  add("text", { class: "y-label", x: 12, y: (top + height - bottom) / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${(top + height - bottom) / 2})` }, "lag (events)");
+  if (history.length > 1) {
+    const points = history.map((point) => `${x(point.seconds_ago).toFixed(1)},${y(point.lag_events || 0).toFixed(1)}`);
+    const first = x(history[0].seconds_ago).toFixed(1), last = x(history[history.length - 1].seconds_ago).toFixed(1);
+    add("polygon", { class: "area", points: `${first},${y(0)} ${points.join(" ")} ${last},${y(0)}` });
+    add("polyline", { class: "line", points: points.join(" ") });
+  }
+  return svg;
 }
 
 // ------------------------------------------------------------------ simulation
@@ -283,7 +361,8 @@ async function startSimulation(event) {
   event.preventDefault();
   const form = new FormData(event.target);
   try {
-    await api("POST", "/api/simulations", { orders: Number(form.get("orders")), concurrency: Number(form.get("concurrency")) });
+    const rate = Number(form.get("rate"));
+    await api("POST", "/api/simulations", { orders: Number(form.get("orders")), concurrency: Number(form.get("concurrency")), rate: rate > 0 ? rate : null });
     state.simulationRunning = true;
     await refreshSimulation();
   } catch (error) {
@@ -331,12 +410,27 @@ async function start() {
     chip.addEventListener("click", async () => {
       for (const other of document.querySelectorAll("#filters .chip")) other.classList.toggle("active", other === chip);
       state.status = chip.dataset.status;
+      state.offset = 0;
       await refreshOrders();
     });
   }
+  $("#newer-page").addEventListener("click", () => turnPage(-1));
+  $("#older-page").addEventListener("click", () => turnPage(1));
+  $("#order-search").addEventListener("input", async (event) => {
+    state.query = event.target.value.trim();
+    state.offset = 0;
+    await refreshOrders();
+  });
+  // A link per order: #order=ID selects it (and can be shared or bookmarked).
+  const fromHash = () => {
+    const match = location.hash.match(/^#order=(.+)$/);
+    if (match) select(decodeURIComponent(match[1]));
+  };
+  window.addEventListener("hashchange", fromHash);
   const info = await api("GET", "/api/info");
   $("#store-url").textContent = info.store;
   await refreshOrders();
+  fromHash();
   await refreshSimulation();
   tick();
 }

@@ -51,7 +51,7 @@ def _as_projections(reference: str, value: Any) -> list[Projection[Any]]:
     )
 
 
-async def _resolve_projections(reference: str, store: EventStore) -> list[Projection[Any]]:
+async def resolve_projections(reference: str, store: EventStore) -> list[Projection[Any]]:
     """The projections ``--app module:attribute`` names.
 
     The attribute is a sequence of :class:`Projection` objects, a :class:`ProjectionRunner`, or a
@@ -77,23 +77,37 @@ def load_projections_value(reference: str, store: EventStore) -> Any:
     return value
 
 
-@app.command()
+projections_app = typer.Typer(
+    help="Projections: status (with --app alone), and retry, skip, rebuild, dead-letters.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(projections_app, name="projections")
+
+
+@projections_app.callback(invoke_without_command=True)
 def projections(
     context: typer.Context,
     application: Annotated[
-        str, typer.Option("--app", help="module:attribute naming the projections (see `run`).")
-    ],
+        str | None, typer.Option("--app", help="module:attribute naming the projections (see `run`).")
+    ] = None,
 ) -> None:
     """Show each projection's state, checkpoint, lag and rate as its runner last reported them.
 
     Works from any machine that reaches the databases, whether or not a runner is running.
     Lag counts every committed event not applied yet, held-back ones included; events/s is
-    the runner's rate over the 10 s before its last report.
+    the runner's rate over the 10 s before its last report. The subcommands act on one
+    projection through its bookkeeping; the runner holding its lease carries them out.
     """
+    if context.invoked_subcommand is not None:
+        return
 
     async def body(settings: Settings) -> None:
+        if application is None:
+            fail("--app is required: module:attribute naming the projections (see `eventledger run`)")
         async with opened_store(settings) as store:
-            chosen = await _resolve_projections(application, store)
+            chosen = await resolve_projections(application, store)
             try:
                 statuses = await stored_statuses(store, chosen)
             finally:
@@ -195,7 +209,7 @@ def run(
 
     async def body(settings: Settings) -> None:
         async with opened_store(settings) as store:
-            chosen = await _resolve_projections(application, store)
+            chosen = await resolve_projections(application, store)
             runner = ProjectionRunner(
                 store, chosen, batch_size=batch_size, held_back_stall_after=held_back_stall_after
             )

@@ -23,6 +23,9 @@ attempts 0 and the skip time).
 reported (state, failure, stall, rate; :class:`ProjectionReport`). It is outside the batches:
 a report is its own short transaction, written on state changes and every few seconds, so a
 process that only reads (``eventledger projections``) sees what the runner sees.
+
+``{prefix}projection_requests`` holds what operators asked of a projection's runner from other
+processes (retry, skip, rebuild; :mod:`eventledger.projections.requests`) and the runner's answer.
 """
 
 from __future__ import annotations
@@ -36,6 +39,13 @@ from eventledger.errors import CheckpointConflict, ProjectionRetired
 from eventledger.projections.builds import Build, BuildState
 from eventledger.projections.failures import DeadLetter, EventFailure
 from eventledger.projections.reports import ProjectionReport, decode_report, encode_report, moment
+from eventledger.projections.requests import (
+    REQUEST_COLUMNS,
+    OperatorRequest,
+    RequestState,
+    decode_request,
+    encode_request,
+)
 from eventledger.projections.sql import Dialect, Row, SQLTransaction, quote_identifier
 
 _LATER_DEAD_LETTER_COLUMNS = (("attempts", "INTEGER"), ("failed_at", "{timestamp}"))
@@ -55,6 +65,13 @@ class CheckpointTables:
         """The qualified name of ``{prefix}projection_reports``, beside ``{prefix}projections``."""
         schema, dot, name = self.projections.rpartition(".")
         table = name.strip('"').removesuffix("projections") + "projection_reports"
+        return f"{schema}{dot}{quote_identifier(table)}"
+
+    @property
+    def requests(self) -> str:
+        """The qualified name of ``{prefix}projection_requests``, beside ``{prefix}projections``."""
+        schema, dot, name = self.projections.rpartition(".")
+        table = name.strip('"').removesuffix("projections") + "projection_requests"
         return f"{schema}{dot}{quote_identifier(table)}"
 
     def create_statements(self) -> list[str]:
@@ -103,6 +120,18 @@ class CheckpointTables:
                 reported_at {timestamp} NOT NULL,
                 report_interval {real} NOT NULL,
                 PRIMARY KEY (projection, version)
+            )""",
+            f"""CREATE TABLE IF NOT EXISTS {self.requests} (
+                id TEXT PRIMARY KEY,
+                projection TEXT NOT NULL,
+                action TEXT NOT NULL,
+                position BIGINT,
+                requested_by TEXT NOT NULL,
+                requested_at {timestamp} NOT NULL,
+                state TEXT NOT NULL,
+                outcome TEXT,
+                answered_by TEXT,
+                answered_at {timestamp}
             )""",
         ]
 
@@ -157,6 +186,36 @@ class CheckpointTables:
             (projection,),
         )
         return [decode_report(row) for row in rows]
+
+    async def save_request(self, sql: SQLTransaction, request: OperatorRequest) -> None:
+        """Record a new request, or its answer (by its id)."""
+        await sql.execute(
+            f"INSERT INTO {self.requests} ({REQUEST_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (id) DO UPDATE SET state = excluded.state, outcome = excluded.outcome, "
+            "answered_by = excluded.answered_by, answered_at = excluded.answered_at",
+            encode_request(request),
+        )
+
+    async def read_requests(
+        self, sql: SQLTransaction, projection: str, *, pending_only: bool = False
+    ) -> list[OperatorRequest]:
+        """``projection``'s requests (only the pending ones, if asked), oldest first."""
+        where = " AND state = %s" if pending_only else ""
+        parameters: tuple[str, ...] = (projection,)
+        if pending_only:
+            parameters = (projection, RequestState.PENDING.value)
+        rows = await sql.fetch_all(
+            f"SELECT {REQUEST_COLUMNS} FROM {self.requests} WHERE projection = %s{where} "
+            "ORDER BY requested_at, id",
+            parameters,
+        )
+        return [decode_request(row) for row in rows]
+
+    async def read_request(self, sql: SQLTransaction, ident: str) -> OperatorRequest | None:
+        """One request by id, or None."""
+        row = await sql.fetch_one(f"SELECT {REQUEST_COLUMNS} FROM {self.requests} WHERE id = %s", (ident,))
+        return None if row is None else decode_request(row)
 
     async def builds(self, sql: SQLTransaction, projection: str) -> list[Build]:
         """Every recorded build of ``projection``, oldest first."""

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from contextlib import AbstractAsyncContextManager
 from typing import ClassVar, Generic, TypeVar
 
+from eventledger.errors import ProjectionStateError
 from eventledger.projections.builds import (
     Build,
     BuildPlan,
@@ -24,6 +25,7 @@ from eventledger.projections.builds import (
 )
 from eventledger.projections.failures import DeadLetter, EventFailure, FailedEvent
 from eventledger.projections.reports import Bookkeeping, ProjectionReport
+from eventledger.projections.requests import OperatorRequest
 
 __all__ = [
     "Bookkeeping",
@@ -157,6 +159,27 @@ class TargetConnection(ABC, Generic[S]):
 
     async def record_report(self, report: ProjectionReport) -> None:
         """Keep ``report`` where other processes can read it (by default nowhere)."""
+
+    # ------------------------------------------------------------------ operator requests
+
+    async def save_request(self, request: OperatorRequest) -> None:
+        """Record an operator's request (or the runner's answer to it) where the runner reads it.
+
+        By default refused: a target that keeps its bookkeeping in the runner's process (memory)
+        takes decisions only through that process's :class:`ProjectionRunner`.
+        """
+        raise ProjectionStateError(
+            f"projection {request.projection!r}: its target keeps its bookkeeping inside the process "
+            "that runs it; ask that process's ProjectionRunner"
+        )
+
+    async def pending_requests(self, projection: str) -> list[OperatorRequest]:
+        """The requests for ``projection`` no runner has answered yet, oldest first (default none)."""
+        return []
+
+    async def read_request(self, ident: str) -> OperatorRequest | None:
+        """A request as recorded now, with its answer once there is one (None when unknown)."""
+        return None
 
     @property
     def broken(self) -> bool:

@@ -19,6 +19,7 @@ from eventledger.errors import InvalidArgument, ProjectionStateError
 from eventledger.projections.builds import Build, Preparation, ReadModelSchema
 from eventledger.projections.failures import DeadLetter, EventFailure
 from eventledger.projections.reports import Bookkeeping, ProjectionReport
+from eventledger.projections.requests import OperatorRequest
 from eventledger.projections.targets.base import Target, TargetConnection
 
 S = TypeVar("S")
@@ -135,6 +136,18 @@ class DelegatingConnection(TargetConnection[S]):
     async def record_report(self, report: ProjectionReport) -> None:
         """Kept in the bookkeeping target."""
         await self.inner.record_report(report)
+
+    async def save_request(self, request: OperatorRequest) -> None:
+        """Kept in the bookkeeping target."""
+        await self.inner.save_request(request)
+
+    async def pending_requests(self, projection: str) -> list[OperatorRequest]:
+        """Kept in the bookkeeping target."""
+        return await self.inner.pending_requests(projection)
+
+    async def read_request(self, ident: str) -> OperatorRequest | None:
+        """Kept in the bookkeeping target."""
+        return await self.inner.read_request(ident)
 
     @property
     def broken(self) -> bool:

@@ -21,6 +21,7 @@ from eventledger.projections.builds import Build, BuildState, Preparation, ReadM
 from eventledger.projections.checkpoints import CheckpointTables
 from eventledger.projections.failures import DeadLetter, EventFailure
 from eventledger.projections.reports import Bookkeeping, ProjectionReport
+from eventledger.projections.requests import OperatorRequest
 from eventledger.projections.sql import SQLTransaction
 from eventledger.projections.targets.base import TargetConnection
 
@@ -225,6 +226,21 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
         """See :meth:`TargetConnection.record_report`: one short transaction of its own."""
         async with self.transaction({}) as sql:
             await self.checkpoints.save_report(sql, report)
+
+    async def save_request(self, request: OperatorRequest) -> None:
+        """See :meth:`TargetConnection.save_request`: one short transaction of its own."""
+        async with self.transaction({}) as sql:
+            await self.checkpoints.save_request(sql, request)
+
+    async def pending_requests(self, projection: str) -> list[OperatorRequest]:
+        """See :meth:`TargetConnection.pending_requests`."""
+        async with self.read_transaction() as sql:
+            return await self.checkpoints.read_requests(sql, projection, pending_only=True)
+
+    async def read_request(self, ident: str) -> OperatorRequest | None:
+        """See :meth:`TargetConnection.read_request`."""
+        async with self.read_transaction() as sql:
+            return await self.checkpoints.read_request(sql, ident)
 
 
 async def read_sql_bookkeeping(

@@ -97,6 +97,25 @@ class Decisions:
                 return await done
         raise ProjectionStateError(f"projection {self.name!r} is {self._state.current.value}, not failed")
 
+    def hand_over(self, position: int, decision: Decision) -> EventFailure | None:
+        """Hand ``decision`` to the build stopped at ``position`` without waiting for it to be carried
+        out (an operator's request from another process); the failure it concerns, or None when no
+        build waits at that position."""
+        for run in self._runs.runs.values():
+            waiting = run.decision is not None and not run.decision.done()
+            if waiting and run.failure is not None and run.failure.position == position:
+                done: asyncio.Future[EventFailure] = asyncio.get_running_loop().create_future()
+                done.add_done_callback(self._log_if_failed)
+                assert run.decision is not None
+                run.decision.set_result(DecisionRequest(decision, done))
+                return run.failure
+        return None
+
+    def _log_if_failed(self, done: asyncio.Future[EventFailure]) -> None:
+        # Nobody awaits a decision handed over from another process: its error is logged here.
+        if not done.cancelled() and done.exception() is not None:
+            log.error("%s: carrying out an operator's request failed: %s", self.name, done.exception())
+
     def raise_if_failed(self) -> None:
         """Raise :class:`ProjectionFailed` when a build has stopped at an event."""
         failure = self._runs.failure()

@@ -34,6 +34,7 @@ from eventledger.projections.listeners import ProjectionListener
 from eventledger.projections.projection import Projection
 from eventledger.projections.retries import ProjectionRetryPolicy
 from eventledger.projections.status import ProjectionStatus, StalledReason, ThroughputMeter
+from eventledger.projections.targets.base import TargetConnection
 from eventledger.projections.worker.applier import BatchApplier
 from eventledger.projections.worker.builds import BuildKeeper
 from eventledger.projections.worker.decisions import Decisions
@@ -42,6 +43,7 @@ from eventledger.projections.worker.line import Reconnect, TargetLine
 from eventledger.projections.worker.machine import AfterRead, Decision, Happening, Phase, after_read
 from eventledger.projections.worker.reader import BatchReader
 from eventledger.projections.worker.reporting import Reporter
+from eventledger.projections.worker.requests import RequestTaker
 from eventledger.projections.worker.runs import BuildRun, BuildRuns
 from eventledger.projections.worker.state import WorkerState
 from eventledger.projections.worker.stopping import Stopped, StopSwitch
@@ -103,6 +105,9 @@ class ProjectionWorker:
             lease=self.lease,
             meter=meter,
             stall_after=stall_after,
+        )
+        self.requests = RequestTaker(
+            projection, owner, runs=runs, decisions=self.decisions, rebuild=self._rebuild_on
         )
         self._until_caught_up = False
         self._runs_changed = asyncio.Event()
@@ -177,7 +182,7 @@ class ProjectionWorker:
         """Holding the lease: run every build the target chose until all are done (or one fails)."""
         for build in await self.builds.prepare():
             self._add_run(build, until_caught_up)
-        heartbeat = asyncio.create_task(self.lease.heartbeat(self.builds.notice_retired))
+        heartbeat = asyncio.create_task(self.lease.heartbeat(self._each_beat))
         reporter = asyncio.create_task(self.reporter.keep_reporting())
         try:
             while True:
@@ -205,6 +210,20 @@ class ProjectionWorker:
             self.runs.stop_feeds()
         if self.runs.all_retired():
             raise ProjectionRetired(self.name, max(self.runs.runs), "a newer build or version replaced it")
+
+    async def _each_beat(self, connection: TargetConnection[Any]) -> None:
+        """After each renewal of the lease (the connection's lock held): notice builds replaced
+        elsewhere, then take the operators' requests from other processes."""
+        await self.builds.notice_retired(connection)
+        await self.requests.take(connection)
+
+    async def _rebuild_on(self, connection: TargetConnection[Any]) -> Build:
+        """Start a rebuild on ``connection`` (its lock held) and apply it here, beside the serving build."""
+        build = await connection.start_rebuild(self.projection)
+        if build.number not in self.runs.runs:
+            self._add_run(build, self._until_caught_up)
+            self._runs_changed.set()
+        return build
 
     def _add_run(self, build: Build, until_caught_up: bool) -> BuildRun:
         run = self.runs.add(build)

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from eventledger.errors import CheckpointConflict, ProjectionFailed
+from eventledger.errors import CheckpointConflict, ProjectionFailed, ProjectionStateError
 from eventledger.events import RecordedEvent
 from eventledger.projections import Projection, ProjectionRetryPolicy, ProjectionRunner, handles
+from eventledger.projections.requests import OperatorRequest, RequestedAction, RequestState
 from eventledger.store import ANY, EventStore, open_store
 from eventledger.testing.conformance.events import Moved, Remarked
 from eventledger.testing.conformance.target_subjects import OpenedTargets, TargetUnderTest, Totals
@@ -255,3 +256,31 @@ class TargetConformance(TargetFixtures):
             assert await connection.load(LEDGER, old.build) is None  # the old build is dropped
         finally:
             await connection.close()
+
+    async def test_an_operators_request_is_kept_pending_until_a_runner_answers_it(
+        self, event_store: EventStore, targets: OpenedTargets[Any]
+    ) -> None:
+        """Requests from other processes (retry, skip, rebuild); a target that keeps its
+        bookkeeping in the runner's process refuses them, and the test is skipped."""
+        request = OperatorRequest.new(LEDGER, RequestedAction.REBUILD, by="conformance")
+        connection = await targets.new().connect()
+        try:
+            try:
+                await connection.save_request(request)
+            except ProjectionStateError:
+                pytest.skip("this target keeps its bookkeeping inside the runner's process")
+            pending = await connection.pending_requests(LEDGER)
+            answer = request.answered(RequestState.DONE, "rebuilt", "conformance-runner")
+            await connection.save_request(answer)
+            answered = await connection.read_request(request.id)
+            left = await connection.pending_requests(LEDGER)
+        finally:
+            await connection.close()
+        assert [item.id for item in pending] == [request.id]
+        assert answered is not None
+        assert (answered.state, answered.outcome, answered.answered_by) == (
+            RequestState.DONE,
+            "rebuilt",
+            "conformance-runner",
+        )
+        assert left == []
