@@ -5,6 +5,7 @@ Each test declares its own exchange and queue and deletes exactly those."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, DeliveryMode, ExchangeType
+from cuttable_proxy import CuttableProxy
 from outbound import (
     RABBITMQ_URL,
     ParcelNoted,
@@ -27,7 +29,12 @@ from outbound import (
 import eventledger as el
 from eventledger.errors import ProjectionFailed, PublishFailed
 from eventledger.projections import ProjectionRetryPolicy, SQLiteTarget
-from eventledger.projections.targets.messages import BrokerTarget, select
+from eventledger.projections.targets.messages import (
+    BrokerTarget,
+    MessagePublisher,
+    OutgoingMessage,
+    select,
+)
 from eventledger.projections.targets.rabbitmq import RabbitMQPublisher
 
 FAST = ProjectionRetryPolicy(attempts=2, first_delay=0.001, max_delay=0.005)
@@ -163,3 +170,63 @@ async def test_a_publisher_killed_mid_batch_publishes_the_batch_again_and_loses_
     first_seen = list(dict.fromkeys(messages))
     assert first_seen == ids  # consumers that drop repeated message ids see every event, in order
     assert await exchange.left_over() == 0
+
+
+class CutsTheConnection(MessagePublisher):
+    """Publishes through ``inner``; after ``after`` confirmed messages cuts the proxy (once)."""
+
+    def __init__(self, inner: RabbitMQPublisher, proxy: CuttableProxy, after: int) -> None:
+        super().__init__(inner.mapping)
+        self.inner, self.proxy, self.after = inner, proxy, after
+        self.sent = 0
+        self.cut = asyncio.Event()
+
+    async def send(self, message: OutgoingMessage) -> None:
+        await self.inner.send(message)
+        self.sent += 1
+        if self.sent == self.after:
+            await self.proxy.cut()
+            self.cut.set()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def is_transient(self, error: BaseException) -> bool:
+        return self.inner.is_transient(error)
+
+
+async def test_every_event_arrives_after_the_broker_connection_was_dropped_mid_run(
+    store: el.EventStore, exchange: Exchange, tmp_path: Path
+) -> None:
+    log = await seed(store, 30)
+    ids = [str(recorded.event_id) for recorded in log]
+    proxy = CuttableProxy("127.0.0.1", 5672)
+    await proxy.start()
+    inner = RabbitMQPublisher(
+        f"amqp://guest:guest@127.0.0.1:{proxy.port}/?reconnect_interval=0.2",
+        exchange=exchange.name,
+        confirm_timeout=2.0,
+    )
+    publisher = CutsTheConnection(inner, proxy, after=13)
+    projection = ParcelsOut(BrokerTarget(publisher, bookkeeping=SQLiteTarget(tmp_path / "out.db")))
+    runner = el.ProjectionRunner(store, [projection], batch_size=10, retry=FAST)
+    running = asyncio.create_task(runner.run_until_caught_up())
+    try:
+        await asyncio.wait_for(publisher.cut.wait(), 60)
+
+        async def stalled() -> bool:
+            return (await runner.status_of("parcels-out")).state is el.ProjectionState.STALLED
+
+        # The broker is unreachable: the projection waits (it neither skips nor fails the event).
+        await within(30, "the projection to stall on the outage", stalled)
+        await proxy.start()
+        await asyncio.wait_for(running, 120)
+    finally:
+        running.cancel()
+        await projection.target.close()
+        await proxy.close()
+    messages = [message.message_id for message in await exchange.drain(30)]
+    while (extra := await exchange.queue.get(fail=False, no_ack=True)) is not None:
+        messages.append(extra.message_id)
+    # Consumers that drop repeated message ids see every event once, in log order.
+    assert list(dict.fromkeys(messages)) == ids
