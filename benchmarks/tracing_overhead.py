@@ -1,6 +1,7 @@
 """What tracing costs an append: W1 (one event to each new stream) with and without spans.
 
-Run: ``.venv/bin/python benchmarks/tracing_overhead.py [--appends 1000] [--rounds 5] [--backends sqlite,postgres]``
+Run: ``.venv/bin/python benchmarks/tracing_overhead.py [--appends 1000] [--rounds 5]``
+(``--backends sqlite,postgres`` by default).
 
 For each backend it times W1 in interleaved rounds, so that drift of the machine affects each
 variant alike, and prints the median per append per variant and the ratio to plain:
