@@ -309,6 +309,25 @@ async def test_a_reaction_is_a_span_inside_its_batch_linked_to_the_source_events
     assert attributes(reaction)["eventledger.event_type"] == "tracing-test.SeatBooked"
 
 
+async def test_the_events_a_reaction_emits_record_the_reaction_spans_ids_and_keep_the_sources_correlation(
+    store: el.EventStore, tracing: Tracing, exporter: InMemorySpanExporter
+) -> None:
+    await store.append(
+        "seat-4", [SeatBooked(seat="4")], expected_version=el.ANY, metadata={"correlation_id": "order-4"}
+    )
+    reactor = Confirmations(store)
+    runner = el.ProjectionRunner(store, [reactor])
+    tracing.observe_runner(runner)
+    try:
+        await runner.run_until_caught_up()
+    finally:
+        await reactor.target.close()
+    reaction = only(named(exporter, "eventledger.reaction"))
+    (emitted,) = [event async for event in store.read_stream("confirmation-4")]
+    assert (emitted.metadata[TRACE_ID_KEY], emitted.metadata[SPAN_ID_KEY]) == ids_of(reaction)
+    assert emitted.correlation_id == "order-4"
+
+
 async def test_instrumenting_a_store_twice_makes_one_span_per_append(
     store: el.EventStore, tracing: Tracing, exporter: InMemorySpanExporter
 ) -> None:

@@ -32,16 +32,23 @@ MAX_LINKS: Final = 64
 hundreds, and a viewer needs only a few to find its way back."""
 
 
+def span_ids(span: Span) -> dict[str, str]:
+    """``span``'s trace and span ids as metadata keys; empty when the span has no valid context
+    (no SDK installed, a no-op provider)."""
+    context = span.get_span_context()
+    if not context.is_valid:
+        return {}
+    return {TRACE_ID_KEY: format(context.trace_id, "032x"), SPAN_ID_KEY: format(context.span_id, "016x")}
+
+
 def traced_metadata(metadata: Mapping[str, Any] | None, span: Span) -> Mapping[str, Any] | None:
     """``metadata`` with ``span``'s ids added (and the correlation id filled from its trace),
     or ``metadata`` as it is when the span has no valid context (no SDK installed)."""
-    context = span.get_span_context()
-    if not context.is_valid:
+    ids = span_ids(span)
+    if not ids:
         return metadata
-    trace_id = format(context.trace_id, "032x")
-    merged = dict(metadata) if metadata else {}
-    merged[TRACE_ID_KEY] = trace_id
-    merged[SPAN_ID_KEY] = format(context.span_id, "016x")
+    trace_id = ids[TRACE_ID_KEY]
+    merged = {**metadata, **ids} if metadata else ids
     correlation = merged.get("correlation_id")
     if correlation is None or (correlation == merged.get("command_id")):
         merged["correlation_id"] = trace_id

@@ -27,7 +27,8 @@ Spans (attributes under ``eventledger.``):
   ``last_position``, ``event_count``, ``rebuilding``; linked to the spans that appended its
   events.
 - ``eventledger.reaction``, a child of its batch: ``projection``, ``stream_id``, ``position``,
-  ``event_type``, ``event_id``; linked to the span that appended the source event.
+  ``event_type``, ``event_id``; linked to the span that appended the source event. The events
+  the reaction emits record its ids (through ``EMITTED_METADATA``), as appended events do.
 
 A failing call's span records the exception and ends with status ERROR.
 """
@@ -35,8 +36,8 @@ A failing call's span records the exception and ends with status ERROR.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final, TypeVar
@@ -49,12 +50,13 @@ from eventledger.domain.repository import Repository
 from eventledger.errors import AggregateNotFound, ConcurrencyError
 from eventledger.events import Event
 from eventledger.projections.listeners import BatchStarting, ProjectionListener, Reacting
+from eventledger.projections.reactions import EMITTED_METADATA
 from eventledger.projections.runner import ProjectionRunner
 from eventledger.store.appends import AppendRequest
 from eventledger.store.base import EventStore
 from eventledger.store.expected_version import ExpectedVersion
 from eventledger.store.records import AppendResult
-from eventledger.tracing.ids import appending_span, links_to_appenders, traced_metadata
+from eventledger.tracing.ids import appending_span, links_to_appenders, span_ids, traced_metadata
 
 __all__ = ["INSTRUMENTATION_NAME", "Tracing"]
 
@@ -281,10 +283,15 @@ class _TracingListener(ProjectionListener):
         )
 
     def reacting(self, reaction: Reacting) -> AbstractContextManager[object]:
-        """A span for one reactor handler, linked to the span that appended its source event."""
+        """A span for one reactor handler, linked to the span that appended its source event;
+        the events the handler emits record the span's ids."""
+        return self._reaction_span(reaction)
+
+    @contextmanager
+    def _reaction_span(self, reaction: Reacting) -> Iterator[Span]:
         recorded = reaction.recorded
         source = appending_span(recorded)
-        return self._tracer.start_as_current_span(
+        with self._tracer.start_as_current_span(
             "eventledger.reaction",
             attributes={
                 "eventledger.projection": reaction.projection,
@@ -294,7 +301,15 @@ class _TracingListener(ProjectionListener):
                 "eventledger.event_id": str(recorded.event_id),
             },
             links=[] if source is None else [trace.Link(source)],
-        )
+        ) as span:
+            # Only the ids: a reaction's correlation id is its source's (reactions.py).
+            ids = span_ids(span)
+            token = EMITTED_METADATA.set(ids) if ids else None
+            try:
+                yield span
+            finally:
+                if token is not None:
+                    EMITTED_METADATA.reset(token)
 
 
 _Result = TypeVar("_Result")
