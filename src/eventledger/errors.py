@@ -308,20 +308,6 @@ class InvalidStoreURL(InvalidArgument):
         super().__init__(f"invalid store URL {url!r}: {reason}; supported: {', '.join(supported)}")
 
 
-class PublishFailed(EventLedgerError):
-    """A broker refused an event's message, or did not confirm it (an integration-events target).
-
-    The projection retries the event and, when retries run out, stops at it: no event is skipped.
-    """
-
-    def __init__(self, broker: str, event_id: str, subject: str, reason: str) -> None:
-        super().__init__(f"{broker} did not take the message of event {event_id} (to {subject!r}): {reason}")
-        self.broker = broker
-        self.event_id = event_id
-        self.subject = subject
-        self.reason = reason
-
-
 class StoreClosed(StoreError):
     """The store was used after :meth:`EventStore.close`."""
 

@@ -15,7 +15,7 @@ messages of one stream (of the whole log, in fact) reach the broker in log order
 
 A broker's connection errors are passing trouble, not an event's fault: the runner retries the
 batch without limit (state ``stalled``) until the broker is back. A message the broker refuses
-(:class:`~eventledger.errors.PublishFailed`) fails the event: retried, then the projection stops
+(:class:`PublishFailed`) fails the event: retried, then the projection stops
 at it until an operator retries it. Nothing is ever skipped on its own.
 """
 
@@ -27,7 +27,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
-from eventledger.errors import InvalidArgument
+from eventledger.errors import EventLedgerError, InvalidArgument
 from eventledger.events import Event, RecordedEvent
 from eventledger.projections.targets.at_least_once import AtLeastOnceConnection, AtLeastOnceTarget
 from eventledger.projections.targets.base import Target, TargetConnection
@@ -39,6 +39,7 @@ __all__ = [
     "MessageMapping",
     "MessagePublisher",
     "OutgoingMessage",
+    "PublishFailed",
     "default_message",
     "json_body",
     "select",
@@ -46,6 +47,22 @@ __all__ = [
 
 HEADER_PREFIX: Final = "eventledger-"
 """Prefix of the headers :func:`default_message` sets (``eventledger-type``, ``eventledger-stream``...)."""
+
+
+class PublishFailed(EventLedgerError):
+    """A broker refused an event's message, or did not confirm it (an integration-events target).
+
+    Here rather than in :mod:`eventledger.errors` (at its 500 lines), beside what raises it.
+
+    The projection retries the event and, when retries run out, stops at it: no event is skipped.
+    """
+
+    def __init__(self, broker: str, event_id: str, subject: str, reason: str) -> None:
+        super().__init__(f"{broker} did not take the message of event {event_id} (to {subject!r}): {reason}")
+        self.broker = broker
+        self.event_id = event_id
+        self.subject = subject
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

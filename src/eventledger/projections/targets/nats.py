@@ -15,9 +15,10 @@ JetStream answers only for subjects of a stream), with the ``eventledger-*`` hea
 ``Nats-Msg-Id`` set to the event id: the server drops a repeat inside the stream's duplicate
 window (two minutes by default), so the events published again after a crash or an outage are
 stored once. The publisher waits for each acknowledgement before the next. A publish JetStream
-refuses (a subject no stream takes, a wrong expected stream) raises
-:class:`~eventledger.errors.PublishFailed`; an unreachable server, a timeout or a stream leader
-election is passing trouble, retried without limit. The client reconnects by itself.
+refuses (a wrong expected stream, say) raises
+:class:`~eventledger.projections.targets.messages.PublishFailed`; an unreachable server, a
+timeout, no responder (no stream takes the subject, or JetStream is not up yet) or a stream
+leader election is passing trouble, retried without limit. The client reconnects by itself.
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.js.client import JetStreamContext
 
-from eventledger.errors import PublishFailed
-from eventledger.projections.targets.messages import MessageMapping, MessagePublisher, OutgoingMessage
+from eventledger.projections.targets.messages import (
+    MessageMapping,
+    MessagePublisher,
+    OutgoingMessage,
+    PublishFailed,
+)
 
 __all__ = ["MSG_ID_HEADER", "JetStreamPublisher"]
 

@@ -16,7 +16,8 @@ persistent, ``message_id`` the event id (consumers drop repeats by it: delivery 
 once), ``type`` the event type, ``correlation_id`` the event's, and the ``eventledger-*`` headers.
 The publisher waits for the broker's confirmation of each message before the next; a message
 the broker nacks, or cannot route anywhere (``mandatory``, on by default: an exchange without a
-bound queue would drop it silently), raises :class:`~eventledger.errors.PublishFailed`.
+bound queue would drop it silently), raises
+:class:`~eventledger.projections.targets.messages.PublishFailed`.
 """
 
 from __future__ import annotations
@@ -33,8 +34,12 @@ from aio_pika.exceptions import (
     PublishError,
 )
 
-from eventledger.errors import PublishFailed
-from eventledger.projections.targets.messages import MessageMapping, MessagePublisher, OutgoingMessage
+from eventledger.projections.targets.messages import (
+    MessageMapping,
+    MessagePublisher,
+    OutgoingMessage,
+    PublishFailed,
+)
 
 __all__ = ["RabbitMQPublisher"]
 
