@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "projections": 5,
     "compatibility": 6,
     "metrics": 6,
+    "tracing": 6,
     "operations": 6,
     "testing": 7,
     "cli": 7,

@@ -15,7 +15,14 @@ from eventledger.projections.builds import Build, BuildState, ReadModelSchema
 from eventledger.projections.documents import DocumentProjection, DocumentReader, DocumentSession
 from eventledger.projections.failures import DeadLetter, EventFailure, FailedEvent, FailureInfo
 from eventledger.projections.leases import LeasePolicy
-from eventledger.projections.listeners import BatchApplied, EventFailed, ProjectionListener, StateChanged
+from eventledger.projections.listeners import (
+    BatchApplied,
+    BatchStarting,
+    EventFailed,
+    ProjectionListener,
+    Reacting,
+    StateChanged,
+)
 from eventledger.projections.progress import StoredStatus, stored_status
 from eventledger.projections.projection import Projection, handles
 from eventledger.projections.reactor import Emit, Reactor
@@ -42,6 +49,7 @@ from eventledger.projections.worker import Decision
 __all__ = [
     "AtLeastOnceTarget",
     "BatchApplied",
+    "BatchStarting",
     "Build",
     "BuildState",
     "DeadLetter",
@@ -65,6 +73,7 @@ __all__ = [
     "ProjectionState",
     "ProjectionStatus",
     "ProjectionWaitTimeout",
+    "Reacting",
     "Reactor",
     "ReadModelSchema",
     "RebuildProgress",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, Final
 
 from eventledger.errors import InvalidArgument
@@ -31,6 +32,13 @@ from eventledger.store.expected_version import ExpectedVersion
 
 REACTION_KEYS: Final = ("correlation_id", "causation_id")
 """The metadata keys a reaction's events get from their source event (a handler may not set them)."""
+
+EMITTED_METADATA: Final[ContextVar[Mapping[str, Any] | None]] = ContextVar(
+    "eventledger_emitted_metadata", default=None
+)
+"""Keys added to the metadata of every event emitted while it is set (None: none). A listener
+wrapping a reaction sets it (tracing puts its reaction span's ids here); a handler's own keys
+and the source's ids win over it."""
 
 _KEYS_NAMESPACE: Final = uuid.UUID("6f1d3c52-8a9e-4f57-9b1e-2d0c7a5e4b13")
 
@@ -93,6 +101,9 @@ class Emit:
             raise InvalidArgument(
                 f"metadata key(s) {', '.join(taken)} are set from the source event; choose other names"
             )
+        ambient = EMITTED_METADATA.get()
+        if ambient:
+            chosen = {**ambient, **chosen}
         chosen.update(self._metadata)
         self.requests.extend(encode_requests([AppendRequest(stream_id, events, expected_version, chosen)]))
         self._streams.add(stream_id)

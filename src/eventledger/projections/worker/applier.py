@@ -16,13 +16,20 @@ fails, :func:`~eventledger.projections.worker.machine.after_failure` decides the
 from __future__ import annotations
 
 import time
-from typing import Any
+from contextlib import nullcontext
+from typing import Any, Final
 
 from eventledger.errors import CheckpointConflict, LeaseLost, ProjectionRetired, StoreUnavailable
 from eventledger.events import RecordedEvent
 from eventledger.projections.failures import EventFailure, describe_error
-from eventledger.projections.listeners import BatchApplied, ProjectionListener
+from eventledger.projections.listeners import (
+    BatchApplied,
+    BatchStarting,
+    ProjectionListener,
+    Reacting,
+)
 from eventledger.projections.projection import Projection
+from eventledger.projections.reactor import Reactor
 from eventledger.projections.retries import ProjectionRetryPolicy
 from eventledger.projections.status import ThroughputMeter
 from eventledger.projections.worker.decisions import Decisions
@@ -31,6 +38,8 @@ from eventledger.projections.worker.machine import AfterFailure, Decision, after
 from eventledger.projections.worker.runs import BuildRun, BuildRuns
 from eventledger.projections.worker.state import WorkerState
 from eventledger.projections.worker.stopping import Stopped, StopSwitch
+
+_NO_CONTEXT: Final = nullcontext()
 
 
 class HandlerFailed(Exception):
@@ -123,17 +132,28 @@ class BatchApplier:
         handled = 0
         position = events[-1].position
         handler_for = self.projection.handler_for
+        listeners = self._listeners
+        reactor = isinstance(self.projection, Reactor)
+        name = self.projection.name
+        applying = listeners.applying(
+            BatchStarting(name, run.build.number, events, run.rebuilding, reactor)
+        )
         batch = self._line.current().batch(self.projection, run.build, run.checkpoint, position)
-        async with self._line.lock, batch as session:
-            for recorded in events:
-                handler = handler_for(type(recorded.event))
-                if handler is None:
-                    continue
-                try:
-                    await handler(recorded.event, recorded, session)
-                except Exception as error:
-                    raise HandlerFailed(recorded, error) from error
-                handled += 1
+        with applying or _NO_CONTEXT:
+            async with self._line.lock, batch as session:
+                for recorded in events:
+                    handler = handler_for(type(recorded.event))
+                    if handler is None:
+                        continue
+                    try:
+                        if reactor:
+                            with listeners.reacting(Reacting(name, recorded)) or _NO_CONTEXT:
+                                await handler(recorded.event, recorded, session)
+                        else:
+                            await handler(recorded.event, recorded, session)
+                    except Exception as error:
+                        raise HandlerFailed(recorded, error) from error
+                    handled += 1
         self._runs.committed(run, position)
         run.last_commit = time.monotonic()
         self._meter.record(len(events))
