@@ -12,7 +12,11 @@ times. Variants:
 - ``async``: ``await store.append(...)`` / ``async for ... in store.read_stream(...)`` in
   ``asyncio.run``;
 - ``sync``: the same calls on :func:`eventledger.sync.open_store`'s store from a plain thread
-  (each call hands over to the store's loop thread and waits for it).
+  (each call hands over to the store's loop thread and waits for it);
+- ``sync driver`` (PostgreSQL W1 and W2 only): psycopg's synchronous connection running the
+  store's own append statement on the store's own table, no library: the floor a store built on
+  the synchronous driver could reach, to tell whether one would measure better than the loop
+  thread (SQLite's store already calls the synchronous sqlite3 driver).
 
 Every measurement gets a fresh SQLite file or PostgreSQL schema (dropped afterwards); the two
 variants alternate within each round, so drift of the machine affects both alike. Printed: the
@@ -107,6 +111,45 @@ def _sync_run(url: str, workload: str, count: int) -> float:
         return (time.perf_counter() - started) / count
 
 
+def _sync_driver_run(url: str, postgres: str, workload: str, count: int) -> float:
+    """W1/W2 as psycopg's synchronous connection sends the store's append statement."""
+    import json
+
+    from eventledger.store.postgres_appends import APPEND_ONE_EXACT
+
+    schema = url.rsplit("schema=", 1)[1]
+    asyncio.run(_create_and_seed(url, workload))
+    statement = APPEND_ONE_EXACT.format(events=f'"{schema}".events').encode()
+    with psycopg.connect(postgres, autocommit=True) as connection:
+        cursor = connection.cursor()
+
+        def append(stream: str, expected: int, number: int) -> None:
+            cursor.execute(statement, {
+                "stream": stream, "expected": expected, "event_id": uuid.uuid4(),
+                "type": "bench.sync.deposited", "schema_version": 1, "metadata": None,
+                "data": json.dumps({"account": f"a-{number}", "amount": number}, separators=(",", ":")),
+            }, prepare=True)
+            if not cursor.fetchall():
+                raise RuntimeError(f"{stream} is not at version {expected}")
+
+        started = time.perf_counter()
+        if workload == "W1":
+            for number in range(count):
+                append(f"new-{number}", 0, number)
+        else:
+            versions = [1] * STREAMS
+            for number in range(count):
+                slot = number % STREAMS
+                append(f"seeded-{slot}", versions[slot], number)
+                versions[slot] += 1
+        return (time.perf_counter() - started) / count
+
+
+async def _create_and_seed(url: str, workload: str) -> None:
+    async with await el.open_store(url) as store:
+        await _seed(store, workload)
+
+
 Place = Callable[[], tuple[str, Callable[[], None]]]
 """Makes a fresh place: a store URL and how to remove it afterwards."""
 
@@ -127,12 +170,14 @@ def _places(folder: Path, postgres: str) -> dict[str, Place]:
     return {"sqlite": sqlite_place, "postgres": postgres_place}
 
 
-def measure(place: Place, workload: str, variant: str, count: int) -> float:
+def measure(place: Place, workload: str, variant: str, count: int, postgres: str = "") -> float:
     """Seconds per operation of ``workload`` through ``variant`` in a fresh place."""
     url, drop = place()
     try:
         if variant == "async":
             return asyncio.run(_async_run(url, workload, count))
+        if variant == "sync driver":
+            return _sync_driver_run(url, postgres, workload, count)
         return _sync_run(url, workload, count)
     finally:
         drop()
@@ -155,15 +200,25 @@ def run(appends: int, reads: int, rounds: int, backends: list[str], postgres: st
             measure(place, "W1", "async", appends // 10)
             for workload in WORKLOADS:
                 count = reads if workload == "R1" else appends
-                timings: dict[str, list[float]] = {"async": [], "sync": []}
+                variants = ["async", "sync"]
+                if backend == "postgres" and workload != "R1":
+                    variants.append("sync driver")
+                timings: dict[str, list[float]] = {variant: [] for variant in variants}
                 for _ in range(rounds):
-                    for variant in ("async", "sync"):
-                        timings[variant].append(measure(place, workload, variant, count))
+                    for variant in variants:
+                        timings[variant].append(measure(place, workload, variant, count, postgres))
                 ratios = sorted(s / a for s, a in zip(timings["sync"], timings["async"], strict=True))
+                floor = ""
+                if "sync driver" in timings:
+                    over = sorted(s / d for s, d in zip(timings["sync"], timings["sync driver"], strict=True))
+                    floor = (
+                        f"   sync driver {statistics.median(timings['sync driver']) * 1e6:.1f} µs, sync/it "
+                        f"{over[0]:.2f}x / {statistics.median(over):.2f}x / {over[-1]:.2f}x"
+                    )
                 print(
                     f"{backend:<9}{workload:<5}{statistics.median(timings['async']) * 1e6:>10.1f}"
                     f"{statistics.median(timings['sync']) * 1e6:>10.1f}   "
-                    f"{ratios[0]:.2f}x / {statistics.median(ratios):.2f}x / {ratios[-1]:.2f}x"
+                    f"{ratios[0]:.2f}x / {statistics.median(ratios):.2f}x / {ratios[-1]:.2f}x{floor}"
                 )
         print(f"\nload average after: {_load()}")
 
