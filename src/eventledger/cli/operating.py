@@ -35,6 +35,7 @@ from eventledger.errors import EventLedgerError
 from eventledger.operations import stored_statuses
 from eventledger.projections import Projection, ProjectionRunner, StoredStatus
 from eventledger.projections.lag import DEFAULT_HELD_BACK_STALL_AFTER
+from eventledger.projections.membership import SharePolicy
 from eventledger.store import EventStore
 
 # --------------------------------------------------------------------------- projections
@@ -185,19 +186,32 @@ def run(
             "reports stalled.",
         ),
     ] = DEFAULT_HELD_BACK_STALL_AFTER,
+    share: Annotated[
+        bool,
+        typer.Option(
+            "--share",
+            help="Divide the projections with the other workers started with --share on the same "
+            "projections, instead of standing by for the ones they hold.",
+        ),
+    ] = False,
 ) -> None:
     """Run the application's projections as a standalone worker (the unit of scale-out).
 
     Start it on several machines: each projection runs where its lease is held and the others
-    wait as hot standbys. Shows a progress bar while catching up; SIGTERM or Ctrl-C stops it
-    after the current batch.
+    wait as hot standbys; with --share the workers divide the projections between them and
+    rebalance when one joins or leaves. Shows a progress bar while catching up; SIGTERM or
+    Ctrl-C stops it after the current batch.
     """
 
     async def body(settings: Settings) -> None:
         async with opened_store(settings) as store:
             chosen = await _resolve_projections(application, store)
             runner = ProjectionRunner(
-                store, chosen, batch_size=batch_size, held_back_stall_after=held_back_stall_after
+                store,
+                chosen,
+                batch_size=batch_size,
+                held_back_stall_after=held_back_stall_after,
+                share=SharePolicy() if share else None,
             )
             try:
                 async with _measured(store, runner, metrics_port, metrics_address):

@@ -16,6 +16,7 @@ from eventledger.projections.documents import DocumentProjection, DocumentReader
 from eventledger.projections.failures import DeadLetter, EventFailure, FailedEvent, FailureInfo
 from eventledger.projections.leases import LeasePolicy
 from eventledger.projections.listeners import BatchApplied, EventFailed, ProjectionListener, StateChanged
+from eventledger.projections.membership import SharePolicy
 from eventledger.projections.progress import StoredStatus, stored_status
 from eventledger.projections.projection import Projection, handles
 from eventledger.projections.reactor import Emit, Reactor
@@ -70,6 +71,7 @@ __all__ = [
     "RebuildProgress",
     "SQLTransaction",
     "SQLiteTarget",
+    "SharePolicy",
     "StalledReason",
     "StateChanged",
     "StoredStatus",

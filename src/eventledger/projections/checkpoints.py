@@ -35,6 +35,7 @@ from uuid import UUID
 from eventledger.errors import CheckpointConflict, ProjectionRetired
 from eventledger.projections.builds import Build, BuildState
 from eventledger.projections.failures import DeadLetter, EventFailure
+from eventledger.projections.membership import MemberRows
 from eventledger.projections.reports import ProjectionReport, decode_report, encode_report, moment
 from eventledger.projections.sql import Dialect, Row, SQLTransaction, quote_identifier
 
@@ -56,6 +57,13 @@ class CheckpointTables:
         schema, dot, name = self.projections.rpartition(".")
         table = name.strip('"').removesuffix("projections") + "projection_reports"
         return f"{schema}{dot}{quote_identifier(table)}"
+
+    @property
+    def members(self) -> MemberRows:
+        """``{prefix}workers``: the runners sharing work (see :mod:`.membership`)."""
+        schema, dot, name = self.projections.rpartition(".")
+        table = name.strip('"').removesuffix("projections") + "workers"
+        return MemberRows(self.dialect, f"{schema}{dot}{quote_identifier(table)}")
 
     def create_statements(self) -> list[str]:
         """Idempotent DDL for the bookkeeping tables."""
@@ -104,6 +112,7 @@ class CheckpointTables:
                 report_interval {real} NOT NULL,
                 PRIMARY KEY (projection, version)
             )""",
+            self.members.create_statement(),
         ]
 
     async def create(self, sql: SQLTransaction) -> None:

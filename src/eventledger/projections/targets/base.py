@@ -23,6 +23,7 @@ from eventledger.projections.builds import (
     plan_builds,
 )
 from eventledger.projections.failures import DeadLetter, EventFailure, FailedEvent
+from eventledger.projections.membership import Member
 from eventledger.projections.reports import Bookkeeping, ProjectionReport
 
 __all__ = [
@@ -97,6 +98,16 @@ class TargetConnection(ABC, Generic[S]):
     @abstractmethod
     async def release_lease(self) -> None:
         """Give the lease up (no-op when none is held)."""
+
+    async def beat_member(self, group: str, owner: str, held: int, ttl: float) -> list[Member] | None:
+        """Renew runner ``owner``'s membership of ``group`` for ``ttl`` seconds (it holds ``held``
+        leases) and return the group's live members; None when this target cannot keep members
+        (then runners do not share work through it). See :mod:`eventledger.projections.membership`.
+        """
+        return None
+
+    async def leave_group(self, group: str, owner: str) -> None:
+        """End runner ``owner``'s membership of ``group`` (no-op where members are not kept)."""
 
     # ------------------------------------------------------------------ builds
 

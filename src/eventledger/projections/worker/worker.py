@@ -37,12 +37,13 @@ from eventledger.projections.status import ProjectionStatus, StalledReason, Thro
 from eventledger.projections.worker.applier import BatchApplier
 from eventledger.projections.worker.builds import BuildKeeper
 from eventledger.projections.worker.decisions import Decisions
-from eventledger.projections.worker.lease_keeper import LeaseKeeper
+from eventledger.projections.worker.lease_keeper import HandedOver, LeaseKeeper
 from eventledger.projections.worker.line import Reconnect, TargetLine
 from eventledger.projections.worker.machine import AfterRead, Decision, Happening, Phase, after_read
 from eventledger.projections.worker.reader import BatchReader
 from eventledger.projections.worker.reporting import Reporter
 from eventledger.projections.worker.runs import BuildRun, BuildRuns
+from eventledger.projections.worker.sharing import WorkSharing
 from eventledger.projections.worker.state import WorkerState
 from eventledger.projections.worker.stopping import Stopped, StopSwitch
 from eventledger.store.base import EventStore
@@ -122,10 +123,21 @@ class ProjectionWorker:
         """Allow :meth:`run` again after a stop."""
         self.stopping.reset()
 
-    async def run(self, *, until_caught_up: bool = False, deadline: float | None = None) -> None:
-        """Run until stopped (or, with ``until_caught_up``, until every build has caught up)."""
+    async def run(
+        self,
+        *,
+        until_caught_up: bool = False,
+        deadline: float | None = None,
+        sharing: WorkSharing | None = None,
+    ) -> None:
+        """Run until stopped (or, with ``until_caught_up``, until every build has caught up).
+
+        With ``sharing`` the lease is taken only within the runner's share of the work, and
+        handed over at a batch boundary when the share shrinks (see :mod:`.sharing`).
+        """
         self._until_caught_up = until_caught_up
         self.decisions.raise_on_failure = until_caught_up
+        self.lease.sharing = sharing
         reconnects = 0
         try:
             while True:
@@ -140,6 +152,12 @@ class ProjectionWorker:
                     log.warning("%s: %s", self.name, error)
                     self.state.last_error = str(error)
                     await self._disconnect()
+                except HandedOver:
+                    # The keeper holds the line's lock: no batch starts before the lease is gone.
+                    try:
+                        await self._disconnect()
+                    finally:
+                        self.line.lock.release()
                 except ProjectionRetired as error:
                     log.info("%s: %s", self.name, error)
                     self.state.last_error = str(error)
@@ -167,6 +185,7 @@ class ProjectionWorker:
                 # Even when a second cancellation cuts the report short, the connection (and on
                 # PostgreSQL the lease with it) must go.
                 await self._disconnect()
+                self.lease.sharing = None
 
     async def _disconnect(self) -> None:
         self.lease.lost()

@@ -1,0 +1,110 @@
+"""Runners that share their projections: fair shares, rebalancing, fail-over after SIGKILL.
+
+Real runner processes (``sharing_process.py``) run four ledger projections with
+``share=SharePolicy(...)``; the test follows which process applies which projection through
+the state changes each one prints. The ledgers are built to reveal a lost or doubled event
+(increments, and an ``applied`` row per event without a key), so "equal to a replay" means
+every hand-over and every take-over applied each event exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+from projection_rig import Rig, deposit_many, expected_view, make_rig
+from sharing_rig import Fleet, SharingProcess
+
+PROJECTIONS = 4
+
+
+@pytest.fixture
+async def postgres_rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async for made in make_rig("postgres", tmp_path):
+        yield made
+
+
+def _delay(rig: Rig) -> float:
+    """A handler's wait on I/O per event; none on SQLite, where a batch holds the file's one write
+    lock and sleeping in it would starve the other processes' transactions."""
+    return 0.002 if rig.kind == "postgres" else 0.0
+
+
+def _all_applied_by(processes: list[SharingProcess], names: set[str]) -> bool:
+    return names <= {name for process in processes for name in process.applying}
+
+
+async def _equal_to_a_replay(fleet: Fleet) -> None:
+    expected = await expected_view(fleet.rig.store)
+    for number, view in (await fleet.views()).items():
+        assert view.balances == expected.balances, f"ledger-{number}"
+        assert view.applied == expected.applied, f"ledger-{number}"
+
+
+@pytest.mark.slow
+async def test_three_workers_divide_four_projections_fairly(sql_rig: Rig) -> None:
+    await deposit_many(sql_rig.store, 600)
+    fleet = Fleet(sql_rig, PROJECTIONS, delay=_delay(sql_rig))
+    try:
+        await fleet.start(3)
+        await fleet.wait_for_fair_shares()
+        assert sorted(len(names) for names in fleet.shares().values()) == [1, 1, 2]
+        await deposit_many(sql_rig.store, 200, start=10_000)
+        await fleet.wait_until_caught_up()
+        await _equal_to_a_replay(fleet)
+    finally:
+        await fleet.end()
+
+
+@pytest.mark.slow
+async def test_a_joining_worker_gets_a_share_from_the_one_that_held_everything(sql_rig: Rig) -> None:
+    await deposit_many(sql_rig.store, 400)
+    fleet = Fleet(sql_rig, PROJECTIONS, delay=_delay(sql_rig))
+    try:
+        (first,) = await fleet.start(1)
+        await fleet.wait_until(lambda: len(first.applying) == PROJECTIONS, "one worker applying all four")
+        await fleet.start(1)
+        await fleet.wait_for_fair_shares()
+        assert sorted(len(names) for names in fleet.shares().values()) == [2, 2]
+        await fleet.wait_until_caught_up()
+        await _equal_to_a_replay(fleet)
+    finally:
+        await fleet.end()
+
+
+@pytest.mark.slow
+async def test_a_killed_workers_projections_are_taken_over_within_a_second(postgres_rig: Rig) -> None:
+    # On PostgreSQL the lease is an advisory lock that dies with the killed process's connection;
+    # on SQLite a take-over waits for the lease row's ttl besides.
+    rig = postgres_rig
+    chance = random.Random()
+    await deposit_many(rig.store, 800)
+    fleet = Fleet(rig, PROJECTIONS, delay=0.002)
+    takeovers: list[float] = []
+    try:
+        await fleet.start(3)
+        for round_ in range(3):
+            await fleet.wait_for_fair_shares()
+            victim = chance.choice([p for p in fleet.live() if p.applying])
+            orphans = set(victim.applying)
+            killed_at = victim.kill()
+            survivors = [p for p in fleet.live() if p is not victim]
+            await fleet.wait_until(
+                partial(_all_applied_by, survivors, orphans),
+                f"round {round_}: the survivors applying {sorted(orphans)}",
+            )
+            taken = [t for p in survivors for name, t in p.taken if name in orphans and t >= killed_at]
+            takeovers.append(max(taken) - killed_at)
+            await victim.end()
+            more = deposit_many(rig.store, 100, start=20_000 + round_ * 1000, wait=False)
+            await asyncio.gather(more, fleet.start(1))
+        await fleet.wait_until_caught_up()
+        await _equal_to_a_replay(fleet)
+    finally:
+        await fleet.end()
+    print(f"take-over after SIGKILL, seconds: {[round(t, 3) for t in takeovers]}")
+    assert max(takeovers) < 1.0, takeovers
