@@ -68,6 +68,13 @@ def _numbered(number: int) -> type[NumberedLedger]:
     )
 
 
+class SegmentedLedger(NumberedLedger, name="ledger-segmented", segments=4):
+    """The ledger applied by four segments, into ``balances_9`` and ``applied_9``."""
+
+    tables = ("balances_9", "applied_9")
+    number = 9
+
+
 LEDGERS: tuple[type[NumberedLedger], ...] = tuple(_numbered(number) for number in range(8))
 """``ledger-0`` ... ``ledger-7``."""
 

@@ -112,6 +112,7 @@ def show_stored_statuses(console: Console, statuses: Sequence[StoredStatus]) -> 
     table.add_column("state", no_wrap=True)
     for heading in ("checkpoint", "head", "held back", "lag", "lag (s)", "events/s"):
         table.add_column(heading, justify="right", no_wrap=True)
+    table.add_column("runner", no_wrap=True)
     for status in statuses:
         lag = "-" if status.lag_events is None else str(status.lag_events)
         style = "green" if lag == "0" else "yellow"
@@ -125,6 +126,7 @@ def show_stored_statuses(console: Console, statuses: Sequence[StoredStatus]) -> 
             f"[{style}]{lag}[/]",
             "-" if status.lag_seconds is None else f"{status.lag_seconds:.2f}",
             "-" if status.events_per_second is None else f"{status.events_per_second:.1f}",
+            "-" if status.report is None else escape(status.report.owner),
         )
     console.print(table)
     for status in statuses:

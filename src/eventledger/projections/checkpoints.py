@@ -65,6 +65,13 @@ class CheckpointTables:
         table = name.strip('"').removesuffix("projections") + "workers"
         return MemberRows(self.dialect, f"{schema}{dot}{quote_identifier(table)}")
 
+    @property
+    def segments(self) -> str:
+        """The qualified name of ``{prefix}segments``: one checkpoint per segment of a build."""
+        schema, dot, name = self.projections.rpartition(".")
+        table = name.strip('"').removesuffix("projections") + "segments"
+        return f"{schema}{dot}{quote_identifier(table)}"
+
     def create_statements(self) -> list[str]:
         """Idempotent DDL for the bookkeeping tables."""
         timestamp = "timestamptz" if self.dialect == "postgresql" else "TEXT"
@@ -113,6 +120,13 @@ class CheckpointTables:
                 PRIMARY KEY (projection, version)
             )""",
             self.members.create_statement(),
+            f"""CREATE TABLE IF NOT EXISTS {self.segments} (
+                projection TEXT NOT NULL,
+                build INTEGER NOT NULL,
+                segment INTEGER NOT NULL,
+                position BIGINT NOT NULL,
+                PRIMARY KEY (projection, build, segment)
+            )""",
         ]
 
     async def create(self, sql: SQLTransaction) -> None:
@@ -209,14 +223,43 @@ class CheckpointTables:
         )
 
     async def delete(self, sql: SQLTransaction, build: Build) -> None:
-        """Forget a build (after its tables were dropped)."""
+        """Forget a build (after its tables were dropped), its segments' checkpoints too."""
+        for table in (self.projections, self.segments):
+            await sql.execute(
+                f"DELETE FROM {table} WHERE projection = %s AND build = %s", (build.projection, build.number)
+            )
+
+    async def segment_position(self, sql: SQLTransaction, build: Build, segment: int) -> int:
+        """Segment ``segment``'s checkpoint in ``build``; a new segment starts where the build started."""
         await sql.execute(
-            f"DELETE FROM {self.projections} WHERE projection = %s AND build = %s",
-            (build.projection, build.number),
+            f"INSERT INTO {self.segments} (projection, build, segment, position) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (projection, build, segment) DO NOTHING",
+            (build.projection, build.number, segment, build.position),
         )
+        row = await sql.fetch_one(
+            f"SELECT position FROM {self.segments} WHERE projection = %s AND build = %s AND segment = %s",
+            (build.projection, build.number, segment),
+        )
+        assert row is not None  # inserted just above, in this transaction
+        return int(row[0])
+
+    async def segment_positions(self, sql: SQLTransaction, projection: str, number: int) -> dict[int, int]:
+        """The checkpoint of every segment of build ``number`` that has started."""
+        rows = await sql.fetch_all(
+            f"SELECT segment, position FROM {self.segments} WHERE projection = %s AND build = %s",
+            (projection, number),
+        )
+        return {int(row[0]): int(row[1]) for row in rows}
 
     async def compare_and_set(self, sql: SQLTransaction, build: Build, expected: int, position: int) -> None:
-        """Move the checkpoint from ``expected`` to ``position`` or raise; see the module docstring."""
+        """Move the checkpoint from ``expected`` to ``position`` or raise; see the module docstring.
+
+        For a segment's view of a build the segment's checkpoint moves, and the build must still
+        be there and not retired.
+        """
+        if build.segment is not None:
+            await self._segment_compare_and_set(sql, build, build.segment, expected, position)
+            return
         changed = await sql.execute(
             f"UPDATE {self.projections} SET position = %s, updated_at = CURRENT_TIMESTAMP "
             "WHERE projection = %s AND build = %s AND position = %s AND state <> 'retired'",
@@ -230,6 +273,23 @@ class CheckpointTables:
         if current.state is BuildState.RETIRED:
             raise ProjectionRetired(build.projection, build.number, "a newer build replaced it")
         raise CheckpointConflict(build.projection, build.number, expected, current.position)
+
+    async def _segment_compare_and_set(
+        self, sql: SQLTransaction, build: Build, segment: int, expected: int, position: int
+    ) -> None:
+        changed = await sql.execute(
+            f"UPDATE {self.segments} SET position = %s "
+            "WHERE projection = %s AND build = %s AND segment = %s AND position = %s",
+            (position, build.projection, build.number, segment, expected),
+        )
+        current = await self.build(sql, build.projection, build.number)
+        if current is None:
+            raise ProjectionRetired(build.projection, build.number, "its build was dropped")
+        if current.state is BuildState.RETIRED:
+            raise ProjectionRetired(build.projection, build.number, "a newer build replaced it")
+        if changed != 1:
+            positions = await self.segment_positions(sql, build.projection, build.number)
+            raise CheckpointConflict(build.projection, build.number, expected, positions.get(segment))
 
     async def record_dead_letter(self, sql: SQLTransaction, build: Build, failed: EventFailure) -> None:
         """Record a skipped event with its failure."""

@@ -38,11 +38,12 @@ from eventledger.errors import InvalidArgument, ProjectionStateError, UnknownPro
 from eventledger.projections.builds import Build
 from eventledger.projections.failures import DeadLetter, EventFailure
 from eventledger.projections.lag import DEFAULT_HELD_BACK_STALL_AFTER, HeldBackWatch
-from eventledger.projections.leases import LeasePolicy, lease_key, new_owner_id
+from eventledger.projections.leases import LeasePolicy, new_owner_id
 from eventledger.projections.listeners import Listeners, ProjectionListener
 from eventledger.projections.membership import SharePolicy, group_id
 from eventledger.projections.projection import Projection
 from eventledger.projections.retries import ProjectionRetryPolicy
+from eventledger.projections.segments import segments_of
 from eventledger.projections.status import ProjectionStatus
 from eventledger.projections.waits import (
     ProgressSignal,
@@ -120,8 +121,15 @@ class ProjectionRunner:
         if share is not None and not isinstance(share, SharePolicy):
             raise InvalidArgument(f"share must be a SharePolicy or None, not {share!r}")
         self._share = share
-        self._workers = {
-            projection.name: ProjectionWorker(
+        for projection in projections:
+            if projection.segments > 1 and not type(projection.target).segmentable:
+                raise InvalidArgument(
+                    f"projection {projection.name!r} has {projection.segments} segments, but its target "
+                    f"{projection.target.describe()} keeps no segment checkpoints (use SQLite or PostgreSQL)"
+                )
+        self._projections = list(projections)
+        workers = [
+            ProjectionWorker(
                 store,
                 projection,
                 owner=self.owner,
@@ -130,9 +138,12 @@ class ProjectionRunner:
                 lease=self._lease,
                 stall_after=stall_after,
                 listeners=everyone,
+                segment=segment,
             )
             for projection in projections
-        }
+            for segment in segments_of(projection.segments)
+        ]
+        self._workers = {worker.name: worker for worker in workers}
         self._running = False
         self._active: set[str] = set()
         """The projections whose run in this runner has not ended."""
@@ -142,8 +153,8 @@ class ProjectionRunner:
 
     @property
     def projections(self) -> list[Projection[Any]]:
-        """The projections this runner runs."""
-        return [worker.projection for worker in self._workers.values()]
+        """The projections this runner runs (a segmented one once)."""
+        return list(self._projections)
 
     def add_listener(self, listener: ProjectionListener) -> None:
         """Tell ``listener`` about batches, state changes and failures from now on."""
@@ -194,7 +205,7 @@ class ProjectionRunner:
         """This run's membership of the runners of the same projections (None without ``share``)."""
         if self._share is None or not self._workers:
             return None
-        keys = [lease_key(worker.name, worker.projection.version) for worker in self._workers.values()]
+        keys = [worker.lease.key for worker in self._workers.values()]
         first = min(self._workers.values(), key=lambda worker: worker.name)
         return WorkSharing(first.projection.target, group_id(keys), self.owner, len(keys), self._share)
 
@@ -273,7 +284,7 @@ class ProjectionRunner:
         bound = checked_timeout(timeout)
         if bound is None:
             raise InvalidArgument("wait_for_position needs a timeout in seconds")
-        workers = [self._worker(projection)] if projection is not None else list(self._workers.values())
+        workers = self._workers_of(projection) if projection is not None else list(self._workers.values())
 
         async def look() -> WaitReading:
             running = await self._running_here(workers)
@@ -401,6 +412,11 @@ class ProjectionRunner:
             return await connection.dead_letters(name)
         finally:
             await connection.close()
+
+    def _workers_of(self, name: str) -> list[ProjectionWorker]:
+        """The worker of projection or segment ``name``; every segment's for a segmented projection."""
+        segments = [worker for worker in self._workers.values() if worker.projection.name == name]
+        return segments if segments and name not in self._workers else [self._worker(name)]
 
     def _worker(self, name: str) -> ProjectionWorker:
         try:

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from contextlib import AbstractAsyncContextManager
 from typing import ClassVar, Generic, TypeVar
 
+from eventledger.errors import ProjectionStateError
 from eventledger.projections.builds import (
     Build,
     BuildPlan,
@@ -57,6 +58,8 @@ class Target(ABC, Generic[S]):
     replayable: ClassVar[bool] = True
     #: A projection's first build starts after the newest event rather than at the beginning.
     starts_at_end: bool = False
+    #: Keeps one checkpoint per segment, so projections with ``segments`` > 1 can use it.
+    segmentable: ClassVar[bool] = False
 
     @abstractmethod
     async def connect(self) -> TargetConnection[S]:
@@ -73,6 +76,11 @@ class Target(ABC, Generic[S]):
         SQL targets read it from their database, from any process.
         """
         return None
+
+    async def read_segments(self, projection: str, number: int) -> dict[int, int]:
+        """The checkpoints of the started segments of build ``number`` of ``projection``, read
+        without disturbing a runner (empty where the target keeps no segments)."""
+        return {}
 
     async def close(self) -> None:
         """Release anything the target keeps open between connections."""
@@ -108,6 +116,15 @@ class TargetConnection(ABC, Generic[S]):
 
     async def leave_group(self, group: str, owner: str) -> None:
         """End runner ``owner``'s membership of ``group`` (no-op where members are not kept)."""
+
+    async def segment_build(self, build: Build, segment: int) -> Build:
+        """Segment ``segment``'s view of ``build``: its checkpoint as ``position`` (created at the
+        build's start the first time), ``segment`` set. Only targets that are ``segmentable``."""
+        raise ProjectionStateError(f"{type(self).__name__} keeps no segment checkpoints")
+
+    async def segment_positions(self, projection: str, number: int) -> dict[int, int]:
+        """The checkpoints of the segments of build ``number`` of ``projection`` that have started."""
+        raise ProjectionStateError(f"{type(self).__name__} keeps no segment checkpoints")
 
     # ------------------------------------------------------------------ builds
 

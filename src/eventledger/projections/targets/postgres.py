@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -174,6 +174,8 @@ class PostgresTarget(Target[SQLTransaction]):
     statement that caused it.
     """
 
+    segmentable: ClassVar[bool] = True
+
     def __init__(
         self,
         url: str | ConnectionSettings,
@@ -235,6 +237,16 @@ class PostgresTarget(Target[SQLTransaction]):
             self._pool = pool
         async with self._pool.connection() as connection:
             yield PostgresTransaction(connection, self.qualify)
+
+    async def read_segments(self, projection: str, number: int) -> dict[int, int]:
+        """See :meth:`Target.read_segments`."""
+        try:
+            async with self.read() as sql:
+                return await self.checkpoints.segment_positions(sql, projection, number)
+        except Exception as error:
+            if _missing_table(error):
+                return {}
+            raise
 
     async def read_bookkeeping(self, projection: str) -> Bookkeeping:
         """See :meth:`Target.read_bookkeeping` (read-only transactions from the reading pool)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import replace
 
 from eventledger.errors import LeaseLost, ProjectionRetired
 from eventledger.projections.builds import Build, BuildState, Preparation, ReadModelSchema, plan_builds
@@ -216,6 +217,17 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
             for table in build.tables:
                 await sql.execute(f"DROP TABLE IF EXISTS {self.qualify(build.table_name(table))}")
             await self.checkpoints.delete(sql, build)
+
+    async def segment_build(self, build: Build, segment: int) -> Build:
+        """See :meth:`TargetConnection.segment_build`."""
+        async with self.transaction({}) as sql:
+            position = await self.checkpoints.segment_position(sql, build, segment)
+        return replace(build, segment=segment, position=position)
+
+    async def segment_positions(self, projection: str, number: int) -> dict[int, int]:
+        """See :meth:`TargetConnection.segment_positions`."""
+        async with self.read_transaction() as sql:
+            return await self.checkpoints.segment_positions(sql, projection, number)
 
     async def beat_member(self, group: str, owner: str, held: int, ttl: float) -> list[Member] | None:
         """See :meth:`TargetConnection.beat_member`: a row in ``{prefix}workers``, its own transaction."""

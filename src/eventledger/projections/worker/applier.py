@@ -24,6 +24,7 @@ from eventledger.projections.failures import EventFailure, describe_error
 from eventledger.projections.listeners import BatchApplied, ProjectionListener
 from eventledger.projections.projection import Projection
 from eventledger.projections.retries import ProjectionRetryPolicy
+from eventledger.projections.segments import Segment
 from eventledger.projections.status import ThroughputMeter
 from eventledger.projections.worker.decisions import Decisions
 from eventledger.projections.worker.line import Reconnect, TargetLine
@@ -57,8 +58,11 @@ class BatchApplier:
         decisions: Decisions,
         listeners: ProjectionListener,
         meter: ThroughputMeter,
+        segment: Segment | None = None,
     ) -> None:
         self.projection = projection
+        self.segment = segment
+        self.name = projection.name if segment is None else segment.unit(projection.name)
         self.retry = retry
         self._line = line
         self._runs = runs
@@ -124,8 +128,11 @@ class BatchApplier:
         position = events[-1].position
         handler_for = self.projection.handler_for
         batch = self._line.current().batch(self.projection, run.build, run.checkpoint, position)
+        owns = None if self.segment is None else self.segment.owns
         async with self._line.lock, batch as session:
             for recorded in events:
+                if owns is not None and not owns(recorded.stream_id):
+                    continue  # another segment's; the checkpoint moves past it all the same
                 handler = handler_for(type(recorded.event))
                 if handler is None:
                     continue
@@ -140,7 +147,7 @@ class BatchApplier:
         self._state.progressed()
         self._listeners.batch_applied(
             BatchApplied(
-                projection=self.projection.name,
+                projection=self.name,
                 build=run.build.number,
                 events=len(events),
                 handled=handled,

@@ -33,6 +33,7 @@ from eventledger.projections.leases import LeasePolicy
 from eventledger.projections.listeners import ProjectionListener
 from eventledger.projections.projection import Projection
 from eventledger.projections.retries import ProjectionRetryPolicy
+from eventledger.projections.segments import Segment
 from eventledger.projections.status import ProjectionStatus, StalledReason, ThroughputMeter
 from eventledger.projections.worker.applier import BatchApplier
 from eventledger.projections.worker.builds import BuildKeeper
@@ -66,21 +67,25 @@ class ProjectionWorker:
         lease: LeasePolicy,
         stall_after: float,
         listeners: ProjectionListener,
+        segment: Segment | None = None,
     ) -> None:
         self.store = store
         self.projection = projection
+        self.segment = segment
+        self.unit = projection.name if segment is None else segment.unit(projection.name)
+        """The projection's name, or its segment's (``name[k]``): what statuses, reports and leases say."""
         self.retry = retry
         self.stopping = StopSwitch()
         self.runs = BuildRuns()
         self.line = TargetLine(projection.target)
-        self.state = WorkerState(projection.name, self.runs, listeners)
+        self.state = WorkerState(self.unit, self.runs, listeners)
         line, runs, state, stop = self.line, self.runs, self.state, self.stopping
         self.lease = LeaseKeeper(
-            projection.name, projection.version, owner, lease, line=line, state=state, stop=stop
+            self.unit, projection.version, owner, lease, line=line, state=state, stop=stop
         )
-        self.builds = BuildKeeper(projection, store, line=line, runs=runs, state=state)
+        self.builds = BuildKeeper(projection, store, line=line, runs=runs, state=state, segment=segment)
         self.decisions = Decisions(
-            projection, runs=runs, line=line, state=state, stop=stop, listeners=listeners
+            projection, runs=runs, line=line, state=state, stop=stop, listeners=listeners, name=self.unit
         )
         self.reader = BatchReader(store, batch_size, retry, state=state, stop=stop, decisions=self.decisions)
         meter = ThroughputMeter()
@@ -94,6 +99,7 @@ class ProjectionWorker:
             decisions=self.decisions,
             listeners=listeners,
             meter=meter,
+            segment=segment,
         )
         self.reporter = Reporter(
             projection,
@@ -104,14 +110,15 @@ class ProjectionWorker:
             lease=self.lease,
             meter=meter,
             stall_after=stall_after,
+            segment=segment,
         )
         self._until_caught_up = False
         self._runs_changed = asyncio.Event()
 
     @property
     def name(self) -> str:
-        """The projection's name."""
-        return self.projection.name
+        """The projection's name, or for a segment ``name[k]``."""
+        return self.unit
 
     # ------------------------------------------------------------------ control
 
@@ -262,6 +269,10 @@ class ProjectionWorker:
 
     async def request_rebuild(self) -> Build:
         """Start a from-scratch build beside the serving one; it takes over once caught up."""
+        if self.segment is not None:
+            raise ProjectionStateError(
+                f"projection {self.projection.name!r} has segments; rebuild it by raising its version"
+            )
         if not type(self.projection.target).replayable:
             raise ProjectionStateError(
                 f"projection {self.name!r} writes to a target whose effects must not repeat; "
