@@ -1,9 +1,9 @@
 """A runner sharing its projections with other runners, in an OS process of its own.
 
 Run as ``python sharing_process.py KIND STORE_URL TARGET OWNER [options]``. It runs the first
-``--projections`` numbered ledgers with ``share=SharePolicy(...)`` and prints, flushed, one line
-per state change of each projection: ``state NAME STATE UNIX_TIME``, so that a test can follow
-which process holds which projection and when it took it. It runs until killed or SIGTERM.
+``--projections`` numbered ledgers (0: the four-segment ledger) with ``share=SharePolicy(...)``
+and prints, flushed, one line per state change of each projection, ``state NAME STATE UNIX_TIME``,
+so that a test can follow which process holds which projection and when it took it. It runs until killed or SIGTERM.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1])]
 
-from shared_ledgers import ledgers  # noqa: E402
+from shared_ledgers import SegmentedLedger, ledgers  # noqa: E402
 
 import eventledger as el  # noqa: E402
 from eventledger.projections import (  # noqa: E402
@@ -41,9 +41,14 @@ async def main(arguments: argparse.Namespace) -> None:
     target: Target[SQLTransaction] = (
         SQLiteTarget(arguments.target) if arguments.kind == "sqlite" else PostgresTarget(arguments.target)
     )
+    chosen = (
+        [SegmentedLedger(target, runner_id=arguments.owner, delay=arguments.delay)]
+        if arguments.projections == 0
+        else ledgers(arguments.projections, target, runner_id=arguments.owner, delay=arguments.delay)
+    )
     runner = el.ProjectionRunner(
         store,
-        ledgers(arguments.projections, target, runner_id=arguments.owner, delay=arguments.delay),
+        chosen,
         batch_size=arguments.batch,
         lease=LeasePolicy(ttl=arguments.ttl, renew_every=arguments.ttl / 4, standby_poll=arguments.poll),
         share=SharePolicy(heartbeat=0.2, member_ttl=1.0, orphan_after=0.2),

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from projection_rig import Rig
-from shared_ledgers import LEDGERS, numbered_view
+from shared_ledgers import LEDGERS, SegmentedLedger, numbered_view
 from waits import WAIT, why_not
 
 from eventledger.projections import stored_status
+from eventledger.projections.segments import segments_of
 
 APPLYING = frozenset({"catching_up", "live", "stalled", "rebuilding", "failed"})
 """States in which a runner holds a projection's lease and applies it."""
@@ -78,6 +79,12 @@ class SharingProcess:
         """The projections this process applies now (as far as it has said)."""
         return {name for name, (state, _) in self.states.items() if state in APPLYING}
 
+    def signal(self, signum: signal.Signals) -> None:
+        """Send ``signum`` (SIGSTOP, SIGCONT) to the process."""
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(signum)
+
     def kill(self) -> float:
         """SIGKILL, no clean-up in the child; the unix time it was sent."""
         assert self.process is not None
@@ -100,8 +107,10 @@ class Fleet:
     """Sharing processes over one rig, running the first ``projections`` numbered ledgers."""
 
     def __init__(self, rig: Rig, projections: int, **options: Any) -> None:
+        """``projections``: how many numbered ledgers; 0 for the four-segment ledger."""
         self.rig = rig
         self.projections = projections
+        self.ledgers = LEDGERS[:projections] if projections else (SegmentedLedger,)
         self.options = {"projections": projections, **options}
         self.processes: list[SharingProcess] = []
         self.changed = asyncio.Event()
@@ -109,7 +118,12 @@ class Fleet:
 
     @property
     def names(self) -> set[str]:
-        return {ledger.name for ledger in LEDGERS[: self.projections]}
+        """The units the processes divide: projections, or the segments of the segmented one."""
+        return {
+            ledger.name if segment is None else segment.unit(ledger.name)
+            for ledger in self.ledgers
+            for segment in segments_of(ledger.segments)
+        }
 
     async def start(self, count: int = 1) -> list[SharingProcess]:
         started = []
@@ -146,7 +160,7 @@ class Fleet:
         held = [name for names in shares.values() for name in names]
         if sorted(held) != sorted(self.names) or not shares:
             return False
-        base = self.projections // len(shares)
+        base = len(self.names) // len(shares)
         return all(base <= len(names) <= base + 1 for names in shares.values())
 
     async def wait_for_fair_shares(self, within: float = WAIT) -> None:
@@ -159,10 +173,11 @@ class Fleet:
         while True:
             head = await self.rig.store.head_position()
             behind = {}
-            for ledger in LEDGERS[: self.projections]:
-                status = await stored_status(self.rig.store, ledger(target))
-                if status.checkpoint is None or status.checkpoint < head:
-                    behind[ledger.name] = status.checkpoint
+            for ledger in self.ledgers:
+                for segment in segments_of(ledger.segments):
+                    status = await stored_status(self.rig.store, ledger(target), segment=segment)
+                    if status.checkpoint is None or status.checkpoint < head:
+                        behind[status.name] = status.checkpoint
             if not behind:
                 return
             if time.monotonic() > deadline:
@@ -172,8 +187,7 @@ class Fleet:
             await asyncio.sleep(0.1)
 
     async def views(self) -> dict[int, Any]:
-        chosen = LEDGERS[: self.projections]
-        return {ledger.number: await numbered_view(self.rig.reader, ledger.number) for ledger in chosen}
+        return {ledger.number: await numbered_view(self.rig.reader, ledger.number) for ledger in self.ledgers}
 
     async def end(self) -> None:
         for process in self.processes:

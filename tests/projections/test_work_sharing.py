@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import signal
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
@@ -108,3 +109,33 @@ async def test_a_killed_workers_projections_are_taken_over_within_a_second(postg
         await fleet.end()
     print(f"take-over after SIGKILL, seconds: {[round(t, 3) for t in takeovers]}")
     assert max(takeovers) < 1.0, takeovers
+
+
+@pytest.mark.slow
+async def test_a_segmented_projection_survives_kills_and_hangs_of_its_workers(postgres_rig: Rig) -> None:
+    rig = postgres_rig
+    chance = random.Random()
+    await deposit_many(rig.store, 1500, accounts=40)
+    fleet = Fleet(rig, 0, delay=0.001)
+    try:
+        await fleet.start(3)
+        await fleet.wait_until(fleet.fair, "four segments in fair shares")
+        for round_ in range(12):
+            victim = chance.choice(fleet.live())
+            if round_ in (4, 9):
+                victim.signal(signal.SIGSTOP)  # hangs holding its leases (and maybe mid-batch)
+                await asyncio.sleep(chance.uniform(0.2, 1.5))
+                victim.signal(signal.SIGCONT)
+            else:
+                await asyncio.sleep(chance.uniform(0.0, 0.5))
+                victim.kill()
+                await victim.end()
+                await fleet.start(1)
+            await deposit_many(rig.store, 60, accounts=40, start=30_000 + round_ * 100, wait=False)
+        await fleet.wait_until(fleet.fair, "every segment applied by one worker, in fair shares")
+        assert len(fleet.live()) == 3
+        assert all(fleet.shares().values()), fleet.shares()
+        await fleet.wait_until_caught_up()
+        await _equal_to_a_replay(fleet)
+    finally:
+        await fleet.end()
