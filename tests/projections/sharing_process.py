@@ -3,7 +3,8 @@
 Run as ``python sharing_process.py KIND STORE_URL TARGET OWNER [options]``. It runs the first
 ``--projections`` numbered ledgers (0: the four-segment ledger) with ``share=SharePolicy(...)``
 and prints, flushed, one line per state change of each projection, ``state NAME STATE UNIX_TIME``,
-so that a test can follow which process holds which projection and when it took it. It runs until killed or SIGTERM.
+so that a test can follow which process holds which projection and when it took it. It runs until
+killed or SIGTERM.
 """
 
 from __future__ import annotations
