@@ -100,3 +100,28 @@ async def test_a_segmented_projection_cannot_be_rebuilt_in_place(sql_rig: Rig) -
     runner = el.ProjectionRunner(sql_rig.store, [SegmentedLedger(sql_rig.new_target())])
     with pytest.raises(ProjectionStateError, match="raising its version"):
         await runner.rebuild("ledger-segmented[0]")
+
+
+class SegmentedLedgerV2(SegmentedLedger, name="ledger-segmented", version=2, segments=3):
+    """The next version of the segmented ledger, split three ways instead of four."""
+
+
+async def test_a_new_version_with_other_segments_switches_once_every_segment_caught_up(sql_rig: Rig) -> None:
+    await deposit_many(sql_rig.store, 200)
+    await el.ProjectionRunner(sql_rig.store, [SegmentedLedger(sql_rig.new_target())]).run_until_caught_up()
+    await deposit_many(sql_rig.store, 100, start=5_000)
+
+    runner = el.ProjectionRunner(sql_rig.store, [SegmentedLedgerV2(sql_rig.new_target())], batch_size=30)
+    statuses = await runner.run_until_caught_up()
+
+    assert [s.name for s in statuses] == [f"ledger-segmented[{k}]" for k in range(3)]
+    assert {s.version for s in statuses} == {2}
+    expected = await expected_view(sql_rig.store)
+    view = await numbered_view(sql_rig.reader, SegmentedLedger.number)
+    assert view.balances == expected.balances
+    assert view.applied == expected.applied
+    async with sql_rig.reader.read() as sql:
+        table = sql.table("eventledger_projections")
+        query = f"SELECT version, state FROM {table} WHERE projection = %s"
+        rows = await sql.fetch_all(query, ("ledger-segmented",))
+    assert sorted((int(v), str(s)) for v, s in rows) == [(2, "active")]
