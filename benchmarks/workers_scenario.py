@@ -74,7 +74,7 @@ class Balances(Projection[SQLTransaction]):
 
     async def setup(self, sql: SQLTransaction) -> None:
         await sql.execute(
-            f"CREATE TABLE {sql.table('balances')} "
+            f"CREATE TABLE {sql.table(self.tables[0])} "
             "(stream TEXT PRIMARY KEY, balance BIGINT NOT NULL, events INTEGER NOT NULL)"
         )
 
@@ -83,7 +83,7 @@ class Balances(Projection[SQLTransaction]):
         if self.delay:
             await asyncio.sleep(self.delay)
         await sql.execute(
-            f"INSERT INTO {sql.table('balances')} AS b (stream, balance, events) VALUES (%s, %s, 1) "
+            f"INSERT INTO {sql.table(self.tables[0])} AS b (stream, balance, events) VALUES (%s, %s, 1) "
             "ON CONFLICT (stream) DO UPDATE SET balance = b.balance + excluded.balance, "
             "events = b.events + 1",
             (recorded.stream_id, event.amount),
