@@ -11,6 +11,7 @@ asks of a projection only its :class:`~eventledger.projections.builds.ReadModelS
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import ClassVar, Generic, TypeVar
 
@@ -106,6 +107,12 @@ class TargetConnection(ABC, Generic[S]):
     @abstractmethod
     async def release_lease(self) -> None:
         """Give the lease up (no-op when none is held)."""
+
+    async def evict_lease_holder(self, key: str, dead: Callable[[str], bool]) -> bool:
+        """End the session holding lease ``key`` when its runner is ``dead`` (by owner id);
+        True when one was ended. Only where a lease outlives a hung runner (PostgreSQL's
+        advisory lock, held by a session a stopped process keeps open); elsewhere False."""
+        return False
 
     async def beat_member(self, group: str, owner: str, held: int, ttl: float) -> list[Member] | None:
         """Renew runner ``owner``'s membership of ``group`` for ``ttl`` seconds (it holds ``held``

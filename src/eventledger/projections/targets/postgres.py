@@ -263,6 +263,14 @@ def _missing_table(error: Exception) -> bool:
     return isinstance(error, psycopg.errors.UndefinedTable)
 
 
+_APPLICATION_PREFIX = "eventledger "
+
+
+def _application_name(owner: str) -> str:
+    # PostgreSQL keeps 63 bytes of it: a longer owner id is cut, and then never matches a dead one.
+    return (_APPLICATION_PREFIX + owner).encode()[:63].decode(errors="ignore")
+
+
 class PostgresTargetConnection(SQLTargetConnection):
     """One worker's connection to a :class:`PostgresTarget`; it also holds the lease."""
 
@@ -323,8 +331,16 @@ class PostgresTargetConnection(SQLTargetConnection):
         return self.target.qualify(name)
 
     async def acquire_lease(self, key: str, owner: str, ttl: float) -> bool:
-        """``pg_try_advisory_lock`` on this connection's session (``ttl`` is not needed here)."""
+        """``pg_try_advisory_lock`` on this connection's session (``ttl`` is not needed here).
+
+        The session's ``application_name`` says which runner it serves, so that the runners
+        sharing work can end it when that runner hangs (:meth:`evict_lease_holder`).
+        """
         lock = advisory_lock_id(self.target.schema, f"lease:{key}")
+        if self._lease_owner != owner:
+            await self._connection.execute(
+                "SELECT set_config('application_name', %s, false)", (_application_name(owner),)
+            )
         self._lease_owner = owner
         if self._lease == lock:
             return True
@@ -334,6 +350,31 @@ class PostgresTargetConnection(SQLTargetConnection):
         if taken:
             self._lease = lock
         return taken
+
+    async def evict_lease_holder(self, key: str, dead: Callable[[str], bool]) -> bool:
+        """End the session holding ``key``'s advisory lock when its runner is ``dead``.
+
+        A runner that hangs (SIGSTOP, a long pause) keeps its sessions and their locks; once
+        its member row has expired the others end its sessions with ``pg_terminate_backend``
+        (the same role, or ``pg_signal_backend``, may). Its open batch rolls back with the
+        session, and when it wakes its next statement fails and it reconnects, fenced.
+        """
+        lock = advisory_lock_id(self.target.schema, f"lease:{key}") & 0xFFFFFFFFFFFFFFFF
+        cursor = await self._connection.execute(
+            "SELECT l.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+            "AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (lock >> 32, lock & 0xFFFFFFFF),
+        )
+        row = await cursor.fetchone()
+        if row is None or not str(row[1]).startswith(_APPLICATION_PREFIX):
+            return False
+        holder = str(row[1]).removeprefix(_APPLICATION_PREFIX)
+        if not dead(holder):
+            return False
+        await self._connection.execute("SELECT pg_terminate_backend(%s)", (int(row[0]),))
+        return True
 
     async def renew_lease(self) -> bool:
         """The lock lives as long as the session: check the session is alive."""

@@ -97,6 +97,11 @@ class LeaseKeeper:
                 return taken
             if not taken:
                 sharing.seen_held(self.key)
+                # A runner that hangs keeps its lease where the lease is a session's lock.
+                if sharing.may_take(self.key) and await connection.evict_lease_holder(
+                    self.key, sharing.is_dead
+                ):
+                    log.warning("%s: ended the session of a runner whose membership expired", self.name)
                 return False
             if sharing.may_take(self.key) or sharing.orphaned(self.key):
                 return True

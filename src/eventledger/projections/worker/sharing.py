@@ -39,6 +39,8 @@ class WorkSharing:
         self.members: list[Member] | None = None
         """The live members at the last heartbeat; None while unknown (then nothing limits takes)."""
         self._free_since: dict[str, float] = {}
+        self._seen: set[str] = set()
+        """Every runner seen live in the group (a runner no longer live among them is dead)."""
         self._connection: TargetConnection[Any] | None = None
 
     # ------------------------------------------------------------------ membership
@@ -60,6 +62,8 @@ class WorkSharing:
             return
         if members is None:
             log.warning("work sharing: %s keeps no members; every runner takes what it can", self.target)
+        else:
+            self._seen.update(member.owner for member in members)
         self.members = members
 
     async def keep_beating(self) -> None:
@@ -116,6 +120,12 @@ class WorkSharing:
     def dropped(self, key: str) -> None:
         """This runner no longer holds lease ``key``."""
         self.held.discard(key)
+
+    def is_dead(self, owner: str) -> bool:
+        """Was ``owner`` a live member of the group, whose row has expired since?"""
+        if self.members is None or owner == self.owner:
+            return False
+        return owner in self._seen and owner not in {member.owner for member in self.members}
 
     def should_release(self, key: str) -> bool:
         """Should the worker holding ``key`` give it back (at its next batch boundary)?"""
