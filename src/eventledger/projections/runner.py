@@ -79,6 +79,11 @@ class ProjectionRunner:
       the same projections (default: every runner takes every lease it can; the others stand
       by). The members are kept in the target of the first projection by name, which must be
       a SQL target (SQLite, PostgreSQL); with another target every runner takes what it can.
+      Sharing is for :meth:`run`; :meth:`run_until_caught_up` takes every lease it can.
+
+    A projection with ``segments=N`` runs as N workers named ``name[0]`` ... ``name[N-1]``
+    (see :mod:`.segments`); statuses, operator actions and ``wait_for_position(projection=...)``
+    take those names (the last also the projection's own, for all of its segments).
     """
 
     def __init__(
