@@ -32,8 +32,10 @@ class SharePolicy:
     - ``member_ttl``: seconds a member row stays live without renewal; after it a runner that
       died or hangs no longer counts when the others divide the work.
     - ``orphan_after``: seconds a lease must be seen free before a runner takes it although it
-      already holds its share (a runner died and its row has not expired yet). The runner whose
-      share it is takes it at its next standby poll, well within this.
+      already holds its share (a runner died and its row has not expired yet); at least two of
+      the :class:`~eventledger.projections.leases.LeasePolicy`'s standby polls, so the runner
+      whose share it is takes it first. A runner never takes back this way a lease it handed
+      over within ``member_ttl``.
     """
 
     heartbeat: float = 0.5

@@ -212,7 +212,14 @@ class ProjectionRunner:
             return None
         keys = [worker.lease.key for worker in self._workers.values()]
         first = min(self._workers.values(), key=lambda worker: worker.name)
-        return WorkSharing(first.projection.target, group_id(keys), self.owner, len(keys), self._share)
+        return WorkSharing(
+            first.projection.target,
+            group_id(keys),
+            self.owner,
+            len(keys),
+            self._share,
+            standby_poll=self._lease.standby_poll,
+        )
 
     def stop(self) -> None:
         """Stop every projection after the batch each is applying (safe from a signal handler).

@@ -127,6 +127,7 @@ class LeaseKeeper:
                 return  # the builds finish their batches; the lease goes when the connection closes
             if sharing is not None and sharing.should_release(self.key):
                 await self._line.lock.acquire()  # after the batch in flight; the worker releases it
+                sharing.handing_over(self.key)
                 log.info("%s: handing the lease over to a runner with less work", self.name)
                 raise HandedOver(self.key)
             if time.monotonic() < renew_at:

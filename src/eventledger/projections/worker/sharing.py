@@ -28,7 +28,16 @@ log = logging.getLogger("eventledger.projections")
 class WorkSharing:
     """The membership of runner ``owner`` in ``group`` (``units`` leases in all), kept in ``target``."""
 
-    def __init__(self, target: Target[Any], group: str, owner: str, units: int, policy: SharePolicy) -> None:
+    def __init__(
+        self,
+        target: Target[Any],
+        group: str,
+        owner: str,
+        units: int,
+        policy: SharePolicy,
+        *,
+        standby_poll: float,
+    ) -> None:
         self.target = target
         self.group = group
         self.owner = owner
@@ -39,6 +48,9 @@ class WorkSharing:
         self.members: list[Member] | None = None
         """The live members at the last heartbeat; None while unknown (then nothing limits takes)."""
         self._free_since: dict[str, float] = {}
+        # The runner whose share a free lease is polls every standby_poll: give it two polls.
+        self._orphan_after = max(policy.orphan_after, 2 * standby_poll)
+        self._handed_over: dict[str, float] = {}
         self._seen: set[str] = set()
         """Every runner seen live in the group (a runner no longer live among them is dead)."""
         self._connection: TargetConnection[Any] | None = None
@@ -103,10 +115,17 @@ class WorkSharing:
         return key in self.held or len(self.held) < self.allowance()
 
     def orphaned(self, key: str) -> bool:
-        """Lease ``key`` was just found free: True once it has been free for ``orphan_after`` seconds."""
+        """Lease ``key`` was just found free: True once it has been free for ``orphan_after`` seconds
+        (at least two standby polls), unless this runner handed it over within ``member_ttl``."""
         now = time.monotonic()
+        if now - self._handed_over.get(key, -self.policy.member_ttl) < self.policy.member_ttl:
+            return False
         since = self._free_since.setdefault(key, now)
-        return now - since >= self.policy.orphan_after
+        return now - since >= self._orphan_after
+
+    def handing_over(self, key: str) -> None:
+        """This runner gives lease ``key`` back for a runner with less work to take."""
+        self._handed_over[key] = time.monotonic()
 
     def seen_held(self, key: str) -> None:
         """Lease ``key`` was just found held by another runner."""
