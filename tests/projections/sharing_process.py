@@ -52,7 +52,7 @@ async def main(arguments: argparse.Namespace) -> None:
         chosen,
         batch_size=arguments.batch,
         lease=LeasePolicy(ttl=arguments.ttl, renew_every=arguments.ttl / 4, standby_poll=arguments.poll),
-        share=SharePolicy(heartbeat=0.2, member_ttl=1.0, orphan_after=0.2),
+        share=SharePolicy(heartbeat=0.2, member_ttl=1.0, orphan_after=0.1),
         listeners=[Announce()],
         owner=arguments.owner,
     )
