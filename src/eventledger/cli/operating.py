@@ -35,6 +35,7 @@ from eventledger.errors import EventLedgerError
 from eventledger.operations import stored_statuses
 from eventledger.projections import Projection, ProjectionRunner, StoredStatus
 from eventledger.projections.lag import DEFAULT_HELD_BACK_STALL_AFTER
+from eventledger.projections.leases import LeasePolicy
 from eventledger.projections.membership import SharePolicy
 from eventledger.store import EventStore
 
@@ -214,6 +215,9 @@ def run(
                 batch_size=batch_size,
                 held_back_stall_after=held_back_stall_after,
                 share=SharePolicy() if share else None,
+                # Sharing takes a dead worker's lease after two standby polls: poll often enough
+                # for that to stay under a second.
+                lease=LeasePolicy(standby_poll=0.2) if share else None,
             )
             try:
                 async with _measured(store, runner, metrics_port, metrics_address):
