@@ -7,6 +7,7 @@ must still equal a replay of the whole log.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pytest
@@ -125,3 +126,19 @@ async def test_a_new_version_with_other_segments_switches_once_every_segment_cau
         query = f"SELECT version, state FROM {table} WHERE projection = %s"
         rows = await sql.fetch_all(query, ("ledger-segmented",))
     assert sorted((int(v), str(s)) for v, s in rows) == [(2, "active")]
+
+
+async def test_waiting_for_a_position_waits_for_every_segment_of_the_projection(sql_rig: Rig) -> None:
+    await deposit_many(sql_rig.store, 50)
+    runner = el.ProjectionRunner(sql_rig.store, [SegmentedLedger(sql_rig.new_target())], batch_size=10)
+    running = asyncio.create_task(runner.run(handle_signals=False))
+    try:
+        await runner.wait_until_caught_up(timeout=60)
+        late = [Deposited(account="acct-late", amount=5)]
+        result = await sql_rig.store.append("acct-late", late, expected_version=el.ANY)
+        await runner.wait_for_position(result.positions[-1], timeout=60, projection="ledger-segmented")
+        view = await numbered_view(sql_rig.reader, SegmentedLedger.number)
+        assert view.balances["acct-late"] == (5, 1)
+    finally:
+        runner.stop()
+        await running
