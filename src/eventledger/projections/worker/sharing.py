@@ -51,6 +51,7 @@ class WorkSharing:
         # The runner whose share a free lease is polls every standby_poll: give it two polls.
         self._orphan_after = max(policy.orphan_after, 2 * standby_poll)
         self._handed_over: dict[str, float] = {}
+        self._warned = False
         self._seen: set[str] = set()
         """Every runner seen live in the group (a runner no longer live among them is dead)."""
         self._connection: TargetConnection[Any] | None = None
@@ -73,7 +74,9 @@ class WorkSharing:
             await self._drop_connection()
             return
         if members is None:
-            log.warning("work sharing: %s keeps no members; every runner takes what it can", self.target)
+            if not self._warned:
+                log.warning("work sharing: %s keeps no members; every runner takes what it can", self.target)
+                self._warned = True
         else:
             self._seen.update(member.owner for member in members)
         self.members = members
