@@ -61,6 +61,8 @@ class LeaseKeeper:
         """True while this worker holds the lease."""
         self.sharing: WorkSharing | None = None
         """The runner's share of the work, when runners share it (set for each run)."""
+        self.handing_over = False
+        """True from :class:`HandedOver` until the worker released the line's lock."""
         self._line = line
         self._state = state
         self._stop = stop
@@ -127,6 +129,7 @@ class LeaseKeeper:
                 return  # the builds finish their batches; the lease goes when the connection closes
             if sharing is not None and sharing.should_release(self.key):
                 await self._line.lock.acquire()  # after the batch in flight; the worker releases it
+                self.handing_over = True
                 sharing.handing_over(self.key)
                 log.info("%s: handing the lease over to a runner with less work", self.name)
                 raise HandedOver(self.key)
@@ -137,6 +140,12 @@ class LeaseKeeper:
                 if not await connection.renew_lease():
                     raise LeaseLost(self.name, self.owner)
                 await each_beat(connection)
+
+    def handed_over(self) -> None:
+        """The connection (and the lease with it) is gone: let go of the line's lock again."""
+        if self.handing_over:
+            self.handing_over = False
+            self._line.lock.release()
 
     def lost(self) -> None:
         """The lease went (with the connection, or to another runner)."""

@@ -148,8 +148,8 @@ class Reporter:
     async def report_last(self) -> None:
         """The final report of a run (stopped, retired or failed), while the lease is still held."""
         connection = self._line.connection
-        if connection is None or not self._lease.holds or connection.broken:
-            return
+        if connection is None or not self._lease.holds or connection.broken or self._lease.handing_over:
+            return  # (handing over: the lease keeper holds the line's lock until the connection closes)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._lease.policy.renew_every):
                 await self._report()

@@ -164,7 +164,7 @@ class ProjectionWorker:
                     try:
                         await self._disconnect()
                     finally:
-                        self.line.lock.release()
+                        self.lease.handed_over()
                 except ProjectionRetired as error:
                     log.info("%s: %s", self.name, error)
                     self.state.last_error = str(error)
@@ -192,6 +192,7 @@ class ProjectionWorker:
                 # Even when a second cancellation cuts the report short, the connection (and on
                 # PostgreSQL the lease with it) must go.
                 await self._disconnect()
+                self.lease.handed_over()  # when a cancellation overtook the hand-over
                 self.lease.sharing = None
 
     async def _disconnect(self) -> None:
