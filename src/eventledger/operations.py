@@ -31,6 +31,7 @@ from eventledger.backoff import Backoff
 from eventledger.errors import InvalidArgument, ProjectionStateError
 from eventledger.projections import DeadLetter, EventFailure, Projection, StoredStatus, stored_status
 from eventledger.projections.requests import OperatorRequest, RequestedAction, RequestState
+from eventledger.projections.segments import segments_of
 from eventledger.projections.targets.base import TargetConnection
 from eventledger.store import EventStore
 
@@ -39,13 +40,18 @@ _POLL = Backoff(0.05, 0.5)
 
 
 async def stored_statuses(store: EventStore, projections: Sequence[Projection[Any]]) -> list[StoredStatus]:
-    """Each projection's status from its target's bookkeeping, with lag measured now.
+    """Each projection's status (each segment's, for a projection with segments) from its target's
+    bookkeeping, with lag measured now.
 
     One reading of the store's visibility serves them all, so their lags are measured against
     the same head.
     """
     visibility = await store.visibility_status()
-    return [await stored_status(store, projection, visibility=visibility) for projection in projections]
+    return [
+        await stored_status(store, projection, visibility=visibility, segment=segment)
+        for projection in projections
+        for segment in segments_of(projection.segments)
+    ]
 
 
 async def schema_version(store: EventStore) -> int | None:

@@ -123,6 +123,15 @@ def parcel_projections_for(store: el.EventStore) -> list[Projection[SQLTransacti
     return parcel_projections()
 
 
+class SegmentedParcelWeights(ParcelWeights, name="parcel-weights", segments=2):
+    """The same read model, applied by two segments."""
+
+
+def segmented_parcel_projections() -> list[Projection[SQLTransaction]]:
+    """What `--app parcels:segmented_parcel_projections` names (a SQLite read model)."""
+    return [SegmentedParcelWeights(SQLiteTarget(os.environ[READ_MODEL_VARIABLE]))]
+
+
 seen_store_urls: list[str | None] = []
 """What ``parcel_projections_noting_the_environment`` found in ``EVENTLEDGER_URL``, call by call."""
 

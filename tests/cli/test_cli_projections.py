@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -84,6 +85,60 @@ def test_projections_shows_checkpoint_and_lag_from_another_process(
     row = projection_row(result.stdout)
     assert row[:7] == ["parcel-weights", "v1", "stopped", "2", "3", "0", "1"]
     assert float(row[7]) > 0
+
+
+def test_projections_shows_each_segment_and_the_runner_that_applies_it(
+    invoke: Invoke, store_url: str, app_env: dict[str, str], read_model: Path
+) -> None:
+    for number in range(6):
+        append(store_url, f"parcel-{number}", registered(str(number)))
+
+    ran = invoke("run", "--app", "parcels:segmented_parcel_projections", "--until-caught-up", env=app_env)
+    result = invoke("projections", "--app", "parcels:segmented_parcel_projections", env=app_env)
+
+    assert ran.exit_code == 0, ran.output
+    assert result.exit_code == 0, result.output
+    assert len(stored_weights(read_model)) == 6
+    table = [line.split() for line in result.stdout.splitlines() if "parcel-weights[" in line]
+    rows = {row[0]: row for row in table if row[1] == "v1"}
+    assert sorted(rows) == ["parcel-weights[0]", "parcel-weights[1]"]
+    for row in rows.values():
+        assert row[2] == "stopped" and row[3] == "6", row  # state, checkpoint
+        assert row[-1].startswith(f"{socket.gethostname()}:"), row  # the runner: host:pid:...
+
+
+def test_two_workers_started_with_share_divide_the_segments(
+    invoke: Invoke, store_url: str, app_env: dict[str, str], read_model: Path, tmp_path: Path
+) -> None:
+    for number in range(20):
+        append(store_url, f"parcel-{number}", registered(str(number)))
+    environment = {**os.environ, **app_env, "PYTHONPATH": str(TESTS / "cli")}
+    command = [sys.executable, "-m", "eventledger.cli", "--url", store_url, "run", "--share"]
+    command += ["--app", "parcels:segmented_parcel_projections"]
+    quiet = subprocess.DEVNULL
+    workers = [
+        subprocess.Popen(command, env=environment, stdout=quiet, stderr=quiet, cwd=tmp_path) for _ in range(2)
+    ]
+
+    def runners() -> set[str] | None:
+        result = invoke("projections", "--app", "parcels:segmented_parcel_projections", env=app_env)
+        rows = [line.split() for line in result.stdout.splitlines() if "parcel-weights[" in line]
+        owners = {row[-1] for row in rows if row[1] == "v1" and row[2] == "live"}
+        pids = {owner.split(":")[1] for owner in owners}
+        return owners if len(owners) == 2 and pids == {str(w.pid) for w in workers} else None
+
+    try:
+        wait_until(runners, "each worker applying one of the two segments")
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+    assert len(stored_weights(read_model)) == 20
 
 
 def test_a_projection_no_runner_has_started_says_so(

@@ -35,6 +35,8 @@ from eventledger.errors import EventLedgerError
 from eventledger.operations import stored_statuses
 from eventledger.projections import Projection, ProjectionRunner, StoredStatus
 from eventledger.projections.lag import DEFAULT_HELD_BACK_STALL_AFTER
+from eventledger.projections.leases import LeasePolicy
+from eventledger.projections.membership import SharePolicy
 from eventledger.store import EventStore
 
 # --------------------------------------------------------------------------- projections
@@ -125,6 +127,7 @@ def show_stored_statuses(console: Console, statuses: Sequence[StoredStatus]) -> 
     table.add_column("state", no_wrap=True)
     for heading in ("checkpoint", "head", "held back", "lag", "lag (s)", "events/s"):
         table.add_column(heading, justify="right", no_wrap=True)
+    table.add_column("runner", no_wrap=True)
     for status in statuses:
         lag = "-" if status.lag_events is None else str(status.lag_events)
         style = "green" if lag == "0" else "yellow"
@@ -138,6 +141,7 @@ def show_stored_statuses(console: Console, statuses: Sequence[StoredStatus]) -> 
             f"[{style}]{lag}[/]",
             "-" if status.lag_seconds is None else f"{status.lag_seconds:.2f}",
             "-" if status.events_per_second is None else f"{status.events_per_second:.1f}",
+            "-" if status.report is None else escape(status.report.owner),
         )
     console.print(table)
     for status in statuses:
@@ -199,19 +203,35 @@ def run(
             "reports stalled.",
         ),
     ] = DEFAULT_HELD_BACK_STALL_AFTER,
+    share: Annotated[
+        bool,
+        typer.Option(
+            "--share",
+            help="Divide the projections with the other workers started with --share on the same "
+            "projections, instead of standing by for the ones they hold.",
+        ),
+    ] = False,
 ) -> None:
     """Run the application's projections as a standalone worker (the unit of scale-out).
 
     Start it on several machines: each projection runs where its lease is held and the others
-    wait as hot standbys. Shows a progress bar while catching up; SIGTERM or Ctrl-C stops it
-    after the current batch.
+    wait as hot standbys; with --share the workers divide the projections between them and
+    rebalance when one joins or leaves. Shows a progress bar while catching up; SIGTERM or
+    Ctrl-C stops it after the current batch.
     """
 
     async def body(settings: Settings) -> None:
         async with opened_store(settings) as store:
             chosen = await resolve_projections(application, store)
             runner = ProjectionRunner(
-                store, chosen, batch_size=batch_size, held_back_stall_after=held_back_stall_after
+                store,
+                chosen,
+                batch_size=batch_size,
+                held_back_stall_after=held_back_stall_after,
+                share=SharePolicy() if share else None,
+                # Sharing takes a dead worker's lease after two standby polls: poll often enough
+                # for that to stay under a second.
+                lease=LeasePolicy(standby_poll=0.2) if share else None,
             )
             try:
                 async with _measured(store, runner, metrics_port, metrics_address):

@@ -23,6 +23,7 @@ from eventledger.projections.listeners import (
     Reacting,
     StateChanged,
 )
+from eventledger.projections.membership import SharePolicy
 from eventledger.projections.progress import StoredStatus, stored_status
 from eventledger.projections.projection import Projection, handles
 from eventledger.projections.reactor import Emit, Reactor
@@ -79,6 +80,7 @@ __all__ = [
     "RebuildProgress",
     "SQLTransaction",
     "SQLiteTarget",
+    "SharePolicy",
     "StalledReason",
     "StateChanged",
     "StoredStatus",

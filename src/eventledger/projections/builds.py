@@ -79,6 +79,9 @@ class Build:
     state: BuildState
     position: int
     tables: tuple[str, ...]
+    segment: int | None = None
+    """Set on one segment's view of the build (:mod:`.segments`): ``position`` is then that
+    segment's checkpoint, and a batch moves it rather than the build's."""
 
     def table_name(self, table: str) -> str:
         """The unqualified name of ``table`` in this build (``order_summaries_v2_b3``)."""

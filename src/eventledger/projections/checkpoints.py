@@ -38,6 +38,7 @@ from uuid import UUID
 from eventledger.errors import CheckpointConflict, ProjectionRetired
 from eventledger.projections.builds import Build, BuildState
 from eventledger.projections.failures import DeadLetter, EventFailure
+from eventledger.projections.membership import MemberRows
 from eventledger.projections.reports import ProjectionReport, decode_report, encode_report, moment
 from eventledger.projections.requests import (
     REQUEST_COLUMNS,
@@ -72,6 +73,20 @@ class CheckpointTables:
         """The qualified name of ``{prefix}projection_requests``, beside ``{prefix}projections``."""
         schema, dot, name = self.projections.rpartition(".")
         table = name.strip('"').removesuffix("projections") + "projection_requests"
+        return f"{schema}{dot}{quote_identifier(table)}"
+
+    @property
+    def members(self) -> MemberRows:
+        """``{prefix}workers``: the runners sharing work (see :mod:`.membership`)."""
+        schema, dot, name = self.projections.rpartition(".")
+        table = name.strip('"').removesuffix("projections") + "workers"
+        return MemberRows(self.dialect, f"{schema}{dot}{quote_identifier(table)}")
+
+    @property
+    def segments(self) -> str:
+        """The qualified name of ``{prefix}segments``: one checkpoint per segment of a build."""
+        schema, dot, name = self.projections.rpartition(".")
+        table = name.strip('"').removesuffix("projections") + "segments"
         return f"{schema}{dot}{quote_identifier(table)}"
 
     def create_statements(self) -> list[str]:
@@ -132,6 +147,14 @@ class CheckpointTables:
                 outcome TEXT,
                 answered_by TEXT,
                 answered_at {timestamp}
+            )""",
+            self.members.create_statement(),
+            f"""CREATE TABLE IF NOT EXISTS {self.segments} (
+                projection TEXT NOT NULL,
+                build INTEGER NOT NULL,
+                segment INTEGER NOT NULL,
+                position BIGINT NOT NULL,
+                PRIMARY KEY (projection, build, segment)
             )""",
         ]
 
@@ -259,14 +282,43 @@ class CheckpointTables:
         )
 
     async def delete(self, sql: SQLTransaction, build: Build) -> None:
-        """Forget a build (after its tables were dropped)."""
+        """Forget a build (after its tables were dropped), its segments' checkpoints too."""
+        for table in (self.projections, self.segments):
+            await sql.execute(
+                f"DELETE FROM {table} WHERE projection = %s AND build = %s", (build.projection, build.number)
+            )
+
+    async def segment_position(self, sql: SQLTransaction, build: Build, segment: int) -> int:
+        """Segment ``segment``'s checkpoint in ``build``; a new segment starts where the build started."""
         await sql.execute(
-            f"DELETE FROM {self.projections} WHERE projection = %s AND build = %s",
-            (build.projection, build.number),
+            f"INSERT INTO {self.segments} (projection, build, segment, position) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (projection, build, segment) DO NOTHING",
+            (build.projection, build.number, segment, build.position),
         )
+        row = await sql.fetch_one(
+            f"SELECT position FROM {self.segments} WHERE projection = %s AND build = %s AND segment = %s",
+            (build.projection, build.number, segment),
+        )
+        assert row is not None  # inserted just above, in this transaction
+        return int(row[0])
+
+    async def segment_positions(self, sql: SQLTransaction, projection: str, number: int) -> dict[int, int]:
+        """The checkpoint of every segment of build ``number`` that has started."""
+        rows = await sql.fetch_all(
+            f"SELECT segment, position FROM {self.segments} WHERE projection = %s AND build = %s",
+            (projection, number),
+        )
+        return {int(row[0]): int(row[1]) for row in rows}
 
     async def compare_and_set(self, sql: SQLTransaction, build: Build, expected: int, position: int) -> None:
-        """Move the checkpoint from ``expected`` to ``position`` or raise; see the module docstring."""
+        """Move the checkpoint from ``expected`` to ``position`` or raise; see the module docstring.
+
+        For a segment's view of a build the segment's checkpoint moves, and the build must still
+        be there and not retired.
+        """
+        if build.segment is not None:
+            await self._segment_compare_and_set(sql, build, build.segment, expected, position)
+            return
         changed = await sql.execute(
             f"UPDATE {self.projections} SET position = %s, updated_at = CURRENT_TIMESTAMP "
             "WHERE projection = %s AND build = %s AND position = %s AND state <> 'retired'",
@@ -280,6 +332,23 @@ class CheckpointTables:
         if current.state is BuildState.RETIRED:
             raise ProjectionRetired(build.projection, build.number, "a newer build replaced it")
         raise CheckpointConflict(build.projection, build.number, expected, current.position)
+
+    async def _segment_compare_and_set(
+        self, sql: SQLTransaction, build: Build, segment: int, expected: int, position: int
+    ) -> None:
+        changed = await sql.execute(
+            f"UPDATE {self.segments} SET position = %s "
+            "WHERE projection = %s AND build = %s AND segment = %s AND position = %s",
+            (position, build.projection, build.number, segment, expected),
+        )
+        current = await self.build(sql, build.projection, build.number)
+        if current is None:
+            raise ProjectionRetired(build.projection, build.number, "its build was dropped")
+        if current.state is BuildState.RETIRED:
+            raise ProjectionRetired(build.projection, build.number, "a newer build replaced it")
+        if changed != 1:
+            positions = await self.segment_positions(sql, build.projection, build.number)
+            raise CheckpointConflict(build.projection, build.number, expected, positions.get(segment))
 
     async def record_dead_letter(self, sql: SQLTransaction, build: Build, failed: EventFailure) -> None:
         """Record a skipped event with its failure."""

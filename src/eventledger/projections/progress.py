@@ -13,7 +13,7 @@ runner does. So another process sees what the runner's own :meth:`ProjectionRunn
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -22,7 +22,9 @@ from eventledger.projections.failures import EventFailure
 from eventledger.projections.lag import measure_lag
 from eventledger.projections.projection import Projection
 from eventledger.projections.reports import ProjectionReport
+from eventledger.projections.segments import Segment
 from eventledger.projections.status import ProjectionState, StalledReason
+from eventledger.projections.targets.base import Target
 from eventledger.store.base import EventStore
 from eventledger.store.records import VisibilityStatus
 
@@ -77,12 +79,17 @@ class StoredStatus:
 
 
 async def stored_status(
-    store: EventStore, projection: Projection[Any], *, visibility: VisibilityStatus | None = None
+    store: EventStore,
+    projection: Projection[Any],
+    *,
+    visibility: VisibilityStatus | None = None,
+    segment: Segment | None = None,
 ) -> StoredStatus:
     """``projection``'s status from its target's bookkeeping, and its lag in ``store`` now.
 
     Pass ``visibility`` (one :meth:`EventStore.visibility_status` reading) to share it between
-    several projections.
+    several projections. For a projection with segments pass the ``segment``: the status is
+    then that segment's (named ``name[k]``, with its own checkpoint, lag and runner's report).
     """
     if visibility is None:
         visibility = await store.visibility_status()
@@ -90,6 +97,12 @@ async def stored_status(
     bookkeeping = await target.read_bookkeeping(projection.name)
     builds = () if bookkeeping is None else bookkeeping.builds
     reports = () if bookkeeping is None else bookkeeping.reports
+    name = projection.name
+    if segment is not None:
+        name = segment.unit(projection.name)
+        own = await target.read_bookkeeping(name)
+        reports = () if own is None else own.reports
+        builds = tuple([await _segment_view(target, build, segment) for build in builds])
     active = next((build for build in builds if build.state is BuildState.ACTIVE), None)
     building = next((build for build in builds if build.state is BuildState.BUILDING), None)
     version = active.version if active is not None else projection.version
@@ -104,7 +117,7 @@ async def stored_status(
     held_since = None if stall is None else stall.since
     lag = None if checkpoint is None else await measure_lag(store, checkpoint, visibility, held_since)
     return StoredStatus(
-        name=projection.name,
+        name=name,
         version=version,
         target=target.describe(),
         state=state,
@@ -123,6 +136,12 @@ async def stored_status(
         report=report,
         report_age=age,
     )
+
+
+async def _segment_view(target: Target[Any], build: Build, segment: Segment) -> Build:
+    """``build`` with ``segment``'s checkpoint (the build's start before the segment has begun)."""
+    positions = await target.read_segments(build.projection, build.number)
+    return replace(build, segment=segment.index, position=positions.get(segment.index, build.position))
 
 
 def _report_of(reports: tuple[ProjectionReport, ...], version: int) -> ProjectionReport | None:

@@ -94,8 +94,8 @@ class Projection(Generic[S, BoundTarget]):
     """Base class of projections: subclass it, declare ``tables`` and write ``@handles`` methods.
 
     Class keywords: ``name`` (stable; it keys the checkpoint, so never rename a running
-    projection; default the class name) and ``version`` (the read model's schema version,
-    default 1).
+    projection; default the class name), ``version`` (the read model's schema version,
+    default 1) and ``segments`` (workers applying it in parallel, split by stream; default 1).
 
     ``tables`` lists the read model's table names. Inside handlers and ``setup``,
     ``session.table(name)`` gives the name of that table in the build being written (such as
@@ -110,10 +110,21 @@ class Projection(Generic[S, BoundTarget]):
 
     name: ClassVar[str] = "Projection"
     version: ClassVar[int] = 1
+    segments: ClassVar[int] = 1
+    """How many workers apply this projection in parallel, each the streams of its segment
+    (class keyword ``segments=N``, see :mod:`eventledger.projections.segments`); changing it is a
+    new schema ``version`` (a blue/green rebuild)."""
     tables: ClassVar[tuple[str, ...]] = ()
     __handler_specs__: ClassVar[dict[str, tuple[type[Event], ...] | str]] = {}
 
-    def __init_subclass__(cls, *, name: str | None = None, version: int | None = None, **kwargs: Any) -> None:
+    def __init_subclass__(
+        cls,
+        *,
+        name: str | None = None,
+        version: int | None = None,
+        segments: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init_subclass__(**kwargs)
         chosen = name if name is not None else cls.__dict__.get("name", cls.__name__)
         if not isinstance(chosen, str) or not NAME_PATTERN.match(chosen):
@@ -125,6 +136,13 @@ class Projection(Generic[S, BoundTarget]):
             cls.version = version
         if isinstance(cls.version, bool) or not isinstance(cls.version, int) or cls.version < 1:
             raise ProjectionDefinitionError(f"{cls.__qualname__}: version must be an int >= 1")
+        if segments is not None:
+            cls.segments = segments
+        count = cls.segments
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1024:
+            raise ProjectionDefinitionError(
+                f"{cls.__qualname__}: segments must be an int from 1 to 1024, not {cls.segments!r}"
+            )
         tables = tuple(cls.tables)
         for table in tables:
             if not isinstance(table, str) or not TABLE_PATTERN.match(table):

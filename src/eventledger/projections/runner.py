@@ -13,7 +13,10 @@ Neither waits for ever: they raise :class:`~eventledger.projections.waits.Projec
 when nothing runs the projections (see :mod:`.waits`).
 
 Each projection runs only where its lease is held: start the same runner in several processes
-or on several machines, and one applies events while the others wait as hot standbys.
+or on several machines, and one applies events while the others wait as hot standbys. With
+``share=SharePolicy()`` the runners of the same projections divide them instead: each takes a
+fair share of the leases, and a runner joining or leaving makes the others rebalance at batch
+boundaries (see :mod:`.membership`).
 
 While it runs, the runner also watches the store's visibility (one reading per
 ``held_back_poll`` seconds for all its projections, see :mod:`.lag`): when committed events
@@ -37,8 +40,10 @@ from eventledger.projections.failures import DeadLetter, EventFailure
 from eventledger.projections.lag import DEFAULT_HELD_BACK_STALL_AFTER, HeldBackWatch
 from eventledger.projections.leases import LeasePolicy, new_owner_id
 from eventledger.projections.listeners import Listeners, ProjectionListener
+from eventledger.projections.membership import SharePolicy, group_id
 from eventledger.projections.projection import Projection
 from eventledger.projections.retries import ProjectionRetryPolicy
+from eventledger.projections.segments import segments_of
 from eventledger.projections.status import ProjectionStatus
 from eventledger.projections.waits import (
     ProgressSignal,
@@ -49,6 +54,7 @@ from eventledger.projections.waits import (
     wait_until,
 )
 from eventledger.projections.worker import Decision, ProjectionWorker
+from eventledger.projections.worker.sharing import WorkSharing
 from eventledger.store.base import EventStore
 from eventledger.store.records import VisibilityStatus
 
@@ -69,6 +75,15 @@ class ProjectionRunner:
     - ``listeners``: :class:`ProjectionListener` objects told of every batch, state change and
       failure (for metrics).
     - ``owner``: this runner's identity in leases (default ``host:pid:random``).
+    - ``share``: a :class:`SharePolicy` to divide the projections with the other runners of
+      the same projections (default: every runner takes every lease it can; the others stand
+      by). The members are kept in the target of the first projection by name, which must be
+      a SQL target (SQLite, PostgreSQL); with another target every runner takes what it can.
+      Sharing is for :meth:`run`; :meth:`run_until_caught_up` takes every lease it can.
+
+    A projection with ``segments=N`` runs as N workers named ``name[0]`` ... ``name[N-1]``
+    (see :mod:`.segments`); statuses, operator actions and ``wait_for_position(projection=...)``
+    take those names (the last also the projection's own, for all of its segments).
     """
 
     def __init__(
@@ -83,6 +98,7 @@ class ProjectionRunner:
         held_back_stall_after: float = DEFAULT_HELD_BACK_STALL_AFTER,
         listeners: Sequence[ProjectionListener] = (),
         owner: str | None = None,
+        share: SharePolicy | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, not {batch_size!r}")
@@ -107,8 +123,18 @@ class ProjectionRunner:
         # Listeners reads the list, so later listeners are heard too.
         everyone = Listeners([self._progress, Listeners(self.listeners)])
         self._lease = lease or LeasePolicy()
-        self._workers = {
-            projection.name: ProjectionWorker(
+        if share is not None and not isinstance(share, SharePolicy):
+            raise InvalidArgument(f"share must be a SharePolicy or None, not {share!r}")
+        self._share = share
+        for projection in projections:
+            if projection.segments > 1 and not type(projection.target).segmentable:
+                raise InvalidArgument(
+                    f"projection {projection.name!r} has {projection.segments} segments, but its target "
+                    f"{projection.target.describe()} keeps no segment checkpoints (use SQLite or PostgreSQL)"
+                )
+        self._projections = list(projections)
+        workers = [
+            ProjectionWorker(
                 store,
                 projection,
                 owner=self.owner,
@@ -117,9 +143,12 @@ class ProjectionRunner:
                 lease=self._lease,
                 stall_after=stall_after,
                 listeners=everyone,
+                segment=segment,
             )
             for projection in projections
-        }
+            for segment in segments_of(projection.segments)
+        ]
+        self._workers = {worker.name: worker for worker in workers}
         self._running = False
         self._active: set[str] = set()
         """The projections whose run in this runner has not ended."""
@@ -129,8 +158,8 @@ class ProjectionRunner:
 
     @property
     def projections(self) -> list[Projection[Any]]:
-        """The projections this runner runs."""
-        return [worker.projection for worker in self._workers.values()]
+        """The projections this runner runs (a segmented one once)."""
+        return list(self._projections)
 
     def add_listener(self, listener: ProjectionListener) -> None:
         """Tell ``listener`` about batches, state changes and failures from now on."""
@@ -153,21 +182,44 @@ class ProjectionRunner:
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.add_signal_handler(signum, self.stop)
                     installed.append(signum)
-        tasks = [
-            asyncio.create_task(self._drive(worker), name=f"projection {name}")
-            for name, worker in self._workers.items()
-        ]
-        watch = asyncio.create_task(self._watch_visibility(), name="projection visibility watch")
+        sharing = self._sharing()
+        background: list[asyncio.Task[None]] = []
+        tasks: list[asyncio.Task[None]] = []
         try:
+            if sharing is not None:
+                await sharing.beat()  # known to the others, and knowing them, before taking leases
+                background.append(asyncio.create_task(sharing.keep_beating(), name="projection sharing"))
+            tasks = [
+                asyncio.create_task(self._drive(worker, sharing=sharing), name=f"projection {name}")
+                for name, worker in self._workers.items()
+            ]
+            watch = asyncio.create_task(self._watch_visibility(), name="projection visibility watch")
+            background.append(watch)
             await asyncio.gather(*tasks)
         finally:
-            watch.cancel()
-            for task in tasks:
+            for task in [*background, *tasks]:
                 task.cancel()
-            await asyncio.gather(watch, *tasks, return_exceptions=True)
+            await asyncio.gather(*background, *tasks, return_exceptions=True)
+            if sharing is not None:
+                await sharing.leave()
             for signum in installed:
                 loop.remove_signal_handler(signum)
             self._release()
+
+    def _sharing(self) -> WorkSharing | None:
+        """This run's membership of the runners of the same projections (None without ``share``)."""
+        if self._share is None or not self._workers:
+            return None
+        keys = [worker.lease.key for worker in self._workers.values()]
+        first = min(self._workers.values(), key=lambda worker: worker.name)
+        return WorkSharing(
+            first.projection.target,
+            group_id(keys),
+            self.owner,
+            len(keys),
+            self._share,
+            standby_poll=self._lease.standby_poll,
+        )
 
     def stop(self) -> None:
         """Stop every projection after the batch each is applying (safe from a signal handler).
@@ -244,7 +296,7 @@ class ProjectionRunner:
         bound = checked_timeout(timeout)
         if bound is None:
             raise InvalidArgument("wait_for_position needs a timeout in seconds")
-        workers = [self._worker(projection)] if projection is not None else list(self._workers.values())
+        workers = self._workers_of(projection) if projection is not None else list(self._workers.values())
 
         async def look() -> WaitReading:
             running = await self._running_here(workers)
@@ -372,6 +424,11 @@ class ProjectionRunner:
             return await connection.dead_letters(name)
         finally:
             await connection.close()
+
+    def _workers_of(self, name: str) -> list[ProjectionWorker]:
+        """The worker of projection or segment ``name``; every segment's for a segmented projection."""
+        segments = [worker for worker in self._workers.values() if worker.projection.name == name]
+        return segments if segments and name not in self._workers else [self._worker(name)]
 
     def _worker(self, name: str) -> ProjectionWorker:
         try:

@@ -11,6 +11,7 @@ asks of a projection only its :class:`~eventledger.projections.builds.ReadModelS
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import ClassVar, Generic, TypeVar
 
@@ -24,6 +25,7 @@ from eventledger.projections.builds import (
     plan_builds,
 )
 from eventledger.projections.failures import DeadLetter, EventFailure, FailedEvent
+from eventledger.projections.membership import Member
 from eventledger.projections.reports import Bookkeeping, ProjectionReport
 from eventledger.projections.requests import OperatorRequest
 
@@ -58,6 +60,8 @@ class Target(ABC, Generic[S]):
     replayable: ClassVar[bool] = True
     #: A projection's first build starts after the newest event rather than at the beginning.
     starts_at_end: bool = False
+    #: Keeps one checkpoint per segment, so projections with ``segments`` > 1 can use it.
+    segmentable: ClassVar[bool] = False
 
     @abstractmethod
     async def connect(self) -> TargetConnection[S]:
@@ -74,6 +78,11 @@ class Target(ABC, Generic[S]):
         SQL targets read it from their database, from any process.
         """
         return None
+
+    async def read_segments(self, projection: str, number: int) -> dict[int, int]:
+        """The checkpoints of the started segments of build ``number`` of ``projection``, read
+        without disturbing a runner (empty where the target keeps no segments)."""
+        return {}
 
     async def close(self) -> None:
         """Release anything the target keeps open between connections."""
@@ -99,6 +108,31 @@ class TargetConnection(ABC, Generic[S]):
     @abstractmethod
     async def release_lease(self) -> None:
         """Give the lease up (no-op when none is held)."""
+
+    async def evict_lease_holder(self, key: str, dead: Callable[[str], bool]) -> bool:
+        """End the session holding lease ``key`` when its runner is ``dead`` (by owner id);
+        True when one was ended. Only where a lease outlives a hung runner (PostgreSQL's
+        advisory lock, held by a session a stopped process keeps open); elsewhere False."""
+        return False
+
+    async def beat_member(self, group: str, owner: str, held: int, ttl: float) -> list[Member] | None:
+        """Renew runner ``owner``'s membership of ``group`` for ``ttl`` seconds (it holds ``held``
+        leases) and return the group's live members; None when this target cannot keep members
+        (then runners do not share work through it). See :mod:`eventledger.projections.membership`.
+        """
+        return None
+
+    async def leave_group(self, group: str, owner: str) -> None:
+        """End runner ``owner``'s membership of ``group`` (no-op where members are not kept)."""
+
+    async def segment_build(self, build: Build, segment: int) -> Build:
+        """Segment ``segment``'s view of ``build``: its checkpoint as ``position`` (created at the
+        build's start the first time), ``segment`` set. Only targets that are ``segmentable``."""
+        raise ProjectionStateError(f"{type(self).__name__} keeps no segment checkpoints")
+
+    async def segment_positions(self, projection: str, number: int) -> dict[int, int]:
+        """The checkpoints of the segments of build ``number`` of ``projection`` that have started."""
+        raise ProjectionStateError(f"{type(self).__name__} keeps no segment checkpoints")
 
     # ------------------------------------------------------------------ builds
 

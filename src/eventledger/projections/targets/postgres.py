@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -174,6 +174,8 @@ class PostgresTarget(Target[SQLTransaction]):
     statement that caused it.
     """
 
+    segmentable: ClassVar[bool] = True
+
     def __init__(
         self,
         url: str | ConnectionSettings,
@@ -236,6 +238,16 @@ class PostgresTarget(Target[SQLTransaction]):
         async with self._pool.connection() as connection:
             yield PostgresTransaction(connection, self.qualify)
 
+    async def read_segments(self, projection: str, number: int) -> dict[int, int]:
+        """See :meth:`Target.read_segments`."""
+        try:
+            async with self.read() as sql:
+                return await self.checkpoints.segment_positions(sql, projection, number)
+        except Exception as error:
+            if _missing_table(error):
+                return {}
+            raise
+
     async def read_bookkeeping(self, projection: str) -> Bookkeeping:
         """See :meth:`Target.read_bookkeeping` (read-only transactions from the reading pool)."""
         return await read_sql_bookkeeping(self.read, self.checkpoints, projection, _missing_table)
@@ -249,6 +261,14 @@ class PostgresTarget(Target[SQLTransaction]):
 
 def _missing_table(error: Exception) -> bool:
     return isinstance(error, psycopg.errors.UndefinedTable)
+
+
+_APPLICATION_PREFIX = "eventledger "
+
+
+def _application_name(owner: str) -> str:
+    # PostgreSQL keeps 63 bytes of it: a longer owner id is cut, and then never matches a dead one.
+    return (_APPLICATION_PREFIX + owner).encode()[:63].decode(errors="ignore")
 
 
 class PostgresTargetConnection(SQLTargetConnection):
@@ -311,8 +331,16 @@ class PostgresTargetConnection(SQLTargetConnection):
         return self.target.qualify(name)
 
     async def acquire_lease(self, key: str, owner: str, ttl: float) -> bool:
-        """``pg_try_advisory_lock`` on this connection's session (``ttl`` is not needed here)."""
+        """``pg_try_advisory_lock`` on this connection's session (``ttl`` is not needed here).
+
+        The session's ``application_name`` says which runner it serves, so that the runners
+        sharing work can end it when that runner hangs (:meth:`evict_lease_holder`).
+        """
         lock = advisory_lock_id(self.target.schema, f"lease:{key}")
+        if self._lease_owner != owner:
+            await self._connection.execute(
+                "SELECT set_config('application_name', %s, false)", (_application_name(owner),)
+            )
         self._lease_owner = owner
         if self._lease == lock:
             return True
@@ -322,6 +350,31 @@ class PostgresTargetConnection(SQLTargetConnection):
         if taken:
             self._lease = lock
         return taken
+
+    async def evict_lease_holder(self, key: str, dead: Callable[[str], bool]) -> bool:
+        """End the session holding ``key``'s advisory lock when its runner is ``dead``.
+
+        A runner that hangs (SIGSTOP, a long pause) keeps its sessions and their locks; once
+        its member row has expired the others end its sessions with ``pg_terminate_backend``
+        (the same role, or ``pg_signal_backend``, may). Its open batch rolls back with the
+        session, and when it wakes its next statement fails and it reconnects, fenced.
+        """
+        lock = advisory_lock_id(self.target.schema, f"lease:{key}") & 0xFFFFFFFFFFFFFFFF
+        cursor = await self._connection.execute(
+            "SELECT l.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+            "AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (lock >> 32, lock & 0xFFFFFFFF),
+        )
+        row = await cursor.fetchone()
+        if row is None or not str(row[1]).startswith(_APPLICATION_PREFIX):
+            return False
+        holder = str(row[1]).removeprefix(_APPLICATION_PREFIX)
+        if not dead(holder):
+            return False
+        await self._connection.execute("SELECT pg_terminate_backend(%s)", (int(row[0]),))
+        return True
 
     async def renew_lease(self) -> bool:
         """The lock lives as long as the session: check the session is alive."""

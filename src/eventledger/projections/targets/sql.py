@@ -15,11 +15,13 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import replace
 
 from eventledger.errors import LeaseLost, ProjectionRetired
 from eventledger.projections.builds import Build, BuildState, Preparation, ReadModelSchema, plan_builds
 from eventledger.projections.checkpoints import CheckpointTables
 from eventledger.projections.failures import DeadLetter, EventFailure
+from eventledger.projections.membership import Member
 from eventledger.projections.reports import Bookkeeping, ProjectionReport
 from eventledger.projections.requests import OperatorRequest
 from eventledger.projections.sql import SQLTransaction
@@ -216,6 +218,27 @@ class SQLTargetConnection(TargetConnection[SQLTransaction]):
             for table in build.tables:
                 await sql.execute(f"DROP TABLE IF EXISTS {self.qualify(build.table_name(table))}")
             await self.checkpoints.delete(sql, build)
+
+    async def segment_build(self, build: Build, segment: int) -> Build:
+        """See :meth:`TargetConnection.segment_build`."""
+        async with self.transaction({}) as sql:
+            position = await self.checkpoints.segment_position(sql, build, segment)
+        return replace(build, segment=segment, position=position)
+
+    async def segment_positions(self, projection: str, number: int) -> dict[int, int]:
+        """See :meth:`TargetConnection.segment_positions`."""
+        async with self.read_transaction() as sql:
+            return await self.checkpoints.segment_positions(sql, projection, number)
+
+    async def beat_member(self, group: str, owner: str, held: int, ttl: float) -> list[Member] | None:
+        """See :meth:`TargetConnection.beat_member`: a row in ``{prefix}workers``, its own transaction."""
+        async with self.transaction({}) as sql:
+            return await self.checkpoints.members.beat(sql, group, owner, held, ttl)
+
+    async def leave_group(self, group: str, owner: str) -> None:
+        """See :meth:`TargetConnection.leave_group`."""
+        async with self.transaction({}) as sql:
+            await self.checkpoints.members.leave(sql, group, owner)
 
     async def dead_letters(self, projection: str) -> list[DeadLetter]:
         """See :meth:`TargetConnection.dead_letters`."""

@@ -20,7 +20,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventledger.errors import StoreUnavailable
@@ -156,6 +156,8 @@ class SQLiteTarget(Target[SQLTransaction]):
     A bad option raises :class:`~eventledger.errors.InvalidArgument` naming it.
     """
 
+    segmentable: ClassVar[bool] = True
+
     def __init__(
         self,
         path: str | Path,
@@ -216,6 +218,16 @@ class SQLiteTarget(Target[SQLTransaction]):
             yield SQLiteTransaction(db, quote_identifier)
         finally:
             db.execute("ROLLBACK")
+
+    async def read_segments(self, projection: str, number: int) -> dict[int, int]:
+        """See :meth:`Target.read_segments`."""
+        try:
+            async with self.read() as sql:
+                return await self.checkpoints.segment_positions(sql, projection, number)
+        except Exception as error:
+            if _missing_table(error):
+                return {}
+            raise
 
     async def read_bookkeeping(self, projection: str) -> Bookkeeping:
         """See :meth:`Target.read_bookkeeping` (read-only transactions; never blocks a runner)."""

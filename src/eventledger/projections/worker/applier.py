@@ -31,6 +31,7 @@ from eventledger.projections.listeners import (
 from eventledger.projections.projection import Projection
 from eventledger.projections.reactor import Reactor
 from eventledger.projections.retries import ProjectionRetryPolicy
+from eventledger.projections.segments import Segment
 from eventledger.projections.status import ThroughputMeter
 from eventledger.projections.worker.decisions import Decisions
 from eventledger.projections.worker.line import Reconnect, TargetLine
@@ -66,8 +67,11 @@ class BatchApplier:
         decisions: Decisions,
         listeners: ProjectionListener,
         meter: ThroughputMeter,
+        segment: Segment | None = None,
     ) -> None:
         self.projection = projection
+        self.segment = segment
+        self.name = projection.name if segment is None else segment.unit(projection.name)
         self.retry = retry
         self._line = line
         self._runs = runs
@@ -139,9 +143,12 @@ class BatchApplier:
             BatchStarting(name, run.build.number, events, run.rebuilding, reactor)
         )
         batch = self._line.current().batch(self.projection, run.build, run.checkpoint, position)
+        owns = None if self.segment is None else self.segment.owns
         with applying or _NO_CONTEXT:
             async with self._line.lock, batch as session:
                 for recorded in events:
+                    if owns is not None and not owns(recorded.stream_id):
+                        continue  # another segment's; the checkpoint moves past it all the same
                     handler = handler_for(type(recorded.event))
                     if handler is None:
                         continue
@@ -160,7 +167,7 @@ class BatchApplier:
         self._state.progressed()
         self._listeners.batch_applied(
             BatchApplied(
-                projection=self.projection.name,
+                projection=self.name,
                 build=run.build.number,
                 events=len(events),
                 handled=handled,

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 from eventledger.projections.builds import Build, BuildState
 from eventledger.projections.projection import Projection
+from eventledger.projections.segments import Segment
 from eventledger.projections.targets.base import TargetConnection
 from eventledger.projections.worker.line import TargetLine
 from eventledger.projections.worker.runs import BuildRun, BuildRuns
@@ -22,6 +24,9 @@ from eventledger.projections.worker.state import WorkerState
 from eventledger.store.base import EventStore
 
 log = logging.getLogger("eventledger.projections")
+
+_SEGMENT_SWITCH_POLL = 0.2
+"""Seconds a caught-up segment of a new build waits before looking whether all the others are."""
 
 
 class BuildKeeper:
@@ -35,9 +40,11 @@ class BuildKeeper:
         line: TargetLine,
         runs: BuildRuns,
         state: WorkerState,
+        segment: Segment | None = None,
     ) -> None:
         self.projection = projection
         self.name = projection.name
+        self.segment = segment
         self.store = store
         self._line = line
         self._runs = runs
@@ -54,7 +61,13 @@ class BuildKeeper:
             async with self._line.lock:
                 await connection.drop(self.projection, stale)
         self._runs.clear()
-        return preparation.run
+        if self.segment is None:
+            return preparation.run
+        builds = []
+        for build in preparation.run:
+            async with self._line.lock:
+                builds.append(await connection.segment_build(build, self.segment.index))
+        return tuple(builds)
 
     async def notice_retired(self, connection: TargetConnection[Any]) -> None:
         """Retire the builds that were replaced, perhaps by a runner of a newer version elsewhere.
@@ -81,11 +94,15 @@ class BuildKeeper:
     async def switch(self, run: BuildRun) -> None:
         """``run``'s rebuild has caught up: make it the build readers see, and drop the old one."""
         connection = self._line.current()
+        if self.segment is not None and not await self._all_segments_reached(connection, run):
+            # The last segment to catch up makes the switch; this one looks again shortly.
+            await asyncio.sleep(_SEGMENT_SWITCH_POLL)
+            return
         async with self._line.lock:
             retired = await connection.activate(self.projection, run.build)
             current = await connection.load(self.name, run.build.number)
         if current is not None:
-            run.build = current
+            run.build = replace(current, segment=run.build.segment, position=run.checkpoint)
         run.rebuilding = False
         for other in self._runs.runs.values():
             if other is not run and other.build.state is BuildState.ACTIVE:
@@ -96,6 +113,16 @@ class BuildKeeper:
         for old in retired:
             async with self._line.lock:
                 await connection.drop(self.projection, old)
+
+    async def _all_segments_reached(self, connection: TargetConnection[Any], run: BuildRun) -> bool:
+        """Has every segment of ``run``'s build applied the log up to where this one caught up?"""
+        assert self.segment is not None
+        async with self._line.lock:
+            current = await connection.load(self.name, run.build.number)
+            positions = await connection.segment_positions(self.name, run.build.number)
+        if current is not None and current.state is BuildState.ACTIVE:
+            return True  # another segment switched already
+        return len(positions) == self.segment.count and min(positions.values()) >= run.checkpoint
 
     async def start_rebuild(self, *, leading: bool) -> Build:
         """A new build from the start of the log (or the one in progress).

@@ -39,9 +39,11 @@ class Decisions:
         state: WorkerState,
         stop: StopSwitch,
         listeners: ProjectionListener,
+        name: str | None = None,
     ) -> None:
         self.projection = projection
-        self.name = projection.name
+        self.name = name or projection.name
+        """What failures are reported under: the projection's name, or its segment's."""
         self.raise_on_failure = False
         """Raise :class:`ProjectionFailed` instead of waiting for a decision (``run_until_caught_up``)."""
         self._runs = runs

@@ -13,13 +13,17 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from eventledger.projections.builds import Build
 from eventledger.projections.lag import measure_lag
 from eventledger.projections.projection import Projection
 from eventledger.projections.reports import ProjectionReport
+from eventledger.projections.segments import Segment
 from eventledger.projections.status import ProjectionStatus, RebuildProgress, ThroughputMeter
+from eventledger.projections.targets.base import TargetConnection
 from eventledger.projections.worker.lease_keeper import LeaseKeeper
 from eventledger.projections.worker.line import TargetLine
 from eventledger.projections.worker.machine import observed_state, reported_state
@@ -45,9 +49,11 @@ class Reporter:
         lease: LeaseKeeper,
         meter: ThroughputMeter,
         stall_after: float,
+        segment: Segment | None = None,
     ) -> None:
         self.projection = projection
-        self.name = projection.name
+        self.segment = segment
+        self.name = projection.name if segment is None else segment.unit(projection.name)
         self.store = store
         self.stall_after = stall_after
         self._line = line
@@ -142,8 +148,8 @@ class Reporter:
     async def report_last(self) -> None:
         """The final report of a run (stopped, retired or failed), while the lease is still held."""
         connection = self._line.connection
-        if connection is None or not self._lease.holds or connection.broken:
-            return
+        if connection is None or not self._lease.holds or connection.broken or self._lease.handing_over:
+            return  # (handing over: the lease keeper holds the line's lock until the connection closes)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._lease.policy.renew_every):
                 await self._report()
@@ -167,11 +173,11 @@ class Reporter:
             connection = self._line.connection
             if connection is not None:
                 async with self._line.lock:
-                    build = await connection.serving_build(self.name)
+                    build = await self._serving(connection)
             else:
                 temporary = await self.projection.target.connect()
                 try:
-                    build = await temporary.serving_build(self.name)
+                    build = await self._serving(temporary)
                 finally:
                     await temporary.close()
         except Exception as error:
@@ -180,3 +186,12 @@ class Reporter:
         if build is not None:
             self._runs.last_checkpoint = build.position
         return self._runs.last_checkpoint
+
+    async def _serving(self, connection: TargetConnection[Any]) -> Build | None:
+        """The serving build as stored; for a segment, with the segment's checkpoint."""
+        build = await connection.serving_build(self.projection.name)
+        if build is None or self.segment is None:
+            return build
+        positions = await connection.segment_positions(build.projection, build.number)
+        index = self.segment.index
+        return replace(build, segment=index, position=positions.get(index, build.position))

@@ -33,18 +33,20 @@ from eventledger.projections.leases import LeasePolicy
 from eventledger.projections.listeners import ProjectionListener
 from eventledger.projections.projection import Projection
 from eventledger.projections.retries import ProjectionRetryPolicy
+from eventledger.projections.segments import Segment
 from eventledger.projections.status import ProjectionStatus, StalledReason, ThroughputMeter
 from eventledger.projections.targets.base import TargetConnection
 from eventledger.projections.worker.applier import BatchApplier
 from eventledger.projections.worker.builds import BuildKeeper
 from eventledger.projections.worker.decisions import Decisions
-from eventledger.projections.worker.lease_keeper import LeaseKeeper
+from eventledger.projections.worker.lease_keeper import HandedOver, LeaseKeeper
 from eventledger.projections.worker.line import Reconnect, TargetLine
 from eventledger.projections.worker.machine import AfterRead, Decision, Happening, Phase, after_read
 from eventledger.projections.worker.reader import BatchReader
 from eventledger.projections.worker.reporting import Reporter
 from eventledger.projections.worker.requests import RequestTaker
 from eventledger.projections.worker.runs import BuildRun, BuildRuns
+from eventledger.projections.worker.sharing import WorkSharing
 from eventledger.projections.worker.state import WorkerState
 from eventledger.projections.worker.stopping import Stopped, StopSwitch
 from eventledger.store.base import EventStore
@@ -67,21 +69,25 @@ class ProjectionWorker:
         lease: LeasePolicy,
         stall_after: float,
         listeners: ProjectionListener,
+        segment: Segment | None = None,
     ) -> None:
         self.store = store
         self.projection = projection
+        self.segment = segment
+        self.unit = projection.name if segment is None else segment.unit(projection.name)
+        """The projection's name, or its segment's (``name[k]``): what statuses, reports and leases say."""
         self.retry = retry
         self.stopping = StopSwitch()
         self.runs = BuildRuns()
         self.line = TargetLine(projection.target)
-        self.state = WorkerState(projection.name, self.runs, listeners)
+        self.state = WorkerState(self.unit, self.runs, listeners)
         line, runs, state, stop = self.line, self.runs, self.state, self.stopping
         self.lease = LeaseKeeper(
-            projection.name, projection.version, owner, lease, line=line, state=state, stop=stop
+            self.unit, projection.version, owner, lease, line=line, state=state, stop=stop
         )
-        self.builds = BuildKeeper(projection, store, line=line, runs=runs, state=state)
+        self.builds = BuildKeeper(projection, store, line=line, runs=runs, state=state, segment=segment)
         self.decisions = Decisions(
-            projection, runs=runs, line=line, state=state, stop=stop, listeners=listeners
+            projection, runs=runs, line=line, state=state, stop=stop, listeners=listeners, name=self.unit
         )
         self.reader = BatchReader(store, batch_size, retry, state=state, stop=stop, decisions=self.decisions)
         meter = ThroughputMeter()
@@ -95,6 +101,7 @@ class ProjectionWorker:
             decisions=self.decisions,
             listeners=listeners,
             meter=meter,
+            segment=segment,
         )
         self.reporter = Reporter(
             projection,
@@ -105,6 +112,7 @@ class ProjectionWorker:
             lease=self.lease,
             meter=meter,
             stall_after=stall_after,
+            segment=segment,
         )
         self.requests = RequestTaker(
             projection, owner, runs=runs, decisions=self.decisions, rebuild=self._rebuild_on
@@ -114,8 +122,8 @@ class ProjectionWorker:
 
     @property
     def name(self) -> str:
-        """The projection's name."""
-        return self.projection.name
+        """The projection's name, or for a segment ``name[k]``."""
+        return self.unit
 
     # ------------------------------------------------------------------ control
 
@@ -127,10 +135,21 @@ class ProjectionWorker:
         """Allow :meth:`run` again after a stop."""
         self.stopping.reset()
 
-    async def run(self, *, until_caught_up: bool = False, deadline: float | None = None) -> None:
-        """Run until stopped (or, with ``until_caught_up``, until every build has caught up)."""
+    async def run(
+        self,
+        *,
+        until_caught_up: bool = False,
+        deadline: float | None = None,
+        sharing: WorkSharing | None = None,
+    ) -> None:
+        """Run until stopped (or, with ``until_caught_up``, until every build has caught up).
+
+        With ``sharing`` the lease is taken only within the runner's share of the work, and
+        handed over at a batch boundary when the share shrinks (see :mod:`.sharing`).
+        """
         self._until_caught_up = until_caught_up
         self.decisions.raise_on_failure = until_caught_up
+        self.lease.sharing = sharing
         reconnects = 0
         try:
             while True:
@@ -145,6 +164,12 @@ class ProjectionWorker:
                     log.warning("%s: %s", self.name, error)
                     self.state.last_error = str(error)
                     await self._disconnect()
+                except HandedOver:
+                    # The keeper holds the line's lock: no batch starts before the lease is gone.
+                    try:
+                        await self._disconnect()
+                    finally:
+                        self.lease.handed_over()
                 except ProjectionRetired as error:
                     log.info("%s: %s", self.name, error)
                     self.state.last_error = str(error)
@@ -172,6 +197,8 @@ class ProjectionWorker:
                 # Even when a second cancellation cuts the report short, the connection (and on
                 # PostgreSQL the lease with it) must go.
                 await self._disconnect()
+                self.lease.handed_over()  # when a cancellation overtook the hand-over
+                self.lease.sharing = None
 
     async def _disconnect(self) -> None:
         self.lease.lost()
@@ -262,6 +289,10 @@ class ProjectionWorker:
 
     async def request_rebuild(self) -> Build:
         """Start a from-scratch build beside the serving one; it takes over once caught up."""
+        if self.segment is not None:
+            raise ProjectionStateError(
+                f"projection {self.projection.name!r} has segments; rebuild it by raising its version"
+            )
         if not type(self.projection.target).replayable:
             raise ProjectionStateError(
                 f"projection {self.name!r} writes to a target whose effects must not repeat; "
