@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -108,20 +106,6 @@ class ConnectionPool:
             except BaseException:
                 self._size -= 1
                 raise
-
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
-        """Borrow a connection for the block; it goes back to the pool only if still clean."""
-        connection = await self.acquire()
-        clean = False
-        try:
-            yield connection
-            clean = True
-        except asyncpg.PostgresError as error:
-            clean = still_in_step(error)
-            raise
-        finally:
-            self.release(connection, clean)
 
     async def acquire(self) -> Connection:
         """A connection of the pool's: give it back with :meth:`release`."""

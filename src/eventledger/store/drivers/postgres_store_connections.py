@@ -16,8 +16,7 @@ each answer: see :mod:`eventledger.store.drivers.postgres_pool`.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -25,7 +24,6 @@ import asyncpg  # type: ignore[import-untyped]
 from eventledger.errors import StoreClosed
 from eventledger.store.drivers.asyncpg_pool import (
     DRIVER_ERRORS,
-    Connection,
     ConnectionPool,
     PoolClosed,
     connect_arguments,
@@ -66,32 +64,13 @@ class StoreConnections:
         """Close every connection of the pool."""
         await self._pool.close()
 
-    @contextlib.asynccontextmanager
-    async def connection(self, doing: str) -> AsyncIterator[Connection]:
-        """A pooled connection; driver errors become eventledger errors naming the server.
-
-        Unique violations and deadlocks pass unchanged: the store decides what a constraint
-        violation means, and a statement chosen as a deadlock's victim wrote nothing and may
-        simply run again.
-        """
-        try:
-            async with self._pool.connection() as connection:
-                yield connection
-        except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
-            raise
-        except (*DRIVER_ERRORS, PoolClosed) as error:
-            raise self._translated(error, doing) from None
-
-    def _translated(self, error: Exception, doing: str) -> Exception:
-        if isinstance(error, PoolClosed) or self._closed():
-            return StoreClosed(f"{self._label} is closed")
-        return translate(error, self.settings, doing)
-
     async def run(self, statement: bytes, parameters: Parameters, doing: str) -> list[Row]:
         """Run one statement (prepared on first use) and return its rows; not retried.
 
-        :meth:`connection` written out: this is every append's path, and the two context
-        managers cost a tenth of an append's client CPU.
+        Driver errors become eventledger errors naming the server, except unique violations and
+        deadlocks, which pass unchanged: the store decides what a constraint violation means, and
+        a statement chosen as a deadlock's victim wrote nothing and may simply run again. The
+        loan is written out rather than a context manager: this is every append's path.
         """
         numbered = to_numbered(statement)
         pool = self._pool
@@ -110,7 +89,9 @@ class StoreConnections:
         except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
             raise
         except (*DRIVER_ERRORS, PoolClosed) as error:
-            raise self._translated(error, doing) from None
+            if isinstance(error, PoolClosed) or self._closed():
+                raise StoreClosed(f"{self._label} is closed") from None
+            raise translate(error, self.settings, doing) from None
 
     async def fetch(self, statement: bytes, parameters: Parameters, doing: str) -> list[Row]:
         """Run a read; a connection lost mid-read is retried once (reads are idempotent)."""
