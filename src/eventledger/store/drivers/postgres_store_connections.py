@@ -65,7 +65,7 @@ class StoreConnections:
         await self._pool.close()
 
     async def run(self, statement: bytes, parameters: Parameters, doing: str) -> list[Row]:
-        """Run one statement (prepared on first use) and return its rows; not retried.
+        """Run one statement (prepared on first use) and return its rows; never sent twice.
 
         Driver errors become eventledger errors naming the server, except unique violations and
         deadlocks, which pass unchanged: the store decides what a constraint violation means, and
@@ -73,19 +73,29 @@ class StoreConnections:
         loan is written out rather than a context manager: this is every append's path.
         """
         numbered = to_numbered(statement)
+        arguments = numbered.arguments(parameters)
         pool = self._pool
+        tries = self.settings.pool_max_size + 1
         try:
-            connection = await pool.acquire()
-            clean = False
-            try:
-                rows: list[Row] = await connection.fetch(numbered.text, *numbered.arguments(parameters))
-                clean = True
-                return rows
-            except asyncpg.PostgresError as error:
-                clean = still_in_step(error)
-                raise
-            finally:
-                pool.release(connection, clean)
+            for attempt in range(1, tries + 1):
+                connection = await pool.acquire()
+                clean = False
+                try:
+                    rows: list[Row] = await connection.fetch(numbered.text, *arguments)
+                    clean = True
+                    return rows
+                except asyncpg.InternalClientError as error:
+                    # The server closed this idle connection (a restart, a killed backend) and
+                    # asyncpg has taken in its goodbye but not yet the end of the socket: it
+                    # refused to start, nothing was sent. Another connection takes the statement.
+                    if attempt == tries or not _closed_before_sending(error):
+                        raise
+                except asyncpg.PostgresError as error:
+                    clean = still_in_step(error)
+                    raise
+                finally:
+                    pool.release(connection, clean)
+            raise AssertionError("unreachable: the last try returns or raises")
         except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
             raise
         except (*DRIVER_ERRORS, PoolClosed) as error:
@@ -99,3 +109,8 @@ class StoreConnections:
             return await self.run(statement, parameters, doing)
         except ConnectionLost:
             return await self.run(statement, parameters, doing)
+
+
+def _closed_before_sending(error: Exception) -> bool:
+    """asyncpg's refusal to start an operation on a connection whose server has hung up."""
+    return str(error).startswith("cannot switch to state")
