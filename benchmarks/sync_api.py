@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import tempfile
@@ -42,6 +43,7 @@ import psycopg
 import eventledger as el
 from eventledger import sync
 from eventledger.store.base import EventStore
+from eventledger.store.postgres_appends import APPEND_ONE_EXACT
 
 STREAMS = 100
 """W2's seeded streams."""
@@ -113,10 +115,6 @@ def _sync_run(url: str, workload: str, count: int) -> float:
 
 def _sync_driver_run(url: str, postgres: str, workload: str, count: int) -> float:
     """W1/W2 as psycopg's synchronous connection sends the store's append statement."""
-    import json
-
-    from eventledger.store.postgres_appends import APPEND_ONE_EXACT
-
     schema = url.rsplit("schema=", 1)[1]
     asyncio.run(_create_and_seed(url, workload))
     statement = APPEND_ONE_EXACT.format(events=f'"{schema}".events').encode()

@@ -36,7 +36,7 @@ from eventledger.projections.checkpoints import CheckpointTables
 from eventledger.projections.leases import advisory_lock_id
 from eventledger.projections.sql import Dialect, Parameters, Row, RowMapping, SQLTransaction, quote_identifier
 from eventledger.projections.targets.base import Bookkeeping, Target
-from eventledger.projections.targets.sql import SQLTargetConnection, read_sql_bookkeeping
+from eventledger.projections.targets.sql import SQLTargetConnection, read_sql_bookkeeping, read_sql_segments
 from eventledger.store.drivers.options import option, target_prefix
 from eventledger.store.drivers.postgres import (
     Connection,
@@ -240,13 +240,7 @@ class PostgresTarget(Target[SQLTransaction]):
 
     async def read_segments(self, projection: str, number: int) -> dict[int, int]:
         """See :meth:`Target.read_segments`."""
-        try:
-            async with self.read() as sql:
-                return await self.checkpoints.segment_positions(sql, projection, number)
-        except Exception as error:
-            if _missing_table(error):
-                return {}
-            raise
+        return await read_sql_segments(self.read, self.checkpoints, projection, number, _missing_table)
 
     async def read_bookkeeping(self, projection: str) -> Bookkeeping:
         """See :meth:`Target.read_bookkeeping` (read-only transactions from the reading pool)."""

@@ -292,3 +292,21 @@ async def read_sql_bookkeeping(
             raise
         reports = []
     return Bookkeeping(tuple(builds), tuple(reports))
+
+
+async def read_sql_segments(
+    read: Callable[[], AbstractAsyncContextManager[SQLTransaction]],
+    checkpoints: CheckpointTables,
+    projection: str,
+    number: int,
+    is_missing_table: Callable[[Exception], bool],
+) -> dict[int, int]:
+    """A segmented build's checkpoint per segment (see :meth:`Target.read_segments`); none yet
+    while no runner has created the segments table."""
+    try:
+        async with read() as sql:
+            return await checkpoints.segment_positions(sql, projection, number)
+    except Exception as error:
+        if is_missing_table(error):
+            return {}
+        raise

@@ -36,7 +36,7 @@ from eventledger.projections.sql import (
 )
 from eventledger.projections.targets.base import Bookkeeping, Target
 from eventledger.projections.targets.row_leases import RowLeaseConnection
-from eventledger.projections.targets.sql import read_sql_bookkeeping
+from eventledger.projections.targets.sql import read_sql_bookkeeping, read_sql_segments
 from eventledger.store.drivers.options import option, positive_seconds, target_prefix
 from eventledger.store.drivers.placeholders import to_qmark
 from eventledger.store.drivers.sqlite import (
@@ -221,13 +221,7 @@ class SQLiteTarget(Target[SQLTransaction]):
 
     async def read_segments(self, projection: str, number: int) -> dict[int, int]:
         """See :meth:`Target.read_segments`."""
-        try:
-            async with self.read() as sql:
-                return await self.checkpoints.segment_positions(sql, projection, number)
-        except Exception as error:
-            if _missing_table(error):
-                return {}
-            raise
+        return await read_sql_segments(self.read, self.checkpoints, projection, number, _missing_table)
 
     async def read_bookkeeping(self, projection: str) -> Bookkeeping:
         """See :meth:`Target.read_bookkeeping` (read-only transactions; never blocks a runner)."""
